@@ -1,0 +1,291 @@
+"""Settings: every knob from ``OFFERFLOW_*`` environment variables, an optional TOML file, or
+a default that works on the local stack.
+
+Precedence is environment, then the file named by ``OFFERFLOW_CONFIG`` (keys are the variable
+names without the ``OFFERFLOW_`` prefix, lower-case), then the default. The README's
+configuration table is generated from :data:`VARIABLES`, so code and docs cannot drift.
+
+Examples
+--------
+
+>>> s = Settings.from_env({"OFFERFLOW_ENV": "dev", "OFFERFLOW_PARTITIONS": "8"})
+>>> s.partitions, s.topic("events"), s.kafka_bootstrap
+(8, 'offerflow.events', '127.0.0.1:9092')
+>>> Settings.from_env({})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+flows.config.ConfigError: OFFERFLOW_ID_KEY is not set: production runs need a secret ...
+
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.codec import FORMATS
+
+#: Publicly known key for demos and tests only; production refuses to run with it.
+DEV_ID_KEY = "offerflow-dev-key-not-secret-000"
+
+#: Logical topic names from DESIGN.md; the real name is ``<prefix>.<logical>`` unless
+#: ``OFFERFLOW_TOPIC_<LOGICAL>`` names it outright.
+TOPICS = ("events", "campaigns", "decisions", "attributions", "segments", "privacy", "dlq")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One configuration variable: name (without prefix), default and what it does."""
+
+    name: str
+    default: str
+    help: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "ENV",
+        "production",
+        "`dev` allows the built-in development id key; anything else is treated as production.",
+    ),
+    Variable(
+        "CONFIG",
+        "",
+        "Path of a TOML file with any of these settings (lower-case names "
+        "without the prefix); environment variables win over it.",
+    ),
+    Variable(
+        "ID_KEY",
+        "",
+        "Secret HMAC key (≥ 16 bytes) that pseudonymizes user ids. Required "
+        "unless ENV=dev. Changing it re-keys every user.",
+    ),
+    Variable(
+        "KAFKA_BOOTSTRAP",
+        "127.0.0.1:9092",
+        "Kafka `bootstrap.servers`. When set, "
+        "`scripts/stack` uses that cluster and starts no local broker.",
+    ),
+    Variable(
+        "KAFKA_CONFIG",
+        "",
+        "Extra librdkafka properties for every client, `k=v` pairs "
+        "separated by `;` (e.g. `security.protocol=SASL_SSL;sasl.mechanism=PLAIN`).",
+    ),
+    Variable("KAFKA_BATCH_SIZE", "1000", "Messages per Kafka source poll."),
+    Variable(
+        "PARTITIONS",
+        "4",
+        "Partitions per topic created by `offerflow stack up`; bounds parallelism.",
+    ),
+    Variable("REPLICATION", "1", "Replication factor of created topics."),
+    Variable("TOPIC_PREFIX", "offerflow", "Prefix of every topic name (`<prefix>.events`, ...)."),
+    *(
+        Variable(f"TOPIC_{t.upper()}", "", f"Full name of the {t} topic (default `<prefix>.{t}`).")
+        for t in TOPICS
+    ),
+    Variable(
+        "INPUT_FORMAT",
+        "auto",
+        "Inbound event format: `auto` (JSON, or Avro in the "
+        "Confluent wire format, told apart per record), `json`, `avro` (schemaless) or "
+        "`confluent`.",
+    ),
+    Variable("OUTPUT_FORMAT", "json", "Outbound record format: `json`, `avro` or `confluent`."),
+    Variable(
+        "AVRO_SCHEMA_IDS",
+        "",
+        "Wire ids assigned by your schema registry, e.g. "
+        "`event=17,dead_letter=22` (defaults: event=1 ... dead_letter=6).",
+    ),
+    Variable("MAX_EVENT_BYTES", "65536", "Larger inbound records are dead-lettered unread."),
+    Variable(
+        "MAX_EVENT_AGE_S",
+        "2592000",
+        "Events older than this (seconds before now) are dead-lettered; raise it for backfills.",
+    ),
+    Variable("MAX_FUTURE_S", "3600", "Events further than this in the future are dead-lettered."),
+    Variable(
+        "TAIL",
+        "true",
+        "`false`: flows stop at the end of their input topics (tests, backfills, the demo).",
+    ),
+    Variable("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for profiles and aggregates."),
+    Variable("REDIS_PREFIX", "offerflow", "Prefix of every Redis key."),
+    Variable("REDIS_TTL_S", "7776000", "Expiry of per-user Redis entries (default 90 days)."),
+    Variable("DEDUP_WINDOW", "32", "Recent event ids remembered per user to drop redeliveries."),
+    Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
+    Variable("SNAPSHOT_S", "10", "Seconds between recovery snapshots."),
+    Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
+)
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; build with :meth:`from_env`."""
+
+    env: str
+    id_key: bytes
+    kafka_bootstrap: str
+    kafka_config: Mapping[str, str]
+    kafka_batch_size: int
+    partitions: int
+    replication: int
+    topics: Mapping[str, str]
+    input_format: str
+    output_format: str
+    avro_schema_ids: str
+    max_event_bytes: int
+    max_event_age_s: float
+    max_future_s: float
+    tail: bool
+    redis_url: str
+    redis_prefix: str
+    redis_ttl_s: int
+    dedup_window: int
+    recovery_dir: str
+    snapshot_s: float
+    stack_dir: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Resolve every setting from ``environ`` (default ``os.environ``) and the config file."""
+        environ = os.environ if environ is None else environ
+        raw = _layered(environ)
+        env = raw["ENV"].strip().lower()
+        key = raw["ID_KEY"]
+        if not key:
+            if env != "dev":
+                raise ConfigError(
+                    "OFFERFLOW_ID_KEY is not set: production runs need a secret pseudonymization "
+                    "key of at least 16 bytes (set OFFERFLOW_ENV=dev to use the built-in "
+                    "development key)"
+                )
+            key = DEV_ID_KEY
+        elif key == DEV_ID_KEY and env != "dev":
+            raise ConfigError(
+                "OFFERFLOW_ID_KEY is the public development key; production runs need a secret one"
+            )
+        if len(key.encode()) < 16:
+            raise ConfigError("OFFERFLOW_ID_KEY must be at least 16 bytes")
+        prefix = raw["TOPIC_PREFIX"]
+        topics = {t: raw[f"TOPIC_{t.upper()}"] or f"{prefix}.{t}" for t in TOPICS}
+        input_format = _choice(raw, "INPUT_FORMAT", ("auto", *FORMATS))
+        output_format = _choice(raw, "OUTPUT_FORMAT", FORMATS)
+        return cls(
+            env=env,
+            id_key=key.encode(),
+            kafka_bootstrap=raw["KAFKA_BOOTSTRAP"],
+            kafka_config=_pairs(raw["KAFKA_CONFIG"]),
+            kafka_batch_size=_int(raw, "KAFKA_BATCH_SIZE", 1),
+            partitions=_int(raw, "PARTITIONS", 1),
+            replication=_int(raw, "REPLICATION", 1),
+            topics=topics,
+            input_format=input_format,
+            output_format=output_format,
+            avro_schema_ids=raw["AVRO_SCHEMA_IDS"],
+            max_event_bytes=_int(raw, "MAX_EVENT_BYTES", 64),
+            max_event_age_s=_float(raw, "MAX_EVENT_AGE_S"),
+            max_future_s=_float(raw, "MAX_FUTURE_S"),
+            tail=_bool(raw, "TAIL"),
+            redis_url=raw["REDIS_URL"],
+            redis_prefix=raw["REDIS_PREFIX"],
+            redis_ttl_s=_int(raw, "REDIS_TTL_S", 1),
+            dedup_window=_int(raw, "DEDUP_WINDOW", 1),
+            recovery_dir=raw["RECOVERY_DIR"],
+            snapshot_s=_float(raw, "SNAPSHOT_S"),
+            stack_dir=raw["STACK_DIR"],
+        )
+
+    def topic(self, logical: str) -> str:
+        """Real name of a logical topic (``events``, ``dlq``, ...)."""
+        return self.topics[logical]
+
+    def kafka(self, **extra: str) -> dict[str, str]:
+        """librdkafka config for a client: bootstrap, ``KAFKA_CONFIG``, then ``extra``."""
+        return {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_config, **extra}
+
+    def redis_key(self, *parts: str) -> str:
+        """A namespaced Redis key: ``<prefix>:<part>:<part>``."""
+        return ":".join((self.redis_prefix, *parts))
+
+    def describe(self) -> dict[str, Any]:
+        """The settings for display, with the id key masked."""
+        shown = dict(self.__dict__)
+        shown["id_key"] = "(development key)" if self.id_key == DEV_ID_KEY.encode() else "(set)"
+        return shown
+
+
+def _layered(environ: Mapping[str, str]) -> dict[str, str]:
+    path = environ.get("OFFERFLOW_CONFIG", "")
+    from_file: dict[str, str] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read OFFERFLOW_CONFIG={path}: {exc}") from None
+        unknown = {k for k in data if k.upper() not in _DEFAULTS}
+        if unknown:
+            raise ConfigError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        from_file = {
+            k.upper(): str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.items()
+        }
+    return {
+        name: environ.get(f"OFFERFLOW_{name}", from_file.get(name, default))
+        for name, default in _DEFAULTS.items()
+    }
+
+
+def _int(raw: Mapping[str, str], name: str, minimum: int) -> int:
+    try:
+        value = int(raw[name])
+    except ValueError:
+        raise ConfigError(f"OFFERFLOW_{name} must be an integer, got {raw[name]!r}") from None
+    if value < minimum:
+        raise ConfigError(f"OFFERFLOW_{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(raw: Mapping[str, str], name: str) -> float:
+    try:
+        value = float(raw[name])
+    except ValueError:
+        raise ConfigError(f"OFFERFLOW_{name} must be a number, got {raw[name]!r}") from None
+    if not value >= 0:
+        raise ConfigError(f"OFFERFLOW_{name} must be a non-negative number, got {raw[name]!r}")
+    return value
+
+
+def _bool(raw: Mapping[str, str], name: str) -> bool:
+    value = raw[name].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"OFFERFLOW_{name} must be true or false, got {raw[name]!r}")
+
+
+def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = raw[name].strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"OFFERFLOW_{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _pairs(spec: str) -> dict[str, str]:
+    pairs = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"OFFERFLOW_KAFKA_CONFIG entries must be key=value, got {part!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs

@@ -1,0 +1,70 @@
+"""Account for a run: what reached the dead-letter topic (by reason) and what the counters in
+Redis hold. Used by the demo, the benchmark and the integration tests to check that every
+input record is either accepted or dead-lettered, exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import redis
+
+from flows.config import Settings
+from flows.kafka_io import read_to_end
+from schemas import codec
+
+
+@dataclass
+class Tally:
+    """Outcome of a run as read back from the DLQ topic and Redis."""
+
+    events: int = 0
+    duplicates: int = 0
+    users: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    dead_letter_ids: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def accepted(self) -> int:
+        """Records the gate accepted: counted events plus redeliveries it dropped."""
+        return self.events + self.duplicates
+
+    @property
+    def dead(self) -> int:
+        """Dead letters written (including replayed duplicates, if any)."""
+        return sum(self.dead_letters.values())
+
+
+def tally(settings: Settings) -> Tally:
+    """Read the run's dead-letter topic to its end and sum its Redis counters."""
+    result = Tally()
+    for msg in read_to_end(settings, settings.topic("dlq")):
+        record = codec.decode("dead_letter", msg.value())
+        result.dead_letters[record["reason"]] += 1
+        result.dead_letter_ids[record["dead_letter_id"]] += 1
+    client = redis.Redis.from_url(settings.redis_url)
+    with client:
+        keys = list(client.scan_iter(match=settings.redis_key("counter", "*"), count=1000))
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "events", "duplicates")
+        for events, duplicates in pipe.execute():
+            result.events += int(events or 0)
+            result.duplicates += int(duplicates or 0)
+    result.users = len(keys)
+    return result
+
+
+def counters(settings: Settings) -> dict[str, dict[str, int]]:
+    """Every user's counter hash in Redis, by pseudonym."""
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    prefix = settings.redis_key("counter", "")
+    with client:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return {
+            key[len(prefix) :]: {k: int(v) for k, v in fields.items()}
+            for key, fields in zip(keys, pipe.execute(), strict=True)
+        }

@@ -1,0 +1,82 @@
+"""Steps every flow shares: consume events, pass them through the ingestion gate, and publish
+dead letters. Flows call these so the gate is wired the same way everywhere."""
+
+from __future__ import annotations
+
+from bytewax import operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
+
+from flows.config import Settings
+from operators.dead_letter import DeadLetter, Origin
+from operators.ingest import Ingestor
+from operators.pseudonymize import Pseudonymizer
+from schemas import codec, registry
+from schemas.event import Event
+from schemas.rejection import Reason
+
+#: Source tuning measured in shared/notes/bytewax.md; ``OFFERFLOW_KAFKA_CONFIG`` overrides it.
+SOURCE_TUNING = {"fetch.wait.max.ms": "10", "fetch.queue.backoff.ms": "10"}
+
+
+def brokers(settings: Settings) -> list[str]:
+    """``bootstrap.servers`` as the list Bytewax's connectors take."""
+    return [b.strip() for b in settings.kafka_bootstrap.split(",") if b.strip()]
+
+
+def make_ingestor(settings: Settings) -> Ingestor:
+    """The ingestion gate configured by ``settings`` (also applies schema id overrides)."""
+    registry.use_ids(registry.parse_id_overrides(settings.avro_schema_ids))
+    return Ingestor(
+        Pseudonymizer(settings.id_key),
+        max_bytes=settings.max_event_bytes,
+        max_age_s=settings.max_event_age_s,
+        max_future_s=settings.max_future_s,
+        input_format=settings.input_format,  # type: ignore[arg-type]
+    )
+
+
+def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[DeadLetter]]:
+    """Consume the events topic and split it into accepted events and dead letters."""
+    consumed = kop.input(
+        "events_in",
+        flow,
+        brokers=brokers(settings),
+        topics=[settings.topic("events")],
+        tail=settings.tail,
+        add_config={**SOURCE_TUNING, **settings.kafka_config},
+        batch_size=settings.kafka_batch_size,
+    )
+    gate = make_ingestor(settings)
+    results = op.map("ingest", consumed.oks, lambda m: gate(m.key, m.value, m.headers, _origin(m)))
+    split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
+    consumer_errors = op.map("consumer_errors", consumed.errs, _consumer_error_letter)
+    return split.trues, op.merge("dead_letters", split.falses, consumer_errors)
+
+
+def publish_dead_letters(dead: Stream[DeadLetter], settings: Settings) -> None:
+    """Encode dead letters and write them to the dead-letter topic, keyed like the original."""
+    fmt = settings.output_format
+    encoded = op.map(
+        "encode_dead_letters",
+        dead,
+        lambda d: KafkaSinkMessage(d.key, codec.encode("dead_letter", d.to_record(), fmt)),
+    )  # type: ignore[arg-type]
+    kop.output(
+        "dlq_out",
+        encoded,
+        brokers=brokers(settings),
+        topic=settings.topic("dlq"),
+        add_config=dict(settings.kafka_config),
+    )
+
+
+def _origin(msg: KafkaSourceMessage) -> Origin:
+    ts = msg.timestamp[1] if msg.timestamp and msg.timestamp[0] else None
+    return Origin(msg.topic, msg.partition, msg.offset, ts)
+
+
+def _consumer_error_letter(err: KafkaError) -> DeadLetter:
+    msg = err.msg
+    return DeadLetter(Reason.KAFKA_ERROR, str(err.err), msg.key, msg.value, _origin(msg))

@@ -1,0 +1,1 @@
+"""Per-record logic the dataflows call: plain, testable functions and classes, no wiring."""

@@ -1,0 +1,153 @@
+"""A Bytewax sink that mirrors keyed values into Redis hashes, surviving Redis outages.
+
+Redis is a read model for outside readers; the dataflow's own state lives in Bytewax. So a
+Redis outage must never stop the flow: writes that fail stay pending, coalesced by key (the
+newest value of a key replaces an older pending one, because every write carries the key's
+whole current value), and are retried with exponential backoff on later batches. Writing whole
+values also makes replays after a crash harmless: rewriting a key with the same value is a
+no-op for readers.
+
+Each item is ``(key, fields)``: ``fields`` replaces the hash at ``key`` (``DEL``, ``HSET``,
+``EXPIRE`` inside one ``MULTI``); ``None`` deletes the key.
+
+Examples
+--------
+
+>>> import redis
+>>> client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+>>> part = RedisHashPartition(client, ttl_s=60)
+>>> key = "offerflow:doctest:k"
+>>> part.write_batch([(key, {"events": 3}), (key, {"events": 4})])
+>>> client.hgetall(key), 0 < client.ttl(key) <= 60
+({b'events': b'4'}, True)
+>>> part.write_batch([(key, None)])
+>>> client.exists(key)
+0
+
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
+log = logging.getLogger(__name__)
+
+Fields = Mapping[str, Any] | None
+Item = tuple[str, Fields]
+
+
+class RedisHashPartition(StatelessSinkPartition[Item]):
+    """One worker's Redis writer with a coalescing retry buffer.
+
+    Parameters
+    ----------
+    client
+        Redis client; give it short socket timeouts so an outage costs little per batch.
+    ttl_s
+        Expiry set on every written key, so entries of inactive keys age out.
+    max_pending
+        Most keys held while Redis is unreachable; beyond it the oldest pending writes are
+        discarded with an error log (the flow's state still holds the values, and the next
+        update of a discarded key rewrites it).
+    clock
+        Monotonic seconds, for the retry backoff.
+
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_s: int,
+        max_pending: int = 1_000_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+        self.max_pending = max_pending
+        self.clock = clock
+        self.pending: dict[str, Fields] = {}
+        self.failures = 0
+        self.discarded = 0
+        self._retry_at = 0.0
+
+    def write_batch(self, items: list[Item]) -> None:
+        """Queue ``items`` and flush everything pending unless Redis is in backoff."""
+        for key, fields in items:
+            self.pending.pop(key, None)  # re-insert so dict order stays oldest-first
+            self.pending[key] = fields
+        overflow = len(self.pending) - self.max_pending
+        if overflow > 0:
+            for key in list(self.pending)[:overflow]:
+                del self.pending[key]
+            self.discarded += overflow
+            log.error(
+                "Redis unreachable: discarded %d pending writes (max_pending=%d)",
+                overflow,
+                self.max_pending,
+            )
+        if self.pending and self.clock() >= self._retry_at:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Try to write everything pending; return whether it all went through."""
+        if not self.pending:
+            return True
+        # One MULTI/EXEC round trip: readers never see a key between its DEL and HSET.
+        pipe = self.client.pipeline(transaction=True)
+        for key, fields in self.pending.items():
+            pipe.delete(key)
+            if fields:
+                pipe.hset(key, mapping=fields)
+                pipe.expire(key, self.ttl_s)
+        try:
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.failures += 1
+            backoff = min(30.0, 0.5 * 2 ** min(self.failures, 6))
+            self._retry_at = self.clock() + backoff
+            log.warning(
+                "Redis write failed (%s); %d keys pending, retry in %.1f s",
+                exc,
+                len(self.pending),
+                backoff,
+            )
+            return False
+        if self.failures:
+            log.warning("Redis is back: wrote %d pending keys", len(self.pending))
+        self.failures = 0
+        self.pending.clear()
+        return True
+
+    def close(self) -> None:
+        """Last attempt to write what is pending when the flow stops."""
+        if not self.flush():
+            log.error("flow stopping with %d Redis writes not applied", len(self.pending))
+        self.client.close()
+
+
+class RedisHashSink(DynamicSink[Item]):
+    """Per-worker :class:`RedisHashPartition` writers for a Redis URL.
+
+    Parameters
+    ----------
+    url
+        Redis URL, e.g. ``redis://127.0.0.1:6379/0``.
+    ttl_s
+        Expiry of every written key.
+
+    """
+
+    def __init__(self, url: str, *, ttl_s: int) -> None:
+        self.url = url
+        self.ttl_s = ttl_s
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> RedisHashPartition:
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        return RedisHashPartition(client, ttl_s=self.ttl_s)

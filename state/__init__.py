@@ -1,0 +1,1 @@
+"""Keyed per-entity state the dataflows keep (and Bytewax snapshots for recovery)."""
