@@ -108,5 +108,6 @@ def delete_topics(settings: Settings, topics: Iterable[str]) -> None:
     still assigned to a deleted topic)."""
     names = list(topics)
     if names:
-        for future in AdminClient(settings.kafka()).delete_topics(names).values():
+        admin = AdminClient(settings.kafka())  # must outlive the futures it returns
+        for future in admin.delete_topics(names).values():
             future.result(timeout=30)

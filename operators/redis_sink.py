@@ -14,6 +14,8 @@ Examples
 --------
 
 >>> import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 >>> client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
 >>> part = RedisHashPartition(client, ttl_s=60)
 >>> key = "offerflow:doctest:k"
@@ -35,6 +37,8 @@ from typing import Any
 
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -149,5 +153,12 @@ class RedisHashSink(DynamicSink[Item]):
         self.ttl_s = ttl_s
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> RedisHashPartition:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        return RedisHashPartition(client, ttl_s=self.ttl_s)
+        return RedisHashPartition(client_for(self.url), ttl_s=self.ttl_s)
+
+
+def client_for(url: str) -> redis.Redis:
+    """A Redis client that fails fast: short timeouts and no internal retries, because
+    :class:`RedisHashPartition` does its own backoff and must not stall the flow."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=1.0, socket_timeout=2.0, retry=Retry(NoBackoff(), 0)
+    )

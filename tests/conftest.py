@@ -1,0 +1,59 @@
+"""Shared fixtures. Integration tests get run-scoped topics and Redis keys on the real local
+stack (started here if it is not up), so tests never see each other's data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from flows import stack
+from flows.config import Settings
+from flows.kafka_io import delete_topics
+
+KEY = "test-key-0123456789abcdef-0123456"
+
+
+@pytest.fixture(scope="session")
+def live_stack() -> None:
+    """Make sure the broker, Redis and the default topics answer (starting them if needed)."""
+    settings = Settings.from_env({**os.environ, "OFFERFLOW_ENV": "dev"})
+    stack.up(
+        settings, external_kafka="OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ, say=lambda _line: None
+    )
+
+
+class Run:
+    """One test's private namespace on the stack: env overrides and the Settings they give."""
+
+    def __init__(self, **extra: str) -> None:
+        name = f"test-{uuid.uuid4().hex[:10]}"
+        self.env = {
+            "OFFERFLOW_ENV": "dev",
+            "OFFERFLOW_ID_KEY": KEY,
+            "OFFERFLOW_TOPIC_PREFIX": name,
+            "OFFERFLOW_REDIS_PREFIX": name,
+            "OFFERFLOW_TAIL": "false",
+            **extra,
+        }
+        self.settings = Settings.from_env({**os.environ, **self.env})
+        stack.ensure_topics(self.settings)
+
+    def cleanup(self) -> None:
+        delete_topics(self.settings, self.settings.topics.values())
+        client = redis.Redis.from_url(self.settings.redis_url)
+        with client:
+            keys = list(client.scan_iter(match=self.settings.redis_key("*"), count=1000))
+            if keys:
+                client.delete(*keys)
+
+
+@pytest.fixture
+def run(live_stack: None) -> Iterator[Run]:
+    """A fresh run namespace, cleaned up after the test."""
+    created = Run()
+    yield created
+    created.cleanup()

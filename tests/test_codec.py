@@ -1,0 +1,173 @@
+"""Round trips for every schema in every wire format, and decoding failures."""
+
+from __future__ import annotations
+
+import fastavro
+import pytest
+
+from schemas import codec, registry
+from schemas.event import parse_event
+from schemas.rejection import Reason, Rejected
+
+EXAMPLES = {
+    "event": {
+        "event_id": "e1",
+        "type": "purchase",
+        "user_id": "u1",
+        "ts": 1_767_225_600_000,
+        "channel": "web",
+        "campaign_id": None,
+        "decision_id": "d1",
+        "properties": {"value": 19.5, "qty": 2, "gift": False, "note": None, "sku": "s"},
+        "context": {"device": "ios"},
+        "traits": {},
+        "consent": {"email": True},
+    },
+    "decision": {
+        "decision_id": "d1",
+        "user_id": "p1",
+        "ts": 1,
+        "expires_at": 2,
+        "request_event_id": "e1",
+        "trigger": "request",
+        "channel": "email",
+        "campaign_id": "c1",
+        "offer_id": "o1",
+        "payload": {"subject": "Hi"},
+        "segment": "high_value",
+        "policy": "thompson",
+        "propensity": 0.25,
+        "experiment_id": None,
+        "variant": None,
+        "model_version": "v1",
+        "reason": None,
+    },
+    "attribution": {
+        "attribution_id": "e9:linear",
+        "conversion_id": "e9",
+        "user_id": "p1",
+        "ts": 5,
+        "model": "linear",
+        "conversion_value": 30.0,
+        "currency": "EUR",
+        "credits": [
+            {
+                "channel": "email",
+                "campaign_id": "c1",
+                "decision_id": "d1",
+                "ts": 1,
+                "fraction": 0.5,
+                "value": 15.0,
+            },
+            {
+                "channel": "direct",
+                "campaign_id": None,
+                "decision_id": None,
+                "ts": None,
+                "fraction": 0.5,
+                "value": 15.0,
+            },
+        ],
+    },
+    "segment_change": {
+        "change_id": "p1:e1",
+        "user_id": "p1",
+        "ts": 3,
+        "segments": ["new", "vip"],
+        "added": ["vip"],
+        "removed": [],
+    },
+    "privacy_audit": {
+        "audit_id": "a1",
+        "user_id": "p1",
+        "ts": 4,
+        "action": "erase",
+        "source_event_id": "e7",
+        "details": {"redis_keys": "3"},
+    },
+    "dead_letter": {
+        "dead_letter_id": "t:0:5",
+        "reason": "unparseable",
+        "detail": "bad",
+        "source_topic": "t",
+        "source_partition": 0,
+        "source_offset": 5,
+        "source_ts": 123,
+        "original_key": b"k\x00",
+        "original_value": b"\xff{",
+    },
+}
+
+
+def test_every_schema_has_an_example() -> None:
+    assert set(EXAMPLES) == set(registry.names())
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("fmt", codec.FORMATS)
+def test_round_trip(name: str, fmt: codec.Format) -> None:
+    record = EXAMPLES[name]
+    assert fastavro.validate(record, registry.schema(name), raise_errors=True)
+    assert codec.decode(name, codec.encode(name, record, fmt), fmt) == record
+
+
+@pytest.mark.parametrize("fmt", codec.FORMATS)
+def test_json_and_avro_events_map_to_the_same_event(fmt: codec.Format) -> None:
+    event = parse_event(codec.decode("event", codec.encode("event", EXAMPLES["event"], fmt), fmt))
+    assert event == parse_event(EXAMPLES["event"])
+    assert event.to_record() == EXAMPLES["event"]
+
+
+def test_dead_letter_bytes_are_base64_in_json() -> None:
+    data = codec.encode("dead_letter", EXAMPLES["dead_letter"], "json")
+    assert b'"original_value":"/3s="' in data
+
+
+def test_confluent_header_carries_the_schema_id() -> None:
+    data = codec.encode("decision", EXAMPLES["decision"], "confluent")
+    assert data[:5] == b"\x00\x00\x00\x00\x02"
+    assert codec.schema_name_of(data) == "decision"
+
+
+def test_schema_id_overrides() -> None:
+    try:
+        registry.use_ids(registry.parse_id_overrides("event=101"))
+        data = codec.encode("event", EXAMPLES["event"], "confluent")
+        assert data[1:5] == (101).to_bytes(4, "big")
+        assert codec.decode("event", data) == EXAMPLES["event"]
+        with pytest.raises(ValueError):
+            registry.use_ids({"event": 2})  # clashes with decision
+    finally:
+        registry.use_ids({})
+    with pytest.raises(ValueError):
+        registry.parse_id_overrides("nosuch=3")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x00\x00\x00\x00\x01", Reason.AVRO_DECODE_ERROR),  # header, no body
+        (b"\x00\x00\x00", Reason.AVRO_DECODE_ERROR),
+        (b"\x00\x00\x00\x00\x09" + bytes(8), Reason.UNKNOWN_SCHEMA_ID),
+        (b"\x00\x00\x00\x00\x02" + bytes(8), Reason.UNKNOWN_SCHEMA_ID),  # a decision, not event
+        (b'{"a": NaN}', Reason.UNPARSEABLE),
+        (b"[" * 2000 + b"]" * 2000, Reason.UNPARSEABLE),
+        (b"\xc3\x28", Reason.UNPARSEABLE),
+    ],
+)
+def test_decode_failures_have_reasons(data: bytes, reason: Reason) -> None:
+    with pytest.raises(Rejected) as info:
+        codec.decode("event", data)
+    assert info.value.reason is reason
+
+
+def test_trailing_bytes_are_refused() -> None:
+    data = codec.encode("event", EXAMPLES["event"], "avro") + b"\x00"
+    with pytest.raises(Rejected, match="trailing"):
+        codec.decode("event", data, "avro")
+
+
+def test_content_type_header_selects_schemaless_avro() -> None:
+    data = codec.encode("event", EXAMPLES["event"], "avro")
+    assert codec.sniff_format(data, [("Content-Type", b"avro/binary; v=1")]) == "avro"
+    assert codec.sniff_format(data, [("content-type", b"application/json")]) == "json"
