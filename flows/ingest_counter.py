@@ -2,7 +2,7 @@
 
 Refused records (and Kafka consumer errors) go to the dead-letter topic with their reason and
 original bytes; accepted events are keyed by pseudonymous user and counted, deduplicated by
-event id; each updated count is mirrored to the Redis hash ``<prefix>:counter:<pseudonym>``.
+event id; each updated count is mirrored to Redis as JSON at ``<prefix>:counter:<pseudonym>``.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.ingest_counter:flow``
 (settings from ``OFFERFLOW_*``).
@@ -17,7 +17,7 @@ from bytewax.dataflow import Dataflow
 
 from flows.config import Settings
 from flows.wiring import ingest, publish_dead_letters
-from operators.redis_sink import RedisHashSink
+from operators.redis_mirror import RedisMirrorSink
 from schemas.event import Event
 from state.event_counter import EventCounter
 
@@ -33,7 +33,7 @@ def build(settings: Settings) -> Dataflow:
         "counter_to_redis", counts, lambda kv: (settings.redis_key("counter", kv[0]), kv[1])
     )
     op.output(
-        "redis_counters", to_redis, RedisHashSink(settings.redis_url, ttl_s=settings.redis_ttl_s)
+        "redis_counters", to_redis, RedisMirrorSink(settings.redis_url, ttl_s=settings.redis_ttl_s)
     )
     return flow
 
@@ -46,9 +46,9 @@ def flow() -> Dataflow:
 
 
 def _count_with(dedup_window: int):
-    def count(state: EventCounter | None, event: Event) -> tuple[EventCounter, dict[str, int]]:
+    def count(state: EventCounter | None, event: Event) -> tuple[EventCounter, dict[str, object]]:
         state = state or EventCounter(dedup_window)
         state.update(event)
-        return state, state.as_fields()
+        return state, state.to_document()
 
     return count

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import orjson
 import redis
 
 from flows.config import Settings
@@ -42,29 +43,22 @@ def tally(settings: Settings) -> Tally:
         record = codec.decode("dead_letter", msg.value())
         result.dead_letters[record["reason"]] += 1
         result.dead_letter_ids[record["dead_letter_id"]] += 1
-    client = redis.Redis.from_url(settings.redis_url)
-    with client:
-        keys = list(client.scan_iter(match=settings.redis_key("counter", "*"), count=1000))
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, "events", "duplicates")
-        for events, duplicates in pipe.execute():
-            result.events += int(events or 0)
-            result.duplicates += int(duplicates or 0)
-    result.users = len(keys)
+    documents = counters(settings)
+    result.users = len(documents)
+    result.events = sum(d["events"] for d in documents.values())
+    result.duplicates = sum(d["duplicates"] for d in documents.values())
     return result
 
 
-def counters(settings: Settings) -> dict[str, dict[str, int]]:
-    """Every user's counter hash in Redis, by pseudonym."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+def counters(settings: Settings) -> dict[str, dict]:
+    """Every user's counter document in Redis, by pseudonym."""
+    client = redis.Redis.from_url(settings.redis_url)
     prefix = settings.redis_key("counter", "")
     with client:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        return {
-            key[len(prefix) :]: {k: int(v) for k, v in fields.items()}
-            for key, fields in zip(keys, pipe.execute(), strict=True)
-        }
+        values = client.mget(keys) if keys else []
+    return {
+        key.decode()[len(prefix) :]: orjson.loads(value)
+        for key, value in zip(keys, values, strict=True)
+        if value is not None
+    }

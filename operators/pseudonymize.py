@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 
 from schemas.event import Event, Scalar
 
@@ -112,12 +111,19 @@ class Pseudonymizer:
 
     def scrub(self, event: Event) -> Event:
         """The event with its user pseudonymized and PII removed from its maps."""
-        return replace(
-            event,
-            user_id=self.user(event.user_id),
-            properties=self._scrub_map(event.properties),
-            context=self._scrub_map(event.context),
-            traits=self._scrub_map(event.traits),
+        return Event(
+            event.event_id,
+            event.type,
+            self.user(event.user_id),
+            event.ts,
+            event.channel,
+            event.campaign_id,
+            event.decision_id,
+            self._scrub_map(event.properties),
+            self._scrub_map(event.context),
+            self._scrub_map(event.traits),
+            event.consent,
+            event.extra,
         )
 
     def _scrub_map(self, values: Mapping[str, Scalar]) -> Mapping[str, Scalar]:

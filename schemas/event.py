@@ -120,16 +120,20 @@ def parse_event(raw: Any) -> Event:
     if "ts" not in raw or raw["ts"] is None:
         raise Rejected(Reason.MISSING_FIELD, "ts is required")
     ts = parse_timestamp(raw["ts"])
-    channel, campaign_id, decision_id = (_optional_id(raw, k) for k in _OPTIONAL_IDS)
+    channel = _optional_id(raw, "channel")
+    campaign_id = _optional_id(raw, "campaign_id")
+    decision_id = _optional_id(raw, "decision_id")
     if decision_id is None and event_type in _NEEDS_DECISION:
         raise Rejected(Reason.MISSING_FIELD, f"decision_id is required on {event_type.value}")
     if channel is None and event_type is EventType.UNSUBSCRIBE:
         raise Rejected(Reason.MISSING_FIELD, "channel is required on unsubscribe")
-    properties, context, traits = (_scalar_map(raw, k) for k in _MAPS)
+    properties = _scalar_map(raw, "properties")
+    context = _scalar_map(raw, "context")
+    traits = _scalar_map(raw, "traits")
     consent = _consent(raw)
     if event_type is EventType.CONSENT and not consent:
         raise Rejected(Reason.MISSING_FIELD, "consent events need a non-empty consent object")
-    extra = {k: v for k, v in raw.items() if k not in _KNOWN}
+    extra = {k: v for k, v in raw.items() if k not in _KNOWN} if not _KNOWN.issuperset(raw) else {}
     return Event(
         event_id,
         event_type,

@@ -71,13 +71,12 @@ class EventCounter:
             self.last_ts = event.ts
         return True
 
-    def as_fields(self) -> dict[str, int]:
-        """Flat field → value view for a Redis hash (``type:<name>`` per event type)."""
-        fields = {
+    def to_document(self) -> dict[str, object]:
+        """The counts as a JSON-ready document (what Redis readers get)."""
+        return {
             "events": self.events,
             "duplicates": self.duplicates,
-            "first_ts": self.first_ts or 0,
-            "last_ts": self.last_ts or 0,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "by_type": dict(self.by_type),
         }
-        fields.update({f"type:{name}": n for name, n in self.by_type.items()})
-        return fields

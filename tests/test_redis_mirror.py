@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from operators.redis_sink import RedisHashPartition, client_for
+from operators.redis_mirror import RedisMirrorPartition, client_for
 
 
 class Clock:
@@ -21,7 +21,7 @@ def dead_client() -> redis.Redis:
 
 def test_outage_keeps_latest_values_and_catches_up(live_stack: None) -> None:
     clock = Clock()
-    part = RedisHashPartition(dead_client(), ttl_s=60, clock=clock)
+    part = RedisMirrorPartition(dead_client(), ttl_s=60, clock=clock)
     part.write_batch([("offerflow:test-sink:a", {"n": 1}), ("offerflow:test-sink:b", {"n": 1})])
     part.write_batch([("offerflow:test-sink:a", {"n": 2})])  # in backoff: queued, not tried
     assert part.failures == 1 and part.pending == {
@@ -34,23 +34,23 @@ def test_outage_keeps_latest_values_and_catches_up(live_stack: None) -> None:
     clock.now = 100.0
     part.write_batch([])
     assert part.pending == {} and part.failures == 0
-    assert part.client.hgetall("offerflow:test-sink:a") == {b"n": b"2"}
-    assert part.client.hgetall("offerflow:test-sink:b") == {b"n": b"1"}
+    assert part.client.get("offerflow:test-sink:a") == b'{"n":2}'
+    assert part.client.get("offerflow:test-sink:b") == b'{"n":1}'
     part.client.delete("offerflow:test-sink:a", "offerflow:test-sink:b")
 
 
 def test_pending_is_bounded_oldest_first() -> None:
-    part = RedisHashPartition(dead_client(), ttl_s=60, max_pending=2, clock=Clock())
+    part = RedisMirrorPartition(dead_client(), ttl_s=60, max_pending=2, clock=Clock())
     part.write_batch([("a", {"n": 1}), ("b", {"n": 1}), ("c", {"n": 1})])
     assert list(part.pending) == ["b", "c"] and part.discarded == 1
     part.write_batch([("b", {"n": 2}), ("d", {"n": 1})])
     assert list(part.pending) == ["b", "d"] and part.discarded == 2
 
 
-def test_replacing_a_hash_removes_stale_fields(live_stack: None) -> None:
-    part = RedisHashPartition(redis.Redis.from_url("redis://127.0.0.1:6379/0"), ttl_s=60)
+def test_a_document_replaces_the_previous_one(live_stack: None) -> None:
+    part = RedisMirrorPartition(redis.Redis.from_url("redis://127.0.0.1:6379/0"), ttl_s=60)
     part.write_batch([("offerflow:test-sink:r", {"old": 1, "n": 1})])
     part.write_batch([("offerflow:test-sink:r", {"n": 2})])
-    assert part.client.hgetall("offerflow:test-sink:r") == {b"n": b"2"}
+    assert part.client.get("offerflow:test-sink:r") == b'{"n":2}'
     part.write_batch([("offerflow:test-sink:r", None)])
     assert not part.client.exists("offerflow:test-sink:r")

