@@ -71,6 +71,16 @@ class EventCounter:
             self.last_ts = event.ts
         return True
 
+    def __deepcopy__(self, memo: dict) -> EventCounter:
+        """Fast copy for Bytewax's per-epoch snapshots (the generic deepcopy walks every
+        object; the fields here are flat)."""
+        twin = EventCounter.__new__(EventCounter)
+        twin.events, twin.duplicates = self.events, self.duplicates
+        twin.first_ts, twin.last_ts = self.first_ts, self.last_ts
+        twin.by_type = dict(self.by_type)
+        twin.recent = self.recent.copy()
+        return twin
+
     def to_document(self) -> dict[str, object]:
         """The counts as a JSON-ready document (what Redis readers get)."""
         return {
