@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
         help="Bytewax recovery directory (default OFFERFLOW_RECOVERY_DIR; none: off)",
     )
     p.add_argument(
+        "-i",
+        "--process-id",
+        type=int,
+        default=None,
+        help="run only this process of a multi-host cluster (with --addresses)",
+    )
+    p.add_argument(
+        "-a",
+        "--addresses",
+        default=None,
+        help='every process of the cluster, "host:port;host:port" (with -i)',
+    )
+    p.add_argument(
         "--no-tail",
         action="store_true",
         help="stop at the end of the input topic instead of waiting for more",
@@ -137,8 +150,13 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # fail here, with the message, not inside each worker
     env = {"OFFERFLOW_TAIL": "false"} if args.no_tail else {}
     recovery = settings.recovery_dir if args.recovery_dir is None else args.recovery_dir
+    if (args.process_id is None) != (args.addresses is None):
+        print("offerflow run: --process-id and --addresses go together", file=sys.stderr)
+        return 2
+    member = None if args.addresses is None else (args.process_id, args.addresses)
     return runner.run(
         args.flow,
+        member=member,
         env=env,
         processes=args.processes,
         workers=args.workers,

@@ -37,11 +37,22 @@ def commands(
     workers: int = 1,
     recovery_dir: str = "",
     snapshot_s: float = 10.0,
+    member: tuple[int, str] | None = None,
 ) -> list[list[str]]:
-    """The ``python -m bytewax.run`` command line of each process."""
+    """The ``python -m bytewax.run`` command line of each local process.
+
+    ``member=(process_id, addresses)`` instead runs this host's one process of a cluster
+    whose other processes run elsewhere (containers, other machines).
+
+    >>> commands("counter", member=(1, "flow-0:2101;flow-1:2101"))[0][3:]
+    ['flows.ingest_counter:flow', '-w', '1', '-i', '1', '-a', 'flow-0:2101;flow-1:2101']
+
+    """
     base = [sys.executable, "-m", "bytewax.run", FLOWS.get(flow, flow), "-w", str(workers)]
     if recovery_dir:
         base += ["-r", recovery_dir, "-s", str(snapshot_s), "-b", str(max(snapshot_s * 3, 30))]
+    if member is not None:
+        return [[*base, "-i", str(member[0]), "-a", member[1]]]
     if processes == 1:
         return [base]
     addresses = ";".join(f"127.0.0.1:{_free_port()}" for _ in range(processes))
@@ -57,6 +68,7 @@ def run(
     recovery_dir: str = "",
     snapshot_s: float = 10.0,
     recovery_partitions: int = 8,
+    member: tuple[int, str] | None = None,
 ) -> int:
     """Run ``flow`` until every process exits; return the worst exit code.
 
@@ -73,6 +85,7 @@ def run(
             workers=workers,
             recovery_dir=recovery_dir,
             snapshot_s=snapshot_s,
+            member=member,
         )
     ]
 
