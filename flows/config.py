@@ -124,6 +124,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
+    Variable("LOG_LEVEL", "INFO", "Log level of the `offerflow` commands."),
 )
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import DEV_ID_KEY, ConfigError, Settings
+from flows.config import DEV_ID_KEY, VARIABLES, ConfigError, Settings
 
 SECRET = "s" * 32
 
@@ -72,3 +72,9 @@ def test_kafka_config_pairs_reach_every_client() -> None:
 
 def test_describe_masks_the_key() -> None:
     assert SECRET not in str(Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).describe())
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    missing = [v.name for v in VARIABLES if f"`OFFERFLOW_{v.name}`" not in readme]
+    assert not missing, f"add to the README's configuration table: {missing}"
