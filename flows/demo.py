@@ -1,8 +1,8 @@
-"""The end-to-end demo on the local stack: synthetic traffic through the ingestion flow.
+"""The end-to-end demo on the local stack: synthetic traffic through the profile flow.
 
 It produces mixed events (JSON and Avro, a share malformed, a few redeliveries) to run-scoped
 topics, runs the flow as a real Bytewax process until the topic is drained, then reads back the
-dead-letter topic and the Redis counters and checks that every record is accounted for.
+dead-letter topic and the Redis profiles and checks that every record is accounted for.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def run_demo(events: int, *, malformed_rate: float, users: int, seed: int) -> bo
         desc="producing events",
     )
 
-    print("running the ingestion flow (one Bytewax process) until the topic is drained ...")
+    print("running the profile flow (one Bytewax process) until the topic is drained ...")
     started = time.monotonic()
-    code = runner.run("counter", env=overrides)
+    code = runner.run("profiles", env=overrides)
     elapsed = time.monotonic() - started
     if code != 0:
         print(f"the flow exited with code {code}")
@@ -74,14 +74,14 @@ def run_demo(events: int, *, malformed_rate: float, users: int, seed: int) -> bo
     print(f"\n{'':34}{'expected':>10}{'observed':>10}")
     for label, want, got in rows:
         print(f"{label:34}{want:>10,}{got:>10,}{'' if want == got else '   <-- MISMATCH'}")
-    print(f"\nusers with a profile counter in Redis: {result.users:,}")
+    print(f"\nusers with a profile in Redis: {result.users:,}")
     print(
         f"flow wall time: {elapsed:.2f} s including start-up "
         f"({len(samples) / elapsed:,.0f} events/s)"
     )
     print(
         f"topics: {settings.topic('events')}, {settings.topic('dlq')}; "
-        f"Redis keys: {settings.redis_key('counter', '*')}"
+        f"Redis keys: {settings.redis_key('profile', '*')}"
     )
     ok = all(want == got for _, want, got in rows)
     print("every record accounted for: " + ("yes" if ok else "NO"))

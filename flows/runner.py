@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 #: Runnable flows by short name.
-FLOWS = {"counter": "flows.ingest_counter:flow"}
+FLOWS = {"profiles": "flows.profiles:flow"}
 
 
 def ensure_recovery_dir(path: str, partitions: int) -> None:
@@ -44,8 +44,8 @@ def commands(
     ``member=(process_id, addresses)`` instead runs this host's one process of a cluster
     whose other processes run elsewhere (containers, other machines).
 
-    >>> commands("counter", member=(1, "flow-0:2101;flow-1:2101"))[0][3:]
-    ['flows.ingest_counter:flow', '-w', '1', '-i', '1', '-a', 'flow-0:2101;flow-1:2101']
+    >>> commands("profiles", member=(1, "flow-0:2101;flow-1:2101"))[0][3:]
+    ['flows.profiles:flow', '-w', '1', '-i', '1', '-a', 'flow-0:2101;flow-1:2101']
 
     """
     base = [sys.executable, "-m", "bytewax.run", FLOWS.get(flow, flow), "-w", str(workers)]

@@ -1,4 +1,4 @@
-"""Account for a run: what reached the dead-letter topic (by reason) and what the counters in
+"""Account for a run: what reached the dead-letter topic (by reason) and what the profiles in
 Redis hold. Used by the demo, the benchmark and the integration tests to check that every
 input record is either accepted or dead-lettered, exactly once."""
 
@@ -37,23 +37,23 @@ class Tally:
 
 
 def tally(settings: Settings) -> Tally:
-    """Read the run's dead-letter topic to its end and sum its Redis counters."""
+    """Read the run's dead-letter topic to its end and sum its Redis profiles."""
     result = Tally()
     for msg in read_to_end(settings, settings.topic("dlq")):
         record = codec.decode("dead_letter", msg.value())
         result.dead_letters[record["reason"]] += 1
         result.dead_letter_ids[record["dead_letter_id"]] += 1
-    documents = counters(settings)
+    documents = profiles(settings)
     result.users = len(documents)
-    result.events = sum(d["events"] for d in documents.values())
+    result.events = sum(d["features"]["events"] for d in documents.values())
     result.duplicates = sum(d["duplicates"] for d in documents.values())
     return result
 
 
-def counters(settings: Settings) -> dict[str, dict]:
-    """Every user's counter document in Redis, by pseudonym."""
+def profiles(settings: Settings) -> dict[str, dict]:
+    """Every user's profile document in Redis, by pseudonym."""
     client = redis.Redis.from_url(settings.redis_url)
-    prefix = settings.redis_key("counter", "")
+    prefix = settings.redis_key("profile", "")
     with client:
         keys = list(client.scan_iter(match=prefix + "*", count=1000))
         values = client.mget(keys) if keys else []

@@ -43,12 +43,14 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     origin: Origin
+    #: Stable id for records refused after ingestion (no source position at hand).
+    dead_letter_id: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The dead letter as a ``dead_letter`` schema record."""
         o = self.origin
         return {
-            "dead_letter_id": f"{o.topic}:{o.partition}:{o.offset}",
+            "dead_letter_id": self.dead_letter_id or f"{o.topic}:{o.partition}:{o.offset}",
             "reason": self.reason.value,
             "detail": self.detail,
             "source_topic": o.topic,

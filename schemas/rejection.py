@@ -35,6 +35,7 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     KAFKA_ERROR = "kafka_error"
+    ERASED_USER = "erased_user"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -19,7 +19,7 @@ import redis
 from flows import runner
 from flows.kafka_io import produce, read_to_end
 from flows.sample import Sample, email_of, generate
-from flows.tally import counters, tally
+from flows.tally import profiles, tally
 from schemas import codec
 from tests.conftest import KEY, Run
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def expected_counters(samples: list[Sample]) -> dict[str, dict]:
-    """Per-pseudonym counter documents recomputed from the raw samples, independently of the
+    """Per-pseudonym event counts recomputed from the raw samples, independently of the
     flow's code: HMAC straight from hashlib, event fields straight from the payload."""
     out: dict[str, dict] = {}
     for s in samples:
@@ -49,6 +49,20 @@ def expected_counters(samples: list[Sample]) -> dict[str, dict]:
     return {pid: {**d, "by_type": dict(d["by_type"])} for pid, d in out.items()}
 
 
+def counters(settings) -> dict[str, dict]:
+    """The same counts as read from the profile documents in Redis."""
+    return {
+        pid: {
+            "events": d["features"]["events"],
+            "duplicates": d["duplicates"],
+            "first_ts": d["features"]["first_seen"],
+            "last_ts": d["features"]["last_seen"],
+            "by_type": {k[6:]: v for k, v in d["features"].items() if k.startswith("count.")},
+        }
+        for pid, d in profiles(settings).items()
+    }
+
+
 def produce_samples(run: Run, samples: list[Sample]) -> None:
     produce(
         run.settings,
@@ -64,7 +78,7 @@ def test_every_record_is_accounted_for_exactly(run: Run) -> None:
     )
     produce_samples(run, samples)
 
-    assert runner.run("counter", env=run.env) == 0
+    assert runner.run("profiles", env=run.env) == 0
 
     result = tally(run.settings)
     expected = Counter(s.expect for s in samples)
@@ -94,9 +108,9 @@ def test_recovery_resumes_without_losing_or_double_counting(run: Run, tmp_path) 
     )
     recovery = str(tmp_path / "recovery")
     produce_samples(run, samples[:2_500])
-    assert runner.run("counter", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
+    assert runner.run("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
     produce_samples(run, samples[2_500:])
-    assert runner.run("counter", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
+    assert runner.run("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
 
     assert counters(run.settings) == expected_counters(samples)
     result = tally(run.settings)
@@ -109,7 +123,7 @@ def test_two_processes_give_the_same_counters_as_one(run: Run) -> None:
         6_000, seed=9, users=800, malformed_rate=0.05, now_ms=int(time.time() * 1000)
     )
     produce_samples(run, samples)
-    assert runner.run("counter", env=run.env, processes=2) == 0
+    assert runner.run("profiles", env=run.env, processes=2) == 0
     assert counters(run.settings) == expected_counters(samples)
     result = tally(run.settings)
     assert result.accepted + result.dead == len(samples)
