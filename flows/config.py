@@ -146,7 +146,7 @@ VARIABLES: tuple[Variable, ...] = (
         "`state/segments.toml`. Reloaded within seconds of a change.",
     ),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
-    Variable("SNAPSHOT_S", "10", "Seconds between recovery snapshots."),
+    Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
     Variable("LOG_LEVEL", "INFO", "Log level of the `offerflow` commands."),
 )
@@ -181,7 +181,7 @@ class Settings:
     erase_grace_s: int
     segments_file: str
     recovery_dir: str
-    snapshot_s: float
+    snapshot_s: int
     stack_dir: str
 
     @classmethod
@@ -234,7 +234,7 @@ class Settings:
             erase_grace_s=_int(raw, "ERASE_GRACE_S", 0),
             segments_file=raw["SEGMENTS_FILE"],
             recovery_dir=raw["RECOVERY_DIR"],
-            snapshot_s=_float(raw, "SNAPSHOT_S"),
+            snapshot_s=_int(raw, "SNAPSHOT_S", 1),
             stack_dir=raw["STACK_DIR"],
         )
 

@@ -36,7 +36,7 @@ def commands(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: float = 10.0,
+    snapshot_s: int = 10,
     member: tuple[int, str] | None = None,
 ) -> list[list[str]]:
     """The ``python -m bytewax.run`` command line of each local process.
@@ -50,6 +50,7 @@ def commands(
     """
     base = [sys.executable, "-m", "bytewax.run", FLOWS.get(flow, flow), "-w", str(workers)]
     if recovery_dir:
+        # Bytewax takes whole seconds; keep snapshots for 3 intervals (at least 30 s) as backups
         base += ["-r", recovery_dir, "-s", str(snapshot_s), "-b", str(max(snapshot_s * 3, 30))]
     if member is not None:
         return [[*base, "-i", str(member[0]), "-a", member[1]]]
@@ -66,7 +67,7 @@ def run(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: float = 10.0,
+    snapshot_s: int = 10,
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
 ) -> int:

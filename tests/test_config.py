@@ -78,3 +78,11 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     missing = [v.name for v in VARIABLES if f"`OFFERFLOW_{v.name}`" not in readme]
     assert not missing, f"add to the README's configuration table: {missing}"
+
+
+def test_default_recovery_arguments_are_accepted_by_bytewax() -> None:
+    from flows import runner
+
+    snapshot = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).snapshot_s
+    cmd = runner.commands("profiles", recovery_dir="/tmp/r", snapshot_s=snapshot)[0]
+    assert cmd[cmd.index("-s") + 1] == "10" and cmd[cmd.index("-b") + 1] == "30"
