@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=200_000, help="events per run (200,000)")
     p.add_argument("--repeat", type=int, default=3, help="runs; the median is reported (3)")
     p.add_argument("--output", default="docs/BENCHMARKS.md", help="Markdown report path")
+    p.add_argument(
+        "--state-users", type=int, default=100_000, help="users for the state-size run (100,000)"
+    )
     p.set_defaults(handler=_bench)
 
     p = sub.add_parser(
@@ -175,7 +178,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from flows.bench import run_bench
 
-    run_bench(args.events, repeat=args.repeat, output=args.output)
+    run_bench(args.events, repeat=args.repeat, output=args.output, state_users=args.state_users)
     return 0
 
 
