@@ -120,6 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_config)
 
     p = sub.add_parser(
+        "profile",
+        help="show a user's live profile from Redis",
+        description="Show the live profile of a user. The raw id is pseudonymized with "
+        "OFFERFLOW_ID_KEY first (pass --pseudonymous for an id that already is).",
+    )
+    p.add_argument("user_id")
+    p.add_argument("--pseudonymous", action="store_true", help="USER_ID is already a pseudonym")
+    p.set_defaults(handler=_profile)
+
+    p = sub.add_parser(
         "pseudonymize",
         help="print the pseudonym of a raw user id",
         description="Pseudonymize a raw user id with OFFERFLOW_ID_KEY, to find "
@@ -194,6 +204,33 @@ def _config(args: argparse.Namespace) -> int:
         return 0
     for key, value in Settings.from_env().describe().items():
         print(f"{key:18} {value}")
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import orjson
+    import redis
+
+    from operators.pseudonymize import Pseudonymizer
+
+    settings = Settings.from_env()
+    pid = args.user_id if args.pseudonymous else Pseudonymizer(settings.id_key).user(args.user_id)
+    key = settings.redis_key("profile", pid)
+    try:
+        with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2) as client:
+            raw = client.get(key)
+    except redis.RedisError as exc:
+        print(
+            f"offerflow profile: Redis at {settings.redis_url} did not answer: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if raw is None:
+        print(f"no profile for pseudonym {pid} (key {key})", file=sys.stderr)
+        return 1
+    print(
+        orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    )
     return 0
 
 

@@ -94,10 +94,15 @@ class DecayedFeatures:
             s * 2.0 ** (-age / h) for s, h in zip(current, self.half_lives_ms, strict=True)
         )
 
-    def items(self, now: int) -> Iterator[tuple[str, tuple[float, ...]]]:
-        """Every feature's decayed values at ``now``."""
-        for name in self.sums:
-            yield name, self.value(name, now)
+    def items(self, now: int) -> Iterator[tuple[str, list[float]]]:
+        """Every feature's decayed values at ``now`` (one decay factor per half-life, shared
+        by all features: this runs on every profile update)."""
+        if self.epoch is None:
+            return
+        age = now - self.epoch
+        factors = [2.0 ** (-age / h) for h in self.half_lives_ms]
+        for name, sums in self.sums.items():
+            yield name, [s * f for s, f in zip(sums, factors, strict=True)]
 
     def names(self, prefix: str = "") -> list[str]:
         """Feature names starting with ``prefix``."""

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import pickle
@@ -86,7 +87,7 @@ class ProfileConfig:
     max_categories: int = 10
     dedup_window: int = 32
 
-    @property
+    @functools.cached_property
     def labels(self) -> tuple[str, ...]:
         """Half-life labels used in feature names (``spend.7d``)."""
         return tuple(half_life_label(h) for h in self.half_lives_ms)
@@ -269,8 +270,7 @@ class Profile:
         imp = [0.0] * len(labels)
         eng = [0.0] * len(labels)
         for name, values in self.decayed.items(as_of):
-            for label, value in zip(labels, values, strict=True):
-                f[f"{name}.{label}"] = value
+            f.update(zip(_feature_keys(name, labels), values, strict=True))
             if name.startswith("imp:"):
                 imp = [a + b for a, b in zip(imp, values, strict=True)]
             elif name.startswith("eng:"):
@@ -370,6 +370,12 @@ class Profile:
         p.recent.extend(array("Q", recent))
         p.segments = tuple(segments)
         return p
+
+
+@functools.lru_cache(maxsize=4096)  # category names come from events: keep it bounded
+def _feature_keys(name: str, labels: tuple[str, ...]) -> tuple[str, ...]:
+    """``("spend", ("1d", "7d"))`` → ``("spend.1d", "spend.7d")``, built once per name."""
+    return tuple(f"{name}.{label}" for label in labels)
 
 
 def _latest(fields: dict[str, list[Any]], name: str, value: Any, ts: int, eid: str) -> None:

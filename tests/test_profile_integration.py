@@ -180,3 +180,34 @@ def test_no_raw_identifiers_anywhere(run: Run, tmp_path: Path) -> None:
     ]
     assert leaks == []
     assert b"first_name" not in haystack and b"@example.com" not in haystack
+
+
+def test_profile_command_shows_a_live_profile(run: Run) -> None:
+    import os
+    import subprocess
+    import sys
+
+    samples = generate(300, seed=2, users=5, malformed_rate=0, now_ms=int(time.time() * 1000))
+    produce(run.settings, run.settings.topic("events"), ((s.key, s.value) for s in samples))
+    assert runner.run("profiles", env=run.env) == 0
+    env = {**os.environ, **run.env}
+    user = samples[0].user
+    shown = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "profile", user],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    doc = orjson.loads(shown.stdout)
+    assert doc == profiles(run.settings)[pseudonym(user)]
+    assert doc["features"]["events"] == sum(s.user == user and s.expect == "valid" for s in samples)
+    missing = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "profile", "nobody"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "no profile" in missing.stderr
