@@ -21,7 +21,7 @@ from bytewax.dataflow import Dataflow, Stream
 from flows.config import Settings
 from flows.wiring import brokers, ingest, publish_dead_letters
 from operators.profile_step import ProfileLogic, ProfileStepConfig
-from operators.redis_mirror import RedisMirrorSink
+from operators.redis_mirror import FlushTicks, RedisMirrorSink
 from schemas import codec
 from state.profile import ProfileConfig
 from state.segments import RuleFile
@@ -41,6 +41,10 @@ def build(settings: Settings) -> Dataflow:
             (settings.redis_key("profile", kv[0]), kv[1][1]) if kv[1][0] == "profile" else None
         ),
     )
+    if settings.tail:  # retry pending Redis writes even while no events arrive
+        documents = op.merge(
+            "documents_and_ticks", documents, op.input("redis_flush_ticks", flow, FlushTicks(1.0))
+        )
     op.output(
         "redis_profiles",
         documents,

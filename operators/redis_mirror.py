@@ -32,10 +32,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import redis
+from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -46,7 +48,7 @@ Document = Mapping[str, Any] | None
 Item = tuple[str, Document]
 
 
-class RedisMirrorPartition(StatelessSinkPartition[Item]):
+class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
     """One worker's Redis writer with a coalescing retry buffer.
 
     Parameters
@@ -81,9 +83,13 @@ class RedisMirrorPartition(StatelessSinkPartition[Item]):
         self.discarded = 0
         self._retry_at = 0.0
 
-    def write_batch(self, items: list[Item]) -> None:
-        """Queue ``items`` and flush everything pending unless Redis is in backoff."""
-        for key, document in items:
+    def write_batch(self, items: list[Item | None]) -> None:
+        """Queue ``items`` and flush everything pending unless Redis is in backoff. ``None``
+        items are :class:`FlushTicks`: they only give a retry its chance."""
+        for item in items:
+            if item is None:
+                continue
+            key, document = item
             self.pending.pop(key, None)  # re-insert so dict order stays oldest-first
             self.pending[key] = document
         overflow = len(self.pending) - self.max_pending
@@ -136,7 +142,39 @@ class RedisMirrorPartition(StatelessSinkPartition[Item]):
         self.client.close()
 
 
-class RedisMirrorSink(DynamicSink[Item]):
+class FlushTicks(DynamicSource[None]):
+    """A ``None`` on every worker every ``interval_s``: merged into the mirror's input so
+    pending writes are retried after an outage even when no new events arrive (a sink is only
+    called with items). It never ends, so only tailing flows use it.
+
+    Parameters
+    ----------
+    interval_s
+        Seconds between ticks.
+
+    """
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TickPartition:
+        return _TickPartition(self.interval_s)
+
+
+class _TickPartition(StatelessSourcePartition[None]):
+    def __init__(self, interval_s: float) -> None:
+        self.interval = timedelta(seconds=interval_s)
+        self.due = datetime.now(UTC) + self.interval
+
+    def next_batch(self) -> list[None]:
+        self.due = datetime.now(UTC) + self.interval
+        return [None]
+
+    def next_awake(self) -> datetime:
+        return self.due
+
+
+class RedisMirrorSink(DynamicSink[Item | None]):
     """Per-worker :class:`RedisMirrorPartition` writers for a Redis URL.
 
     Parameters

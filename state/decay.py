@@ -76,13 +76,9 @@ class DecayedFeatures:
             self.epoch = ts
         elif (ts - self.epoch) / self.half_lives_ms[0] > REBASE_HALF_LIVES:
             self._rebase(ts)
-        scaled = [weight * 2.0 ** ((ts - self.epoch) / h) for h in self.half_lives_ms]
-        current = self.sums.get(name)
-        if current is None:
-            self.sums[name] = scaled
-        else:
-            for i, value in enumerate(scaled):
-                current[i] += value
+        self._accumulate(
+            name, [weight * 2.0 ** ((ts - self.epoch) / h) for h in self.half_lives_ms]
+        )
 
     def value(self, name: str, now: int) -> tuple[float, ...]:
         """The feature's decayed values at ``now``, one per half-life (zeros if unseen)."""
@@ -121,13 +117,15 @@ class DecayedFeatures:
             self.epoch = other.epoch
         shift = [2.0 ** ((other.epoch - self.epoch) / h) for h in self.half_lives_ms]
         for name, values in other.sums.items():
-            scaled = [v * f for v, f in zip(values, shift, strict=True)]
-            current = self.sums.get(name)
-            if current is None:
-                self.sums[name] = scaled
-            else:
-                for i, value in enumerate(scaled):
-                    current[i] += value
+            self._accumulate(name, [v * f for v, f in zip(values, shift, strict=True)])
+
+    def _accumulate(self, name: str, scaled: list[float]) -> None:
+        current = self.sums.get(name)
+        if current is None:
+            self.sums[name] = scaled
+        else:
+            for i, value in enumerate(scaled):
+                current[i] += value
 
     def _rebase(self, new_epoch: int) -> None:
         assert self.epoch is not None

@@ -42,8 +42,11 @@ class Run:
         self.settings = Settings.from_env({**os.environ, **self.env})
         stack.ensure_topics(self.settings)
 
-    def cleanup(self) -> None:
+    def cleanup_topics(self) -> None:
         delete_topics(self.settings, self.settings.topics.values())
+
+    def cleanup(self) -> None:
+        self.cleanup_topics()
         client = redis.Redis.from_url(self.settings.redis_url)
         with client:
             keys = list(client.scan_iter(match=self.settings.redis_key("*"), count=1000))
