@@ -33,7 +33,16 @@ DEV_ID_KEY = "offerflow-dev-key-not-secret-000"
 
 #: Logical topic names from DESIGN.md; the real name is ``<prefix>.<logical>`` unless
 #: ``OFFERFLOW_TOPIC_<LOGICAL>`` names it outright.
-TOPICS = ("events", "campaigns", "decisions", "attributions", "segments", "privacy", "dlq")
+TOPICS = (
+    "events",
+    "campaigns",
+    "decisions",
+    "attributions",
+    "segments",
+    "privacy",
+    "dlq",
+    "internal",
+)
 
 
 class ConfigError(ValueError):
@@ -132,6 +141,11 @@ VARIABLES: tuple[Variable, ...] = (
         "`m` or `s` suffix). Changing them drops stored decayed sums; facts stay.",
     ),
     Variable("MAX_CATEGORIES", "10", "Categories kept per profile for affinity (weakest evicted)."),
+    Variable(
+        "CLUSTERS",
+        "6",
+        "Online clusters (River KMeans) for users no rule segment claims; 0 turns clustering off.",
+    ),
     Variable("DEDUP_WINDOW", "32", "Recent event ids remembered per user to drop redeliveries."),
     Variable(
         "ERASE_GRACE_S",
@@ -177,6 +191,7 @@ class Settings:
     profile_ttl_s: int
     half_lives_ms: tuple[int, ...]
     max_categories: int
+    clusters: int
     dedup_window: int
     erase_grace_s: int
     segments_file: str
@@ -230,6 +245,7 @@ class Settings:
             profile_ttl_s=_int(raw, "PROFILE_TTL_S", 1),
             half_lives_ms=_durations(raw, "HALF_LIVES"),
             max_categories=_int(raw, "MAX_CATEGORIES", 1),
+            clusters=_int(raw, "CLUSTERS", 0),
             dedup_window=_int(raw, "DEDUP_WINDOW", 1),
             erase_grace_s=_int(raw, "ERASE_GRACE_S", 0),
             segments_file=raw["SEGMENTS_FILE"],

@@ -1,10 +1,12 @@
 """Profile flow: Kafka events → ingestion gate → per-user profile → Redis and topics.
 
-Steps: consume and gate the events (refused ones go to the dead-letter topic); key accepted
-events by pseudonymous user; fold them into each user's profile (segments, consent, erasure,
-expiry); then fan out: profile documents to Redis (``<prefix>:profile:<pseudonym>``, JSON,
-with the profile TTL), segment changes to the segments topic, consent/erasure/expiry audits to
-the privacy topic, and events for erased users to the dead-letter topic.
+Steps: consume and gate the events (refused ones go to the dead-letter topic); consume the
+flow's own internal topic (cluster answers, identity links and hand-overs); key both by user;
+fold them into each user's profile (segments, consent, erasure, expiry, identity stitching);
+then fan out: profile documents to Redis (``<prefix>:profile:<pseudonym>``, JSON, with the
+profile TTL), segment changes to the segments topic, consent/erasure/expiry audits to the
+privacy topic, events for erased users to the dead-letter topic, unclaimed users' behaviour
+to the online clustering model, and internal messages back to the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -14,15 +16,20 @@ from __future__ import annotations
 import gc
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSinkMessage
+from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.config import Settings
-from flows.wiring import brokers, ingest, publish_dead_letters
+from flows.wiring import SOURCE_TUNING, brokers, ingest, origin, publish_dead_letters
+from operators.dead_letter import DeadLetter
+from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
 from operators.redis_mirror import FlushTicks, RedisMirrorSink
 from schemas import codec
+from schemas.event import Event
+from schemas.rejection import Rejected
+from state.clusters import ClusterModel
 from state.profile import ProfileConfig
 from state.segments import RuleFile
 
@@ -31,15 +38,17 @@ def build(settings: Settings) -> Dataflow:
     """The profile dataflow for ``settings``."""
     flow = Dataflow("offerflow_profiles")
     accepted, refused = ingest(flow, settings)
-    by_user = op.key_on("key_by_user", accepted, lambda e: e.user_id)
+    feedback, bad_feedback = _internal_in(flow, settings)
+    updates = op.merge("events_and_feedback", accepted, feedback)
+    by_user = op.key_on("key_by_user", updates, _target)
     step = step_config(settings)
     changes = op.stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
-    documents = op.filter_map(
+
+    documents = _tagged(
         "profile_documents",
         changes,
-        lambda kv: (
-            (settings.redis_key("profile", kv[0]), kv[1][1]) if kv[1][0] == "profile" else None
-        ),
+        "profile",
+        lambda kv: (settings.redis_key("profile", kv[0]), kv[1][1]),
     )
     if settings.tail:  # retry pending Redis writes even while no events arrive
         documents = op.merge(
@@ -50,12 +59,31 @@ def build(settings: Settings) -> Dataflow:
         documents,
         RedisMirrorSink(settings.redis_url, ttl_s=settings.profile_ttl_s),
     )
-    _publish("segments", changes, "segment_change", settings)
-    _publish("privacy", changes, "privacy_audit", settings)
-    erased = op.filter_map(
-        "erased_letters", changes, lambda kv: kv[1][1] if kv[1][0] == "dead" else None
+    _publish(
+        "segments",
+        _tagged("segment_changes", changes, "segment", _record),
+        "segment_change",
+        settings,
     )
-    publish_dead_letters(op.merge("all_dead_letters", refused, erased), settings)
+    _publish(
+        "privacy", _tagged("privacy_audits", changes, "privacy", _record), "privacy_audit", settings
+    )
+
+    internal = _tagged("internal_messages", changes, "internal", lambda kv: kv[1][1])
+    if settings.clusters:
+        internal = op.merge("internal_and_clusters", internal, _clusters(changes, settings))
+    kop.output(
+        "internal_out",
+        op.map(
+            "encode_internal", internal, lambda m: KafkaSinkMessage(m.target.encode(), m.encode())
+        ),
+        brokers=brokers(settings),
+        topic=settings.topic("internal"),
+        add_config=dict(settings.kafka_config),
+    )
+
+    erased = _tagged("profile_dead_letters", changes, "dead", lambda kv: kv[1][1])
+    publish_dead_letters(op.merge("all_dead_letters", refused, bad_feedback, erased), settings)
     return flow
 
 
@@ -77,21 +105,65 @@ def step_config(settings: Settings) -> ProfileStepConfig:
         rules=RuleFile(settings.segments_file),
         ttl_ms=settings.profile_ttl_s * 1000,
         erase_grace_ms=settings.erase_grace_s * 1000,
+        clustering=settings.clusters > 0,
     )
 
 
-def _publish(logical: str, changes: Stream, schema: str, settings: Settings) -> None:
+def _internal_in(flow: Dataflow, settings: Settings) -> tuple[Stream[Feedback], Stream[DeadLetter]]:
+    consumed = kop.input(
+        "internal_in",
+        flow,
+        brokers=brokers(settings),
+        topics=[settings.topic("internal")],
+        tail=settings.tail,
+        add_config={**SOURCE_TUNING, **settings.kafka_config},
+        batch_size=settings.kafka_batch_size,
+    )
+    decoded = op.map("decode_internal", consumed.oks, _decode_internal)
+    split = op.branch("split_internal", decoded, lambda r: isinstance(r, Feedback))
+    return split.trues, split.falses
+
+
+def _decode_internal(msg: KafkaSourceMessage) -> Feedback | DeadLetter:
+    try:
+        return decode_feedback(msg.value)
+    except Rejected as err:
+        return DeadLetter(err.reason, err.detail, msg.key, msg.value, origin(msg))
+
+
+def _clusters(changes: Stream, settings: Settings) -> Stream[Feedback]:
+    """Unclaimed users' vectors → one online KMeans (a single key: see the README) → answers."""
+    vectors = _tagged("cluster_vectors", changes, "vector", lambda kv: kv[1][1])
+    keyed = op.key_on("one_cluster_model", vectors, lambda _v: "kmeans")
+
+    def assign(model: ClusterModel | None, item: tuple) -> tuple[ClusterModel, Feedback]:
+        model = model or ClusterModel(n_clusters=settings.clusters)
+        user, vector = item
+        return model, Feedback("cluster", user, {"cluster": model.assign(vector)})
+
+    answers = op.stateful_map("cluster_model", keyed, assign)
+    return op.map("cluster_answers", answers, lambda kv: kv[1])
+
+
+def _target(value: Event | Feedback) -> str:
+    return value.user_id if isinstance(value, Event) else value.target
+
+
+def _record(kv: tuple) -> tuple[str, dict]:
+    return kv[0], kv[1][1]
+
+
+def _tagged(step_id: str, changes: Stream, tag: str, pick) -> Stream:
+    return op.filter_map(step_id, changes, lambda kv: pick(kv) if kv[1][0] == tag else None)
+
+
+def _publish(logical: str, records: Stream, schema: str, settings: Settings) -> None:
     fmt = settings.output_format
-    tag = "segment" if logical == "segments" else logical
-    encoded = op.filter_map(
+    encoded = op.map(
         f"encode_{logical}",
-        changes,
-        lambda kv: (
-            KafkaSinkMessage(kv[0].encode(), codec.encode(schema, kv[1][1], fmt))
-            if kv[1][0] == tag
-            else None
-        ),
-    )
+        records,
+        lambda kv: KafkaSinkMessage(kv[0].encode(), codec.encode(schema, kv[1], fmt)),
+    )  # type: ignore[arg-type]
     kop.output(
         f"{logical}_out",
         encoded,

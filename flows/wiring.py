@@ -49,7 +49,7 @@ def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[De
         batch_size=settings.kafka_batch_size,
     )
     gate = make_ingestor(settings)
-    results = op.map("ingest", consumed.oks, lambda m: gate(m.key, m.value, m.headers, _origin(m)))
+    results = op.map("ingest", consumed.oks, lambda m: gate(m.key, m.value, m.headers, origin(m)))
     split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
     consumer_errors = op.map("consumer_errors", consumed.errs, _consumer_error_letter)
     return split.trues, op.merge("dead_letters", split.falses, consumer_errors)
@@ -72,11 +72,12 @@ def publish_dead_letters(dead: Stream[DeadLetter], settings: Settings) -> None:
     )
 
 
-def _origin(msg: KafkaSourceMessage) -> Origin:
+def origin(msg: KafkaSourceMessage) -> Origin:
+    """Where a consumed record came from, for its dead letter."""
     ts = msg.timestamp[1] if msg.timestamp and msg.timestamp[0] else None
     return Origin(msg.topic, msg.partition, msg.offset, ts)
 
 
 def _consumer_error_letter(err: KafkaError) -> DeadLetter:
     msg = err.msg
-    return DeadLetter(Reason.KAFKA_ERROR, str(err.err), msg.key, msg.value, _origin(msg))
+    return DeadLetter(Reason.KAFKA_ERROR, str(err.err), msg.key, msg.value, origin(msg))

@@ -1,20 +1,31 @@
 """The keyed profile step: folds each user's events into their :class:`~state.profile.Profile`
-and says what changed, for Redis, the segments topic, the privacy topic and dead letters.
+and says what changed, for Redis, the topics and the flow's own internal topic.
 
-Per user it also runs two wall-clock timers (they must fire when the user sends nothing):
-inactive profiles expire ``ttl`` after their last update, and an erased user leaves a
-tombstone for ``erase_grace`` during which late events for that id are dead-lettered instead
-of rebuilding a profile. Bytewax snapshots the state as :meth:`Profile.to_bytes` (immutable,
-compact and versioned), so recovery restores exactly what was there.
+A key holds one of three states:
+
+- a **profile** (the usual case);
+- an **alias**: an anonymous id linked to a known user by an ``identify`` event carrying
+  ``traits.anonymous_id``. Its profile was handed over (``absorb``) and later events for it are
+  forwarded to the known user, so history is merged, not lost;
+- an **erasure tombstone**: for ``erase_grace`` after an ``erase``, events for that id are
+  dead-lettered instead of rebuilding a profile.
+
+Two wall-clock timers (they must fire when the user sends nothing) expire inactive profiles
+after ``ttl`` and drop tombstones after the grace window. Bytewax snapshots the state as bytes
+(:meth:`Profile.to_bytes`, or a small JSON record for aliases and tombstones), so recovery
+restores exactly what was there.
 
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
-``("segment", segment_change record)``, ``("privacy", privacy_audit record)`` and
-``("dead", DeadLetter)``.
+``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
+``("internal", Feedback)`` for the internal topic, and ``("vector", (user, features))`` for
+the clustering stage.
 """
 
 from __future__ import annotations
 
+import base64
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +35,11 @@ import orjson
 from bytewax.operators import StatefulLogic
 
 from operators.dead_letter import DeadLetter, Origin
+from operators.feedback import Feedback
 from schemas import codec
-from schemas.event import Event, EventType
-from schemas.rejection import Reason
+from schemas.event import Event, EventType, parse_event
+from schemas.rejection import Reason, Rejected
+from state.clusters import cluster_vector
 from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile
 
@@ -35,57 +48,50 @@ Output = tuple[str, Any]
 
 @dataclass(frozen=True)
 class ProfileStepConfig:
-    """What every user's step shares: profile shape, rules, timers and the wall clock."""
+    """What every user's step shares: profile shape, rules, timers, clustering, the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
     ttl_ms: int
     erase_grace_ms: int
+    clustering: bool = True
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
 
-class ProfileLogic(StatefulLogic[Event, Output, bytes]):
-    """One user's profile (or erasure tombstone) and its timers."""
+class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
+    """One key's profile, alias or tombstone, and its timers."""
 
     def __init__(self, cfg: ProfileStepConfig, resume: bytes | None) -> None:
         self.cfg = cfg
         self.user = ""
         self.profile: Profile | None = None
         self.erased_at: int | None = None
-        if resume is not None:
-            if resume[:1] == b"{":
-                tombstone = orjson.loads(resume)
-                self.erased_at, self.user = tombstone["erased_at"], tombstone["user"]
-            else:
-                self.profile = Profile.from_bytes(resume, cfg.profile)
-                self.user = self.profile.user_id
+        self.alias_of: str | None = None
+        if resume is None:
+            return
+        if resume[:1] == b"{":
+            record = orjson.loads(resume)
+            self.user = record["user"]
+            self.erased_at = record.get("erased_at")
+            self.alias_of = record.get("alias_of")
+        else:
+            self.profile = Profile.from_bytes(resume, cfg.profile)
+            self.user = self.profile.user_id
 
-    def on_item(self, event: Event) -> tuple[list[Output], bool]:
-        now = self.cfg.now_ms()
-        self.user = event.user_id
-        if self.erased_at is not None:
-            return [("dead", self._erased_letter(event))], self.RETAIN
-        if event.type is EventType.ERASE:
-            return self._erase(event, now), self.RETAIN
-        out: list[Output] = []
-        profile = self.profile
-        if profile is None:
-            profile = self.profile = Profile(self.cfg.profile, event.user_id)
-        applied = profile.apply(event)
-        profile.touched_ms = now
-        features = profile.features()
-        if applied:
-            segments = self.cfg.rules.current().evaluate(features)
-            if segments != profile.segments:
-                out.append(("segment", self._segment_change(event, profile.segments, segments)))
-                profile.segments = segments
-            if event.type in (EventType.CONSENT, EventType.UNSUBSCRIBE):
-                out.append(("privacy", self._consent_audit(event)))
-        out.append(("profile", profile.to_document(features)))
-        return out, self.RETAIN
+    # -- Bytewax callbacks ---------------------------------------------------------------
+
+    def on_item(self, value: Event | Feedback) -> tuple[list[Output], bool]:
+        if isinstance(value, Feedback):
+            self.user = value.target
+            out = self._feedback(value)
+        else:
+            self.user = value.user_id
+            out = self._event(value)
+        holds = self.profile is not None or self.alias_of is not None or self.erased_at is not None
+        return out, self.RETAIN if holds else self.DISCARD
 
     def notify_at(self) -> datetime | None:
         if self.erased_at is not None:
@@ -97,9 +103,8 @@ class ProfileLogic(StatefulLogic[Event, Output, bytes]):
     def on_notify(self) -> tuple[list[Output], bool]:
         now = self.cfg.now_ms()
         if self.erased_at is not None:
-            if now >= self.erased_at + self.cfg.erase_grace_ms:
-                return [], self.DISCARD
-            return [], self.RETAIN
+            expired = now >= self.erased_at + self.cfg.erase_grace_ms
+            return [], self.DISCARD if expired else self.RETAIN
         profile = self.profile
         if profile is None or now < profile.touched_ms + self.cfg.ttl_ms:
             return [], self.RETAIN
@@ -113,22 +118,173 @@ class ProfileLogic(StatefulLogic[Event, Output, bytes]):
         return [("profile", None), ("privacy", audit)], self.DISCARD
 
     def snapshot(self) -> bytes:
+        if self.profile is not None:
+            return self.profile.to_bytes()
         if self.erased_at is not None:
-            return orjson.dumps({"erased_at": self.erased_at, "user": self.user})
-        assert self.profile is not None
-        return self.profile.to_bytes()
+            return orjson.dumps({"user": self.user, "erased_at": self.erased_at})
+        return orjson.dumps({"user": self.user, "alias_of": self.alias_of})
 
-    def _erase(self, event: Event, now: int) -> list[Output]:
+    # -- events --------------------------------------------------------------------------
+
+    def _event(self, event: Event) -> list[Output]:
+        if self.erased_at is not None:
+            return [("dead", self._erased_letter(event))]
+        if self.alias_of is not None:
+            record = event.to_record(with_extra=False)
+            return [("internal", Feedback("forward", self.alias_of, {"event": record}))]
+        if event.type is EventType.ERASE:
+            return self._erase(event)
+        out: list[Output] = []
+        profile = self._profile()
+        applied = profile.apply(event)
+        if applied:
+            if event.type in (EventType.CONSENT, EventType.UNSUBSCRIBE):
+                out.append(("privacy", self._consent_audit(event)))
+            anonymous = event.traits.get("anonymous_id")
+            if (
+                event.type is EventType.IDENTIFY
+                and isinstance(anonymous, str)
+                and anonymous != self.user
+                and anonymous not in profile.merged_ids
+            ):
+                out.append(("internal", Feedback("link", anonymous, {"to": self.user})))
+        return self._refresh(out, event.event_id, event.ts, applied)
+
+    def _profile(self) -> Profile:
+        if self.profile is None:
+            self.profile = Profile(self.cfg.profile, self.user)
+        self.profile.touched_ms = self.cfg.now_ms()
+        return self.profile
+
+    def _refresh(self, out: list[Output], cause: str, ts: int, changed: bool) -> list[Output]:
+        """Re-evaluate segments after a change and emit the new document."""
+        profile = self.profile
+        assert profile is not None
+        features = profile.features()
+        if changed:
+            segments = self.cfg.rules.current().evaluate(features)
+            if not segments and self.cfg.clustering:
+                vector = cluster_vector(
+                    features, self.cfg.profile.labels[len(self.cfg.profile.labels) // 2]
+                )
+                out.append(("vector", (self.user, vector)))
+                if profile.cluster is not None:
+                    segments = (f"cluster_{profile.cluster}",)
+            if segments != profile.segments:
+                out.append(("segment", self._segment_change(cause, ts, profile.segments, segments)))
+                profile.segments = segments
+        out.append(("profile", profile.to_document(features)))
+        return out
+
+    def _erase(self, event: Event) -> list[Output]:
         merged = self.profile.merged_ids if self.profile is not None else []
         self.profile = None
-        self.erased_at = now
+        self.erased_at = self.cfg.now_ms()
         details = {
             "state": "deleted",
             "redis": "delete queued with this record",
             "merged_ids": ",".join(merged),
         }
         audit = self._audit(f"erase:{event.event_id}", event.ts, "erase", event.event_id, details)
+        forgets: list[Output] = [
+            ("internal", Feedback("forget", alias, {"erased_by": self.user})) for alias in merged
+        ]
+        return [("profile", None), ("privacy", audit), *forgets]
+
+    # -- internal messages ---------------------------------------------------------------
+
+    def _feedback(self, msg: Feedback) -> list[Output]:
+        handler = {
+            "link": self._link,
+            "absorb": self._absorb,
+            "forward": self._forward,
+            "cluster": self._cluster,
+            "forget": self._forget,
+        }[msg.kind]
+        try:
+            return handler(msg.payload)
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed internal record
+            value = msg.encode()
+            letter = DeadLetter(
+                Reason.BAD_INTERNAL_RECORD,
+                f"{type(exc).__name__}: {exc}",
+                self.user.encode(),
+                value,
+                Origin(),
+                f"internal:{msg.kind}:{self.user}:{zlib.crc32(value):08x}",
+            )
+            return [("dead", letter)]
+
+    def _link(self, payload: dict[str, Any]) -> list[Output]:
+        known = payload["to"]
+        if not isinstance(known, str) or self.erased_at is not None or known == self.user:
+            return []
+        if self.alias_of is not None:
+            return []  # already linked: the first identify wins
+        self.alias_of = known
+        if self.profile is None:
+            return []
+        profile, self.profile = self.profile, None
+        encoded = base64.b64encode(profile.to_bytes()).decode("ascii")
+        out: list[Output] = [
+            ("internal", Feedback("absorb", known, {"from": self.user, "profile": encoded})),
+            ("profile", None),
+        ]
+        if profile.segments:
+            out.append(
+                (
+                    "segment",
+                    self._segment_change(
+                        f"link:{known}", profile.last_seen or 0, profile.segments, ()
+                    ),
+                )
+            )
+        return out
+
+    def _absorb(self, payload: dict[str, Any]) -> list[Output]:
+        source = payload["from"]
+        other = Profile.from_bytes(base64.b64decode(payload["profile"]), self.cfg.profile)
+        if self.erased_at is not None:
+            return [("internal", Feedback("forget", source, {"erased_by": self.user}))]
+        if self.alias_of is not None:
+            return [("internal", Feedback("absorb", self.alias_of, payload))]
+        profile = self._profile()
+        profile.merge(other)
+        if source not in profile.merged_ids:
+            profile.merged_ids.append(source)
+        return self._refresh([], f"absorb:{source}", profile.last_seen or 0, True)
+
+    def _forward(self, payload: dict[str, Any]) -> list[Output]:
+        try:
+            event = parse_event(payload["event"])
+        except Rejected as err:
+            raise ValueError(err.detail) from None
+        return self._event(event)
+
+    def _cluster(self, payload: dict[str, Any]) -> list[Output]:
+        cluster = int(payload["cluster"])
+        profile = self.profile
+        if profile is None or profile.cluster == cluster:
+            return []
+        profile.cluster = cluster
+        return self._refresh([], f"cluster:{cluster}", profile.last_seen or 0, True)
+
+    def _forget(self, payload: dict[str, Any]) -> list[Output]:
+        if self.erased_at is not None:
+            return []
+        self.profile = None
+        self.alias_of = None
+        self.erased_at = self.cfg.now_ms()
+        audit = self._audit(
+            f"erase:{payload['erased_by']}:{self.user}",
+            self.erased_at,
+            "erase",
+            None,
+            {"alias_of_erased": str(payload["erased_by"])},
+        )
         return [("profile", None), ("privacy", audit)]
+
+    # -- records -------------------------------------------------------------------------
 
     def _erased_letter(self, event: Event) -> DeadLetter:
         # The pseudonymous, scrubbed event, not the raw bytes: this user asked to be erased.
@@ -143,12 +299,12 @@ class ProfileLogic(StatefulLogic[Event, Output, bytes]):
         )
 
     def _segment_change(
-        self, event: Event, before: tuple[str, ...], after: tuple[str, ...]
+        self, cause: str, ts: int, before: tuple[str, ...], after: tuple[str, ...]
     ) -> dict[str, Any]:
         return {
-            "change_id": f"{self.user}:{event.event_id}",
+            "change_id": f"{self.user}:{cause}",
             "user_id": self.user,
-            "ts": event.ts,
+            "ts": ts,
             "segments": list(after),
             "added": [s for s in after if s not in before],
             "removed": [s for s in before if s not in after],

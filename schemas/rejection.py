@@ -36,6 +36,7 @@ class Reason(StrEnum):
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     KAFKA_ERROR = "kafka_error"
     ERASED_USER = "erased_user"
+    BAD_INTERNAL_RECORD = "bad_internal_record"
     INTERNAL_ERROR = "internal_error"
 
 

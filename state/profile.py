@@ -106,6 +106,7 @@ class Profile:
     """
 
     __slots__ = (
+        "cluster",
         "config",
         "consent",
         "counts",
@@ -149,6 +150,8 @@ class Profile:
         self.segments: tuple[str, ...] = ()
         self.merged_ids: list[str] = []
         self.touched_ms = 0
+        #: online cluster, used as segment when no rule segment claims the user
+        self.cluster: int | None = None
 
     # -- updates -------------------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class Profile:
         self._bound_categories(self.last_seen or 0)
         self.recent.extend(other.recent)
         self.evicted_categories += other.evicted_categories
-        self.merged_ids.extend(other.merged_ids)
+        self.merged_ids.extend(i for i in other.merged_ids if i not in self.merged_ids)
 
     def _category(self, category: str, weight: float, ts: int) -> None:
         name = "cat:" + category
@@ -330,6 +333,7 @@ class Profile:
                 self.segments,
                 self.merged_ids,
                 self.touched_ms,
+                self.cluster,
             ),
             protocol=5,
         )
@@ -364,6 +368,7 @@ class Profile:
             segments,
             p.merged_ids,
             p.touched_ms,
+            p.cluster,
         ) = fields
         if tuple(half_lives) == config.half_lives_ms:
             p.decayed = DecayedFeatures(config.half_lives_ms, epoch, sums)

@@ -1,0 +1,74 @@
+"""Online clustering of users that no rule segment claims (River's ``KMeans``).
+
+Each unclaimed profile update sends a small vector of its decayed behaviour to one model,
+which learns from it and answers with the nearest centre; the profile then carries segment
+``cluster_<n>``. Features are ``log1p``-compressed counts and amounts, so a heavy buyer does
+not flatten everyone else into one cluster, plus the engagement ratio (already in [0, 1]).
+
+The model is a single keyed state: one worker serves all cluster updates (a hot key by
+design, documented in the README). Only unclaimed users' updates reach it.
+
+Examples
+--------
+
+>>> model = ClusterModel(n_clusters=2, seed=1)
+>>> shoppers = [{"views": 3.0, "carts": 2.0, "spend": 4.0}] * 20
+>>> browsers = [{"views": 0.5, "carts": 0.0, "spend": 0.0}] * 20
+>>> labels = [model.assign(x) for pair in zip(shoppers, browsers) for x in pair]
+>>> labels[-2] != labels[-1]  # the two behaviours end in different clusters
+True
+
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from river import cluster
+
+#: The decayed features (at the middle half-life) a vector is made of.
+VECTOR = {
+    "views": "act:product_view",
+    "carts": "act:add_to_cart",
+    "purchases": "act:purchase",
+    "visits": "act:page_view",
+    "spend": "spend",
+}
+
+
+def cluster_vector(features: Mapping[str, Any], label: str) -> dict[str, float]:
+    """The clustering input of a profile's ``features`` at half-life ``label``."""
+    x = {k: math.log1p(features.get(f"{name}.{label}", 0.0)) for k, name in VECTOR.items()}
+    impressions = sum(
+        v for k, v in features.items() if k.startswith("imp:") and k.endswith("." + label)
+    )
+    engagements = sum(
+        v for k, v in features.items() if k.startswith("eng:") and k.endswith("." + label)
+    )
+    x["engagement"] = engagements / impressions if impressions > 0 else 0.0
+    return x
+
+
+class ClusterModel:
+    """River ``KMeans`` that learns from every vector it assigns.
+
+    Parameters
+    ----------
+    n_clusters
+        Number of clusters (segments ``cluster_0`` ... ``cluster_{n-1}``).
+    halflife
+        How far a centre moves toward each vector it wins (River's ``halflife``).
+    seed
+        Seed of the initial centres, so every run starts alike.
+
+    """
+
+    def __init__(self, n_clusters: int = 6, halflife: float = 0.05, seed: int = 42) -> None:
+        self.model = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
+
+    def assign(self, x: dict[str, float]) -> int:
+        """Learn from ``x`` and return its cluster."""
+        self.model.learn_one(x)
+        return self.model.predict_one(x)

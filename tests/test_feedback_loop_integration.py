@@ -1,0 +1,96 @@
+"""Identity stitching and online clustering end to end: internal messages go round through
+the real internal topic while the flow tails its inputs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from flows.kafka_io import produce
+from flows.sample import generate
+from flows.tally import profiles
+from tests.conftest import Run
+from tests.test_profile_integration import pseudonym
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"not reached within {timeout} s")
+
+
+def test_stitching_and_clusters_through_the_internal_topic(
+    live_stack: None, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[segment]]\nname = "never"\nall = ["events < 0"]\n')
+    run = Run(OFFERFLOW_TAIL="true", OFFERFLOW_SEGMENTS_FILE=str(rules))
+    now = int(time.time() * 1000)
+    samples = generate(2_000, seed=17, users=100, malformed_rate=0, now_ms=now)
+
+    def event(eid: str, user: str, kind: str, **extra: object) -> tuple[bytes, bytes]:
+        body = {"event_id": eid, "type": kind, "user_id": user, "ts": now - 1000, **extra}
+        return user.encode(), orjson.dumps(body)
+
+    records = [(s.key, s.value) for s in samples]
+    records += [event(f"anon-{i}", "visitor-1", "page_view") for i in range(5)]
+    records += [
+        event(
+            "login",
+            "customer-1",
+            "identify",
+            traits={"anonymous_id": "visitor-1", "email": "c1@example.com"},
+        )
+    ]
+    records += [
+        event(f"later-{i}", "visitor-1", "product_view", properties={"category": "shoes"})
+        for i in range(3)
+    ]
+    produce(run.settings, run.settings.topic("events"), records)
+
+    known, anonymous = pseudonym("customer-1"), pseudonym("visitor-1")
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "bytewax.run", "flows.profiles:flow"], env={**os.environ, **run.env}
+    )
+    try:
+
+        def settled() -> bool:
+            docs = profiles(run.settings)
+            doc = docs.get(known)
+            return (
+                doc is not None
+                and doc["features"]["events"] == 9
+                and anonymous not in docs
+                and all((d["segment"] or "").startswith("cluster_") for d in docs.values())
+                and len(docs) == len({s.user for s in samples}) + 1
+            )
+
+        wait_for(settled, 90)
+        assert flow.poll() is None
+        merged = profiles(run.settings)[known]
+        features = merged["features"]
+        assert merged["merged_ids"] == [anonymous]
+        assert (features["count.page_view"], features["count.product_view"]) == (5, 3)
+        assert features["count.identify"] == 1 and "trait.email_hash" in features
+        assert b"c1@example.com" not in orjson.dumps(merged)
+        clusters = {d["segment"] for d in profiles(run.settings).values()}
+        assert len(clusters) >= 2, clusters  # users were not all lumped together
+    finally:
+        flow.send_signal(signal.SIGINT)
+        try:
+            flow.wait(20)
+        except subprocess.TimeoutExpired:
+            flow.kill()
+        run.cleanup()
