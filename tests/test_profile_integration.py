@@ -65,6 +65,14 @@ def recompute(samples: list[Sample]) -> dict[str, dict]:
         for name, points in signals.items():
             for label, h in HALF_LIVES.items():
                 f[f"{name}.{label}"] = sum(w * 2.0 ** (-(as_of - t) / h) for t, w in points)
+        consent: dict[str, tuple] = {}
+        for e in evs:
+            for purpose, granted in e["consent"].items():
+                consent[purpose] = max(
+                    consent.get(purpose, (0, "", None)), (e["ts"], e["event_id"], granted)
+                )
+        for purpose, (_ts, _eid, granted) in consent.items():
+            f[f"consent.{purpose}"] = granted
         latest = max(evs, key=lambda e: (e["ts"], e["event_id"]))
         f["device"] = latest["context"]["device"]
         with_channel = [e for e in evs if e["channel"]]
