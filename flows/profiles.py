@@ -21,7 +21,7 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.config import Settings
-from flows.wiring import SOURCE_TUNING, brokers, ingest, origin, publish_dead_letters
+from flows.wiring import brokers, consume, ingest, origin, publish_dead_letters
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
@@ -110,18 +110,10 @@ def step_config(settings: Settings) -> ProfileStepConfig:
 
 
 def _internal_in(flow: Dataflow, settings: Settings) -> tuple[Stream[Feedback], Stream[DeadLetter]]:
-    consumed = kop.input(
-        "internal_in",
-        flow,
-        brokers=brokers(settings),
-        topics=[settings.topic("internal")],
-        tail=settings.tail,
-        add_config={**SOURCE_TUNING, **settings.kafka_config},
-        batch_size=settings.kafka_batch_size,
-    )
-    decoded = op.map("decode_internal", consumed.oks, _decode_internal)
+    records, consumer_errors = consume("internal_in", flow, settings, "internal")
+    decoded = op.map("decode_internal", records, _decode_internal)
     split = op.branch("split_internal", decoded, lambda r: isinstance(r, Feedback))
-    return split.trues, split.falses
+    return split.trues, op.merge("internal_dead_letters", split.falses, consumer_errors)
 
 
 def _decode_internal(msg: KafkaSourceMessage) -> Feedback | DeadLetter:

@@ -173,11 +173,23 @@ def _ensure_redis(settings: Settings, root: Path, say: Callable[[str], None]) ->
     if (parsed.hostname or "") not in _LOCAL_HOSTS:
         raise StackError(f"redis: {settings.redis_url} does not answer and is not local")
     exe = shutil.which("redis-server") or _install_redis(say)
-    port = str(parsed.port or 6379)
-    cmd = [
+    port = parsed.port or 6379
+    started = time.monotonic()
+    pid = _spawn(redis_command(exe, port), root, "redis")
+    if not _wait(lambda: redis_answers(settings.redis_url), 20.0, pid):
+        raise StackError(f"redis: did not answer within 20 s; see {root}/redis.log")
+    say(
+        f"redis: started redis-server (pid {pid}) on port {port} in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+def redis_command(exe: str, port: int) -> list[str]:
+    """A foreground, memory-only ``redis-server`` on 127.0.0.1:``port``."""
+    return [
         exe,
         "--port",
-        port,
+        str(port),
         "--bind",
         "127.0.0.1",
         "--save",
@@ -187,14 +199,6 @@ def _ensure_redis(settings: Settings, root: Path, say: Callable[[str], None]) ->
         "--daemonize",
         "no",
     ]
-    started = time.monotonic()
-    pid = _spawn(cmd, root, "redis")
-    if not _wait(lambda: redis_answers(settings.redis_url), 20.0, pid):
-        raise StackError(f"redis: did not answer within 20 s; see {root}/redis.log")
-    say(
-        f"redis: started redis-server (pid {pid}) on port {port} in "
-        f"{time.monotonic() - started:.1f} s"
-    )
 
 
 def _install_redis(say: Callable[[str], None]) -> str:

@@ -37,21 +37,29 @@ def make_ingestor(settings: Settings) -> Ingestor:
     )
 
 
-def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[DeadLetter]]:
-    """Consume the events topic and split it into accepted events and dead letters."""
+def consume(
+    step_id: str, flow: Dataflow, settings: Settings, logical: str
+) -> tuple[Stream[KafkaSourceMessage], Stream[DeadLetter]]:
+    """Read a topic: its records, and its consumer errors as dead letters (an unattached error
+    stream would drop them silently)."""
     consumed = kop.input(
-        "events_in",
+        step_id,
         flow,
         brokers=brokers(settings),
-        topics=[settings.topic("events")],
+        topics=[settings.topic(logical)],
         tail=settings.tail,
         add_config={**SOURCE_TUNING, **settings.kafka_config},
         batch_size=settings.kafka_batch_size,
     )
+    return consumed.oks, op.map(f"{step_id}_errors", consumed.errs, _consumer_error_letter)
+
+
+def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[DeadLetter]]:
+    """Consume the events topic and split it into accepted events and dead letters."""
+    records, consumer_errors = consume("events_in", flow, settings, "events")
     gate = make_ingestor(settings)
-    results = op.map("ingest", consumed.oks, lambda m: gate(m.key, m.value, m.headers, origin(m)))
+    results = op.map("ingest", records, lambda m: gate(m.key, m.value, m.headers, origin(m)))
     split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
-    consumer_errors = op.map("consumer_errors", consumed.errs, _consumer_error_letter)
     return split.trues, op.merge("dead_letters", split.falses, consumer_errors)
 
 

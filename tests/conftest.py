@@ -4,8 +4,13 @@ stack (started here if it is not up), so tests never see each other's data."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -60,3 +65,31 @@ def run(live_stack: None) -> Iterator[Run]:
     created = Run()
     yield created
     created.cleanup()
+
+
+@contextmanager
+def tailing_flow(run: Run) -> Iterator[subprocess.Popen]:
+    """The profile flow as a real Bytewax process that tails its inputs, stopped (SIGINT, then
+    SIGKILL after 20 s) when the block ends."""
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "bytewax.run", "flows.profiles:flow"], env={**os.environ, **run.env}
+    )
+    try:
+        yield flow
+    finally:
+        flow.send_signal(signal.SIGINT)
+        try:
+            flow.wait(20)
+        except subprocess.TimeoutExpired:
+            flow.kill()
+            flow.wait()
+
+
+def wait_for(check: Callable[[], object], timeout: float) -> float:
+    """Poll ``check`` until it is true; return the seconds that took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise TimeoutError(f"condition not met within {timeout} s")

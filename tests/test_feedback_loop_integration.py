@@ -3,10 +3,6 @@ the real internal topic while the flow tails its inputs."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +12,10 @@ import pytest
 from flows.kafka_io import produce
 from flows.sample import generate
 from flows.tally import profiles
-from tests.conftest import Run
+from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_profile_integration import pseudonym
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise TimeoutError(f"not reached within {timeout} s")
 
 
 def test_stitching_and_clusters_through_the_internal_topic(
@@ -61,24 +48,22 @@ def test_stitching_and_clusters_through_the_internal_topic(
     produce(run.settings, run.settings.topic("events"), records)
 
     known, anonymous = pseudonym("customer-1"), pseudonym("visitor-1")
-    flow = subprocess.Popen(
-        [sys.executable, "-m", "bytewax.run", "flows.profiles:flow"], env={**os.environ, **run.env}
-    )
+
+    def settled() -> bool:
+        docs = profiles(run.settings)
+        doc = docs.get(known)
+        return (
+            doc is not None
+            and doc["features"]["events"] == 9
+            and anonymous not in docs
+            and all((d["segment"] or "").startswith("cluster_") for d in docs.values())
+            and len(docs) == len({s.user for s in samples}) + 1
+        )
+
     try:
-
-        def settled() -> bool:
-            docs = profiles(run.settings)
-            doc = docs.get(known)
-            return (
-                doc is not None
-                and doc["features"]["events"] == 9
-                and anonymous not in docs
-                and all((d["segment"] or "").startswith("cluster_") for d in docs.values())
-                and len(docs) == len({s.user for s in samples}) + 1
-            )
-
-        wait_for(settled, 90)
-        assert flow.poll() is None
+        with tailing_flow(run) as flow:
+            wait_for(settled, 90)
+            assert flow.poll() is None
         merged = profiles(run.settings)[known]
         features = merged["features"]
         assert merged["merged_ids"] == [anonymous]
@@ -88,9 +73,4 @@ def test_stitching_and_clusters_through_the_internal_topic(
         clusters = {d["segment"] for d in profiles(run.settings).values()}
         assert len(clusters) >= 2, clusters  # users were not all lumped together
     finally:
-        flow.send_signal(signal.SIGINT)
-        try:
-            flow.wait(20)
-        except subprocess.TimeoutExpired:
-            flow.kill()
         run.cleanup()

@@ -3,12 +3,9 @@ Kafka) and, once Redis is back, every profile is written, without any new event 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +13,8 @@ import redis
 
 from flows.kafka_io import produce, read_to_end
 from flows.sample import generate
-from tests.conftest import Run
+from flows.stack import redis_answers, redis_command
+from tests.conftest import Run, tailing_flow, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,57 +25,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(check, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise TimeoutError(f"condition not met within {timeout} s")
-
-
 def test_flow_survives_a_redis_outage_and_catches_up(live_stack: None) -> None:
     port = free_port()
     run = Run(OFFERFLOW_REDIS_URL=f"redis://127.0.0.1:{port}/0", OFFERFLOW_TAIL="true")
     samples = generate(5_000, seed=13, users=300, malformed_rate=0, now_ms=int(time.time() * 1000))
     users = len({s.user for s in samples})
     produce(run.settings, run.settings.topic("events"), ((s.key, s.value) for s in samples))
-    flow = subprocess.Popen(
-        [sys.executable, "-m", "bytewax.run", "flows.profiles:flow"], env={**os.environ, **run.env}
-    )
     server = None
     try:
-        # Redis is down: the flow must still process everything (seen on the segments topic).
-        wait_for(
-            lambda: len(read_to_end(run.settings, run.settings.topic("segments"))) >= users, 60
-        )
-        assert flow.poll() is None, "the flow died while Redis was down"
-        server = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port)
-        wait_for(lambda: client.ping(), 10)
-        pattern = run.settings.redis_key("profile", "*")
-        caught_up = wait_for(lambda: len(list(client.scan_iter(match=pattern))) == users, 60)
-        print(f"Redis caught up {users} profiles {caught_up:.1f} s after it came back")
-        assert flow.poll() is None
+        with tailing_flow(run) as flow:
+            # Redis is down: the flow must still process everything (seen on the segments topic).
+            wait_for(
+                lambda: len(read_to_end(run.settings, run.settings.topic("segments"))) >= users, 60
+            )
+            assert flow.poll() is None, "the flow died while Redis was down"
+            exe = shutil.which("redis-server") or "redis-server"
+            server = subprocess.Popen(redis_command(exe, port), stdout=subprocess.DEVNULL)
+            client = redis.Redis(port=port)
+            wait_for(lambda: redis_answers(run.settings.redis_url), 10)
+            pattern = run.settings.redis_key("profile", "*")
+            caught_up = wait_for(lambda: len(list(client.scan_iter(match=pattern))) == users, 60)
+            print(f"Redis caught up {users} profiles {caught_up:.1f} s after it came back")
+            assert flow.poll() is None
     finally:
-        flow.send_signal(signal.SIGINT)
-        try:
-            flow.wait(20)
-        except subprocess.TimeoutExpired:
-            flow.kill()
         if server is not None:
             server.terminate()
             server.wait(10)
