@@ -21,7 +21,7 @@ import confluent_kafka
 
 from flows import runner, stack
 from flows.config import Settings
-from flows.kafka_io import delete_topics, produce
+from flows.kafka_io import produce
 from flows.sample import generate
 from flows.tally import tally
 
@@ -106,8 +106,7 @@ def _timed_run(base: dict[str, str], samples: list, label: str, recovery: str = 
         print(f"{label}: {wall:.2f} s")
         return wall
     finally:
-        delete_topics(settings, settings.topics.values())
-        _delete_redis_prefix(settings)
+        stack.remove_run(settings)
 
 
 def _snapshot_sizes(recovery: Path) -> list[int]:
@@ -121,16 +120,6 @@ def _snapshot_sizes(recovery: Path) -> list[int]:
         with sqlite3.connect(db) as conn:
             sizes += [n for (n,) in conn.execute(newest)]
     return sizes
-
-
-def _delete_redis_prefix(settings: Settings) -> None:
-    import redis
-
-    client = redis.Redis.from_url(settings.redis_url)
-    with client:
-        keys = list(client.scan_iter(match=settings.redis_key("*"), count=5000))
-        for i in range(0, len(keys), 5000):
-            client.delete(*keys[i : i + 5000])
 
 
 def _write_report(path: Path, f: dict[str, float], repeat: int) -> None:

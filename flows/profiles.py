@@ -17,11 +17,10 @@ import gc
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.config import Settings
-from flows.wiring import brokers, consume, ingest, origin, publish_dead_letters
+from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
@@ -72,15 +71,10 @@ def build(settings: Settings) -> Dataflow:
     internal = _tagged("internal_messages", changes, "internal", lambda kv: kv[1][1])
     if settings.clusters:
         internal = op.merge("internal_and_clusters", internal, _clusters(changes, settings))
-    kop.output(
-        "internal_out",
-        op.map(
-            "encode_internal", internal, lambda m: KafkaSinkMessage(m.target.encode(), m.encode())
-        ),
-        brokers=brokers(settings),
-        topic=settings.topic("internal"),
-        add_config=dict(settings.kafka_config),
+    encoded = op.map(
+        "encode_internal", internal, lambda m: KafkaSinkMessage(m.target.encode(), m.encode())
     )
+    publish("internal", encoded, settings)
 
     erased = _tagged("profile_dead_letters", changes, "dead", lambda kv: kv[1][1])
     publish_dead_letters(op.merge("all_dead_letters", refused, bad_feedback, erased), settings)
@@ -156,10 +150,4 @@ def _publish(logical: str, records: Stream, schema: str, settings: Settings) -> 
         records,
         lambda kv: KafkaSinkMessage(kv[0].encode(), codec.encode(schema, kv[1], fmt)),
     )  # type: ignore[arg-type]
-    kop.output(
-        f"{logical}_out",
-        encoded,
-        brokers=brokers(settings),
-        topic=settings.topic(logical),
-        add_config=dict(settings.kafka_config),
-    )
+    publish(logical, encoded, settings)

@@ -23,6 +23,7 @@ import redis
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from flows.config import TOPICS, Settings
+from flows.kafka_io import delete_topics
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 #: Topics whose latest value per key is the state (definitions): compacted.
@@ -110,6 +111,16 @@ def ensure_topics(settings: Settings, names: dict[str, str] | None = None) -> li
                 raise StackError(f"cannot create topic {topic}: {exc}") from exc
         lines.append(f"topic {topic}: created ({settings.partitions} partitions)")
     return lines
+
+
+def remove_run(settings: Settings) -> None:
+    """Delete a run's topics and its Redis keys (everything under its Redis prefix). Stop its
+    flows first: the local broker crashes clients still assigned to a deleted topic."""
+    delete_topics(settings, settings.topics.values())
+    with redis.Redis.from_url(settings.redis_url) as client:
+        keys = list(client.scan_iter(match=settings.redis_key("*"), count=5000))
+        for i in range(0, len(keys), 5000):
+            client.delete(*keys[i : i + 5000])
 
 
 def kafka_answers(settings: Settings, timeout: float = 3.0) -> bool:

@@ -71,11 +71,16 @@ def publish_dead_letters(dead: Stream[DeadLetter], settings: Settings) -> None:
         dead,
         lambda d: KafkaSinkMessage(d.key, codec.encode("dead_letter", d.to_record(), fmt)),
     )  # type: ignore[arg-type]
+    publish("dlq", encoded, settings)
+
+
+def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings) -> None:
+    """Write encoded messages to a logical topic (step ``<logical>_out``)."""
     kop.output(
-        "dlq_out",
-        encoded,
+        f"{logical}_out",
+        messages,
         brokers=brokers(settings),
-        topic=settings.topic("dlq"),
+        topic=settings.topic(logical),
         add_config=dict(settings.kafka_config),
     )
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-import redis
 
 from flows import stack
 from flows.config import Settings
@@ -51,12 +50,7 @@ class Run:
         delete_topics(self.settings, self.settings.topics.values())
 
     def cleanup(self) -> None:
-        self.cleanup_topics()
-        client = redis.Redis.from_url(self.settings.redis_url)
-        with client:
-            keys = list(client.scan_iter(match=self.settings.redis_key("*"), count=1000))
-            if keys:
-                client.delete(*keys)
+        stack.remove_run(self.settings)
 
 
 @pytest.fixture
