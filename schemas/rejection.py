@@ -38,6 +38,9 @@ class Reason(StrEnum):
     ERASED_USER = "erased_user"
     BAD_INTERNAL_RECORD = "bad_internal_record"
     INTERNAL_ERROR = "internal_error"
+    UNKNOWN_DECISION = "unknown_decision"
+    LATE_FEEDBACK = "late_feedback"
+    BAD_CAMPAIGN = "bad_campaign"
 
 
 class Rejected(Exception):

@@ -1,0 +1,518 @@
+"""Campaigns: offers (the bandit's arms), who may get them, where, when, how often, and at
+what budget.
+
+A campaign file is TOML with one ``[[campaign]]`` table per campaign (see
+``docs/campaigns.md`` and ``state/campaigns.toml``). The same table as a JSON object is the
+value of a record on the campaigns topic, keyed by campaign id (an empty value deletes it).
+Parsing collects *every* error rather than stopping at the first, each with the line it
+concerns, so ``offerflow campaigns validate`` can list them all.
+
+Checks that depend only on the campaign and the clock (schedule, quiet hours) live here, as
+pure methods: the user-keyed step applies them with the user's consent, caps and segments.
+
+Examples
+--------
+
+>>> catalog = parse_campaigns('''
+... [[campaign]]
+... id = "welcome"
+... channels = ["email", "web"]
+... timezone = "Europe/Paris"
+... quiet_hours = { email = ["22:00", "08:00"] }
+... caps = [{ channel = "email", max = 1, window = "1d" }]
+... [[campaign.offer]]
+... id = "ten_off"
+... payload = { email = { subject = "10% off" } }
+... [[campaign.offer]]
+... id = "free_shipping"
+... ''')
+>>> c = catalog.campaigns["welcome"]
+>>> c.policy, [o.id for o in c.offers], c.caps[0].window_ms
+('thompson', ['ten_off', 'free_shipping'], 86400000)
+>>> c.in_quiet_hours("email", parse_time("2026-01-05T22:30:00Z"))  # 23:30 in Paris
+True
+>>> c.in_quiet_hours("web", parse_time("2026-01-05T22:30:00Z"))
+False
+>>> parse_campaigns('[[campaign]]\\nid = "x"\\nchannels = ["fax"]')
+Traceback (most recent call last):
+...
+state.campaigns.CampaignErrors: line 3: campaign 'x': channels: unknown channel 'fax' ...
+
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from state.segments import Segment, _condition
+
+CHANNELS = ("email", "sms", "push", "web")
+POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
+REWARDS = ("click", "conversion", "revenue")
+COMBINES = ("first", "max", "sum")
+TRIGGERS = ("cart_abandoned", "lapsed")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+_CAMPAIGN_KEYS = {
+    "id",
+    "name",
+    "priority",
+    "channels",
+    "segments",
+    "consent",
+    "rule",
+    "policy",
+    "policy_params",
+    "per_segment",
+    "reward",
+    "reward_window",
+    "reward_cap",
+    "combine",
+    "ttl",
+    "start",
+    "end",
+    "timezone",
+    "quiet_hours",
+    "budget",
+    "caps",
+    "trigger",
+    "offer",
+}
+
+
+class CampaignErrors(ValueError):
+    """Every problem found in a campaign file, each ``line N: campaign 'id': what``."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def parse_duration(value: Any) -> int:
+    """``"30m"`` → 1,800,000 ms; a bare number is seconds.
+
+    >>> parse_duration("1.5h"), parse_duration(90), parse_duration("250ms")
+    (5400000, 90000, 250)
+
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        ms = float(value) * 1000
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like 90s, 30m, 12h or 7d")
+        ms = float(match.group(1)) * _UNITS[match.group(2)]
+    if ms <= 0:
+        raise ValueError(f"{value!r} must be positive")
+    return int(ms)
+
+
+def parse_time(value: Any) -> int:
+    """ISO-8601 (``Z`` or offset; naive means UTC), a TOML datetime, or epoch ms → epoch ms."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One arm: an id, the channels it may go out on, and its content per channel."""
+
+    id: str
+    channels: tuple[str, ...]
+    payload: Mapping[str, Mapping[str, str]]
+
+    def content(self, channel: str) -> dict[str, str]:
+        """What the sender renders on ``channel`` (the ``"*"`` payload fills gaps)."""
+        return {**self.payload.get("*", {}), **self.payload.get(channel, {})}
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``max`` sends on ``channel`` (``"*"``: any) per user in ``window_ms``."""
+
+    channel: str
+    max: int
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A behavioural trigger: ``cart_abandoned`` (a cart with no purchase for ``after_ms``)
+    or ``lapsed`` (no event for ``after_ms``). ``channel`` ``None`` picks the best one."""
+
+    kind: str
+    after_ms: int
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One campaign; built by :func:`parse_campaigns`, immutable once built."""
+
+    id: str
+    offers: tuple[Offer, ...]
+    channels: tuple[str, ...] = CHANNELS
+    name: str = ""
+    priority: int = 0
+    segments: tuple[str, ...] = ()
+    consent: tuple[str, ...] = ("marketing",)
+    rule: Segment | None = None
+    policy: str = "thompson"
+    policy_params: Mapping[str, float] = field(default_factory=dict)
+    per_segment: bool = True
+    reward: str = "click"
+    reward_window_ms: int = 86_400_000
+    reward_cap: float = 100.0
+    combine: str = "first"
+    ttl_ms: int = 86_400_000
+    start_ms: int | None = None
+    end_ms: int | None = None
+    timezone: str = "UTC"
+    quiet_hours: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    max_sends: int | None = None
+    max_conversions: int | None = None
+    caps: tuple[Cap, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+    version: str = ""
+
+    def active(self, now_ms: int) -> bool:
+        """Inside its schedule at ``now_ms``."""
+        return (self.start_ms is None or now_ms >= self.start_ms) and (
+            self.end_ms is None or now_ms < self.end_ms
+        )
+
+    def in_quiet_hours(self, channel: str, now_ms: int) -> bool:
+        """Whether ``now_ms`` falls in ``channel``'s quiet hours, in the campaign's time zone
+        (a window may wrap midnight: ``["21:00", "08:00"]``)."""
+        window = self.quiet_hours.get(channel) or self.quiet_hours.get("*")
+        if window is None:
+            return False
+        local = datetime.fromtimestamp(now_ms / 1000, tz=ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute
+        start, end = window
+        return start <= minute < end if start <= end else minute >= start or minute < end
+
+    def offer(self, offer_id: str) -> Offer | None:
+        return next((o for o in self.offers if o.id == offer_id), None)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every live campaign, plus caps that count sends of all campaigns together."""
+
+    campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    global_caps: tuple[Cap, ...] = ()
+
+    def by_priority(self) -> list[Campaign]:
+        """Campaigns, highest priority first (ties by id, so every worker agrees)."""
+        return sorted(self.campaigns.values(), key=lambda c: (-c.priority, c.id))
+
+    def with_campaign(self, campaign_id: str, campaign: Campaign | None) -> Catalog:
+        """A copy with one campaign replaced, added or (``None``) deleted."""
+        campaigns = dict(self.campaigns)
+        if campaign is None:
+            campaigns.pop(campaign_id, None)
+        else:
+            campaigns[campaign_id] = campaign
+        return Catalog(campaigns, self.global_caps)
+
+
+def parse_campaigns(text: str) -> Catalog:
+    """Parse a campaign file; :class:`CampaignErrors` lists every problem with its line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignErrors([f"not valid TOML: {exc}"]) from None
+    lines = _Lines(text)
+    errors: list[str] = []
+    campaigns: dict[str, Campaign] = {}
+    raw_campaigns = data.get("campaign", [])
+    if not isinstance(raw_campaigns, list):
+        raise CampaignErrors(["line 1: 'campaign' must be an array of tables: [[campaign]]"])
+    for index, raw in enumerate(raw_campaigns):
+        where = lines.block(index)
+        campaign = _campaign(raw, errors, lambda key, w=where: lines.key(w, key))
+        if campaign is None:
+            continue
+        if campaign.id in campaigns:
+            errors.append(f"line {where}: campaign {campaign.id!r} is defined twice")
+        campaigns[campaign.id] = campaign
+    global_caps = _caps(data.get("caps", []), "file", errors, lambda _k: lines.key(0, "caps"))
+    unknown = set(data) - {"campaign", "caps"}
+    if unknown:
+        errors.append(f"line 1: unknown top-level keys {sorted(unknown)}")
+    if errors:
+        raise CampaignErrors(errors)
+    return Catalog(campaigns, tuple(global_caps))
+
+
+def campaign_from_record(campaign_id: str, value: bytes) -> Campaign:
+    """A campaign from the campaigns topic (a JSON object); :class:`CampaignErrors` if bad."""
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise CampaignErrors([f"campaign {campaign_id!r}: not JSON: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise CampaignErrors([f"campaign {campaign_id!r}: not a JSON object"])
+    raw.setdefault("id", campaign_id)
+    errors: list[str] = []
+    campaign = _campaign(raw, errors, lambda _key: 0)
+    if campaign is not None and campaign.id != campaign_id:
+        errors.append(f"campaign {campaign.id!r}: record key is {campaign_id!r}")
+    if errors or campaign is None:
+        raise CampaignErrors([e.removeprefix("line 0: ") for e in errors])
+    return campaign
+
+
+def campaign_records(text: str) -> list[tuple[str, bytes]]:
+    """(id, JSON) records for the campaigns topic, one per campaign of a validated file."""
+    parse_campaigns(text)  # every error first
+    raw = tomllib.loads(text)
+    return [(c["id"], orjson.dumps(c, default=str)) for c in raw.get("campaign", [])]
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+class _Lines:
+    """Line numbers for error messages: where the n-th ``[[campaign]]`` starts and where a
+    key is set inside it (best effort; TOML parsers do not keep positions)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text.splitlines()
+        self.starts = [
+            i + 1 for i, line in enumerate(self.text) if line.strip().startswith("[[campaign]]")
+        ]
+
+    def block(self, index: int) -> int:
+        return self.starts[index] if index < len(self.starts) else 1
+
+    def key(self, start: int, key: str) -> int:
+        pattern = re.compile(rf"^\s*(\[+campaign\.)?{re.escape(key)}\b")
+        for i in range(max(start - 1, 0), len(self.text)):
+            if i > start - 1 and self.text[i].strip().startswith("[[campaign]]"):
+                break
+            if pattern.match(self.text[i]):
+                return i + 1
+        return start
+
+
+def _campaign(raw: Any, errors: list[str], line_of) -> Campaign | None:
+    if not isinstance(raw, dict):
+        errors.append("line 1: each campaign must be a table")
+        return None
+    cid = raw.get("id")
+    name = cid if isinstance(cid, str) and cid else "?"
+    before = len(errors)
+
+    def err(key: str, message: str) -> None:
+        errors.append(f"line {line_of(key)}: campaign {name!r}: {key}: {message}")
+
+    if not isinstance(cid, str) or not re.fullmatch(r"[\w.\-]{1,64}", cid):
+        err("id", "required: letters, digits, '_', '.', '-' (at most 64)")
+    for key in sorted(set(raw) - _CAMPAIGN_KEYS):
+        err(key, "unknown key")
+    channels = _channels(raw.get("channels", list(CHANNELS)), "channels", err)
+    kwargs: dict[str, Any] = {"channels": channels}
+    for key, kind, default in (
+        ("name", str, ""),
+        ("priority", int, 0),
+        ("per_segment", bool, True),
+    ):
+        value = raw.get(key, default)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            err(key, f"must be {kind.__name__}")
+        kwargs[key] = value
+    for key in ("segments", "consent"):
+        value = raw.get(key, [] if key == "segments" else ["marketing"])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            err(key, "must be a list of names")
+            value = []
+        kwargs[key] = tuple(value)
+    rule = raw.get("rule")
+    if rule is not None:
+        try:
+            conditions = rule if isinstance(rule, list) else [rule]
+            kwargs["rule"] = Segment("rule", all=tuple(_condition(name, c) for c in conditions))
+        except ValueError as exc:
+            err("rule", str(exc))
+    for key, choices, default in (
+        ("policy", POLICIES, "thompson"),
+        ("reward", REWARDS, "click"),
+        ("combine", COMBINES, "first"),
+    ):
+        value = raw.get(key, default)
+        if value not in choices:
+            err(key, f"{value!r} is not one of {', '.join(choices)}")
+        kwargs[key] = value
+    params = raw.get("policy_params", {})
+    if not isinstance(params, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in params.values()
+    ):
+        err("policy_params", "must be a table of numbers")
+        params = {}
+    kwargs["policy_params"] = params
+    for key, target, default in (
+        ("reward_window", "reward_window_ms", "1d"),
+        ("ttl", "ttl_ms", "1d"),
+    ):
+        try:
+            kwargs[target] = parse_duration(raw.get(key, default))
+        except ValueError as exc:
+            err(key, str(exc))
+    cap = raw.get("reward_cap", 100.0)
+    if not isinstance(cap, int | float) or isinstance(cap, bool) or cap <= 0:
+        err("reward_cap", "must be a positive number")
+    else:
+        kwargs["reward_cap"] = float(cap)
+    for key in ("start", "end"):
+        if key in raw:
+            try:
+                kwargs[f"{key}_ms"] = parse_time(raw[key])
+            except (TypeError, ValueError):
+                err(key, f"{raw[key]!r} is not an ISO-8601 time")
+    if kwargs.get("start_ms") and kwargs.get("end_ms") and kwargs["end_ms"] <= kwargs["start_ms"]:
+        err("end", "must be after start")
+    tz = raw.get("timezone", "UTC")
+    try:
+        ZoneInfo(str(tz))
+        kwargs["timezone"] = str(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        err("timezone", f"unknown time zone {tz!r}")
+    kwargs["quiet_hours"] = _quiet_hours(raw.get("quiet_hours", {}), err)
+    budget = raw.get("budget", {})
+    if not isinstance(budget, dict) or set(budget) - {"max_sends", "max_conversions"}:
+        err("budget", "must be a table with max_sends and/or max_conversions")
+        budget = {}
+    for key in ("max_sends", "max_conversions"):
+        value = budget.get(key)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            err("budget", f"{key} must be a whole number >= 0")
+        elif value is not None:
+            kwargs[key] = value
+    kwargs["caps"] = tuple(_caps(raw.get("caps", []), name, errors, line_of))
+    kwargs["triggers"] = tuple(_triggers(raw.get("trigger", []), channels, err))
+    kwargs["offers"] = tuple(_offers(raw.get("offer", []), channels, err))
+    if len(errors) > before:
+        return None
+    version = hashlib.blake2b(
+        orjson.dumps(raw, default=str, option=orjson.OPT_SORT_KEYS), digest_size=4
+    )
+    return Campaign(id=cid, version=version.hexdigest(), **kwargs)
+
+
+def _channels(value: Any, key: str, err) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        err(key, "must be a non-empty list of channels")
+        return ()
+    for channel in value:
+        if channel not in CHANNELS:
+            err(key, f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+    return tuple(c for c in value if c in CHANNELS)
+
+
+def _quiet_hours(value: Any, err) -> dict[str, tuple[int, int]]:
+    if not isinstance(value, dict):
+        err("quiet_hours", "must be a table: channel = [from, to]")
+        return {}
+    out = {}
+    for channel, window in value.items():
+        if channel not in (*CHANNELS, "*"):
+            err("quiet_hours", f"unknown channel {channel!r}")
+            continue
+        clocks = [_CLOCK.match(w) if isinstance(w, str) else None for w in window or []]
+        if len(clocks) != 2 or not all(clocks):
+            err("quiet_hours", f'{channel}: expected ["HH:MM", "HH:MM"], got {window!r}')
+            continue
+        start, end = (int(m.group(1)) * 60 + int(m.group(2)) for m in clocks if m)
+        out[channel] = (start, end)
+    return out
+
+
+def _caps(value: Any, name: str, errors: list[str], line_of) -> Iterable[Cap]:
+    if not isinstance(value, list):
+        errors.append(f"line {line_of('caps')}: campaign {name!r}: caps: must be a list")
+        return
+    for raw in value:
+        try:
+            if not isinstance(raw, dict) or set(raw) - {"channel", "max", "window"}:
+                raise ValueError("each cap is { channel, max, window }")
+            channel = raw.get("channel", "*")
+            if channel not in (*CHANNELS, "*"):
+                raise ValueError(f"unknown channel {channel!r}")
+            limit = raw.get("max")
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise ValueError("max must be a whole number >= 0")
+            yield Cap(channel, limit, parse_duration(raw.get("window", "1d")))
+        except ValueError as exc:
+            errors.append(f"line {line_of('caps')}: campaign {name!r}: caps: {exc}")
+
+
+def _triggers(value: Any, channels: tuple[str, ...], err) -> Iterable[Trigger]:
+    if not isinstance(value, list):
+        err("trigger", "must be a list of tables")
+        return
+    for raw in value:
+        if not isinstance(raw, dict) or raw.get("type") not in TRIGGERS:
+            err("trigger", f"type must be one of {', '.join(TRIGGERS)}")
+            continue
+        channel = raw.get("channel")
+        if channel is not None and channel not in channels:
+            err("trigger", f"channel {channel!r} is not one of the campaign's channels")
+            continue
+        try:
+            yield Trigger(raw["type"], parse_duration(raw.get("after", "1h")), channel)
+        except ValueError as exc:
+            err("trigger", str(exc))
+
+
+def _offers(value: Any, channels: tuple[str, ...], err) -> Iterable[Offer]:
+    if not isinstance(value, list) or not value:
+        err("offer", "a campaign needs at least one [[campaign.offer]]")
+        return
+    seen: set[str] = set()
+    for raw in value:
+        oid = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(oid, str) or not oid or oid in seen:
+            err("offer", f"each offer needs a unique id (got {oid!r})")
+            continue
+        seen.add(oid)
+        unknown = set(raw) - {"id", "channels", "payload"}
+        if unknown:
+            err("offer", f"{oid}: unknown keys {sorted(unknown)}")
+        allowed = _channels(raw.get("channels", list(channels)), "offer", err)
+        if set(allowed) - set(channels):
+            err(
+                "offer",
+                f"{oid}: channels outside the campaign's: {sorted(set(allowed) - set(channels))}",
+            )
+        payload = raw.get("payload", {})
+        if not isinstance(payload, dict) or not all(
+            k in (*CHANNELS, "*") and isinstance(v, dict) for k, v in payload.items()
+        ):
+            err("offer", f"{oid}: payload must be tables per channel (or '*')")
+            continue
+        content = {
+            ch: {str(k): str(v) for k, v in fields.items()} for ch, fields in payload.items()
+        }
+        yield Offer(oid, allowed, content)
