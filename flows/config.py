@@ -159,6 +159,18 @@ VARIABLES: tuple[Variable, ...] = (
         "Segment rule file (TOML); empty uses the shipped "
         "`state/segments.toml`. Reloaded within seconds of a change.",
     ),
+    Variable(
+        "CAMPAIGNS_FILE",
+        "",
+        "Campaign file (TOML, see docs/campaigns.md); empty uses the shipped "
+        "`state/campaigns.toml`. Reloaded on change; the campaigns topic overrides it live.",
+    ),
+    Variable(
+        "ANALYTICS_TTL_S",
+        "2592000",
+        "Expiry of campaign, policy and budget aggregates in Redis, refreshed on every "
+        "update (default 30 days).",
+    ),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
@@ -195,6 +207,8 @@ class Settings:
     dedup_window: int
     erase_grace_s: int
     segments_file: str
+    campaigns_file: str
+    analytics_ttl_s: int
     recovery_dir: str
     snapshot_s: int
     stack_dir: str
@@ -249,6 +263,8 @@ class Settings:
             dedup_window=_int(raw, "DEDUP_WINDOW", 1),
             erase_grace_s=_int(raw, "ERASE_GRACE_S", 0),
             segments_file=raw["SEGMENTS_FILE"],
+            campaigns_file=raw["CAMPAIGNS_FILE"],
+            analytics_ttl_s=_int(raw, "ANALYTICS_TTL_S", 1),
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_int(raw, "SNAPSHOT_S", 1),
             stack_dir=raw["STACK_DIR"],

@@ -1,12 +1,16 @@
 """Profile flow: Kafka events → ingestion gate → per-user profile → Redis and topics.
 
-Steps: consume and gate the events (refused ones go to the dead-letter topic); consume the
-flow's own internal topic (cluster answers, identity links and hand-overs); key both by user;
-fold them into each user's profile (segments, consent, erasure, expiry, identity stitching);
-then fan out: profile documents to Redis (``<prefix>:profile:<pseudonym>``, JSON, with the
-profile TTL), segment changes to the segments topic, consent/erasure/expiry audits to the
-privacy topic, events for erased users to the dead-letter topic, unclaimed users' behaviour
-to the online clustering model, and internal messages back to the internal topic.
+The main dataflow. Steps: consume and gate the events (refused ones go to the dead-letter
+topic); consume the flow's own internal topic (cluster answers, identity links and
+hand-overs, decision outcomes); key both by user; fold them into each user's profile
+(segments, consent, erasure, expiry, identity stitching, contact ledger, decision requests and
+triggers, reward windows); then fan out: profile documents to Redis
+(``<prefix>:profile:<pseudonym>``, JSON, with the profile TTL), segment changes to the
+segments topic, consent/erasure/expiry audits to the privacy topic, events for erased users
+and feedback for unknown decisions to the dead-letter topic, unclaimed users' behaviour to
+the online clustering model, candidates and rewards to the policy and budget steps
+(:mod:`flows.decisioning`) and from there decisions to the decisions topic, and internal
+messages back to the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -20,11 +24,14 @@ from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.config import Settings
+from flows.decisioning import campaign_book, decide
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
+from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
 from operators.redis_mirror import FlushTicks, RedisMirrorSink
+from operators.user_decisions import Decisioning
 from schemas import codec
 from schemas.event import Event
 from schemas.rejection import Rejected
@@ -40,7 +47,8 @@ def build(settings: Settings) -> Dataflow:
     feedback, bad_feedback = _internal_in(flow, settings)
     updates = op.merge("events_and_feedback", accepted, feedback)
     by_user = op.key_on("key_by_user", updates, _target)
-    step = step_config(settings)
+    book = campaign_book(settings)
+    step = step_config(settings, book)
     changes = op.stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
 
     documents = _tagged(
@@ -69,6 +77,7 @@ def build(settings: Settings) -> Dataflow:
     )
 
     internal = _tagged("internal_messages", changes, "internal", lambda kv: kv[1][1])
+    internal = op.merge("internal_and_ledger", internal, decide(changes, book, settings))
     if settings.clusters:
         internal = op.merge("internal_and_clusters", internal, _clusters(changes, settings))
     encoded = op.map(
@@ -88,18 +97,20 @@ def flow() -> Dataflow:
     return built
 
 
-def step_config(settings: Settings) -> ProfileStepConfig:
-    """The profile step's configuration from ``settings``."""
+def step_config(settings: Settings, book: CampaignBook | None = None) -> ProfileStepConfig:
+    """The profile step's configuration from ``settings`` (decisions off without ``book``)."""
+    profile = ProfileConfig(
+        half_lives_ms=settings.half_lives_ms,
+        max_categories=settings.max_categories,
+        dedup_window=settings.dedup_window,
+    )
     return ProfileStepConfig(
-        profile=ProfileConfig(
-            half_lives_ms=settings.half_lives_ms,
-            max_categories=settings.max_categories,
-            dedup_window=settings.dedup_window,
-        ),
+        profile=profile,
         rules=RuleFile(settings.segments_file),
         ttl_ms=settings.profile_ttl_s * 1000,
         erase_grace_ms=settings.erase_grace_s * 1000,
         clustering=settings.clusters > 0,
+        decisioning=Decisioning(book, profile.labels[len(profile.labels) // 2]) if book else None,
     )
 
 

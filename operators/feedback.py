@@ -1,8 +1,9 @@
 """Messages the flow sends to itself through the internal topic.
 
 Bytewax dataflows have no cycles, yet some results must come back to a user's profile step:
-the online-clustering stage (keyed by model) returns each user's cluster, and identity
-stitching moves an anonymous visitor's profile into the known user's. Those go out to the
+the online-clustering stage (keyed by model) returns each user's cluster, identity
+stitching moves an anonymous visitor's profile into the known user's, and the policy and
+budget steps tell the user's ledger what was finally decided. Those go out to the
 internal topic (``<prefix>.internal``), keyed by the target user, and come back in as a second
 input of the same flow. Kafka persists them, so the loop survives crashes like any input.
 
@@ -12,7 +13,10 @@ Kinds (``target`` is the pseudonym the message is for):
 - ``absorb``: merge ``payload["profile"]`` (an encoded profile) from ``payload["from"]``;
 - ``forward``: an event (``payload["event"]``) that reached an alias of ``target``;
 - ``cluster``: ``target``'s online cluster is ``payload["cluster"]``;
-- ``forget``: ``target`` was an alias of an erased user: erase it too.
+- ``forget``: ``target`` was an alias of an erased user: erase it too;
+- ``decided``: the policy step chose ``payload["offer"]`` on ``payload["channel"]`` for
+  ``payload["decision_id"]``, which the user's ledger had reserved;
+- ``released``: that decision ended with no offer (budget, a deleted campaign): free its slot.
 
 Examples
 --------
@@ -36,7 +40,7 @@ import orjson
 
 from schemas.rejection import Reason, Rejected
 
-KINDS = frozenset({"link", "absorb", "forward", "cluster", "forget"})
+KINDS = frozenset({"link", "absorb", "forward", "cluster", "forget", "decided", "released"})
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,25 @@ A key holds one of three states:
 - an **erasure tombstone**: for ``erase_grace`` after an ``erase``, events for that id are
   dead-lettered instead of rebuilding a profile.
 
-Two wall-clock timers (they must fire when the user sends nothing) expire inactive profiles
-after ``ttl`` and drop tombstones after the grace window. Bytewax snapshots the state as bytes
-(:meth:`Profile.to_bytes`, or a small JSON record for aliases and tombstones), so recovery
-restores exactly what was there.
+A profile also carries the user's contact ledger (:mod:`state.contacts`): the decisions made
+for them, for frequency caps and the reward join (:mod:`operators.user_decisions`).
+
+Wall-clock timers (they must fire when the user sends nothing) expire inactive profiles after
+``ttl``, drop tombstones after the grace window, close reward windows and fire behavioural
+triggers. Bytewax snapshots the state as bytes (:meth:`Profile.to_bytes`, prefixed ``C`` and
+paired with the ledger when it holds anything, or a small JSON record for aliases and
+tombstones), so recovery restores exactly what was there.
 
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
-``("internal", Feedback)`` for the internal topic, and ``("vector", (user, features))`` for
-the clustering stage.
+``("internal", Feedback)`` for the internal topic, ``("vector", (user, features))`` for
+the clustering stage, and the decision outputs of :mod:`operators.user_decisions`.
 """
 
 from __future__ import annotations
 
 import base64
+import pickle
 import time
 import zlib
 from collections.abc import Callable
@@ -36,10 +41,12 @@ from bytewax.operators import StatefulLogic
 
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
+from operators.user_decisions import Decisioning, on_decided
 from schemas import codec
 from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
 from state.clusters import cluster_vector
+from state.contacts import ContactLedger
 from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile
 
@@ -48,13 +55,15 @@ Output = tuple[str, Any]
 
 @dataclass(frozen=True)
 class ProfileStepConfig:
-    """What every user's step shares: profile shape, rules, timers, clustering, the clock."""
+    """What every user's step shares: profile shape, rules, timers, clustering, decisioning
+    (``None``: profiles only), the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
     ttl_ms: int
     erase_grace_ms: int
     clustering: bool = True
+    decisioning: Decisioning | None = None
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -70,9 +79,16 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         self.profile: Profile | None = None
         self.erased_at: int | None = None
         self.alias_of: str | None = None
+        self.ledger = ContactLedger()
+        self.features: dict[str, Any] = {}
         if resume is None:
             return
-        if resume[:1] == b"{":
+        if resume[:1] == b"C":
+            profile_bytes, ledger = pickle.loads(resume[1:])
+            self.profile = Profile.from_bytes(profile_bytes, cfg.profile)
+            self.user = self.profile.user_id
+            self.ledger = ContactLedger.from_state(ledger)
+        elif resume[:1] == b"{":
             record = orjson.loads(resume)
             self.user = record["user"]
             self.erased_at = record.get("erased_at")
@@ -97,7 +113,10 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         if self.erased_at is not None:
             return _utc(self.erased_at + self.cfg.erase_grace_ms)
         if self.profile is not None:
-            return _utc(self.profile.touched_ms + self.cfg.ttl_ms)
+            due = self.profile.touched_ms + self.cfg.ttl_ms
+            if self.cfg.decisioning is not None:
+                due = min(due, self.cfg.decisioning.next_timer(self.profile, self.ledger) or due)
+            return _utc(due)
         return None
 
     def on_notify(self) -> tuple[list[Output], bool]:
@@ -106,8 +125,12 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             expired = now >= self.erased_at + self.cfg.erase_grace_ms
             return [], self.DISCARD if expired else self.RETAIN
         profile = self.profile
-        if profile is None or now < profile.touched_ms + self.cfg.ttl_ms:
+        if profile is None:
             return [], self.RETAIN
+        if now < profile.touched_ms + self.cfg.ttl_ms:
+            if self.cfg.decisioning is None:
+                return [], self.RETAIN
+            return self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now), self.RETAIN
         audit = self._audit(
             f"expire:{profile.touched_ms}",
             now,
@@ -119,6 +142,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 
     def snapshot(self) -> bytes:
         if self.profile is not None:
+            if self.ledger:
+                return b"C" + pickle.dumps((self.profile.to_bytes(), self.ledger.to_state()))
             return self.profile.to_bytes()
         if self.erased_at is not None:
             return orjson.dumps({"user": self.user, "erased_at": self.erased_at})
@@ -148,11 +173,17 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 and anonymous not in profile.merged_ids
             ):
                 out.append(("internal", Feedback("link", anonymous, {"to": self.user})))
-        return self._refresh(out, event.event_id, event.ts, applied)
+        out = self._refresh(out, event.event_id, event.ts, applied)
+        if applied and self.cfg.decisioning is not None:
+            out += self.cfg.decisioning.on_event(
+                self.user, profile, self.ledger, event, self.features, self._letter
+            )
+        return out
 
     def _profile(self) -> Profile:
         if self.profile is None:
             self.profile = Profile(self.cfg.profile, self.user)
+            self.ledger = ContactLedger()
         self.profile.touched_ms = self.cfg.now_ms()
         return self.profile
 
@@ -160,7 +191,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         """Re-evaluate segments after a change and emit the new document."""
         profile = self.profile
         assert profile is not None
-        features = profile.features()
+        features = self.features = profile.features()
         if changed:
             segments = self.cfg.rules.current().evaluate(features)
             if not segments and self.cfg.clustering:
@@ -200,6 +231,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "forward": self._forward,
             "cluster": self._cluster,
             "forget": self._forget,
+            "decided": lambda payload: self._decided("decided", payload),
+            "released": lambda payload: self._decided("released", payload),
         }[msg.kind]
         try:
             return handler(msg.payload)
@@ -269,6 +302,11 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         profile.cluster = cluster
         return self._refresh([], f"cluster:{cluster}", profile.last_seen or 0, True)
 
+    def _decided(self, kind: str, payload: dict[str, Any]) -> list[Output]:
+        if self.profile is not None:  # else erased or expired since: nothing to track
+            on_decided(self.ledger, kind, payload)
+        return []
+
     def _forget(self, payload: dict[str, Any]) -> list[Output]:
         if self.erased_at is not None:
             return []
@@ -287,15 +325,22 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
     # -- records -------------------------------------------------------------------------
 
     def _erased_letter(self, event: Event) -> DeadLetter:
-        # The pseudonymous, scrubbed event, not the raw bytes: this user asked to be erased.
+        detail = f"user erased less than {self.cfg.erase_grace_ms // 1000} s ago"
+        return self._letter(event, Reason.ERASED_USER, detail, "erased")
+
+    def _letter(
+        self, event: Event, reason: Reason, detail: str, prefix: str | None = None
+    ) -> DeadLetter:
+        # The pseudonymous, scrubbed event, not the raw bytes: those are gone after ingestion
+        # (and this user may have asked to be erased).
         value = codec.encode("event", event.to_record(with_extra=False), "json")
         return DeadLetter(
-            Reason.ERASED_USER,
-            f"user erased less than {self.cfg.erase_grace_ms // 1000} s ago",
+            reason,
+            detail,
             self.user.encode(),
             value,
             Origin(),
-            f"erased:{event.event_id}",
+            f"{prefix or reason}:{event.event_id}",
         )
 
     def _segment_change(

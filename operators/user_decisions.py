@@ -1,0 +1,222 @@
+"""The user-keyed half of decisioning, called by the profile step after each event, timer and
+internal message: requests and behavioural triggers become screened candidates for the
+policy step (or an explicit "no offer"), and feedback becomes rewards.
+
+Outputs (added to the profile step's): ``("candidate", (policy_key, request))`` for the
+policy step, ``("decision", record)`` for a "no offer" decided here, ``("reward",
+(policy_key, reward))`` when a reward window closes, and ``("dead", DeadLetter)`` for
+feedback naming an unknown or already-closed decision.
+
+A request is screened (:func:`operators.eligibility.screen`) against the user's consent,
+segments, features and ledger; the chosen campaign reserves a cap slot on every channel the
+decision may use before it leaves this step, so two requests racing through different
+policy keys can never both pass a cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from operators.campaign_book import CampaignBook
+from operators.dead_letter import DeadLetter
+from operators.eligibility import context_features, decision_id, screen
+from schemas.event import Event, EventType
+from schemas.rejection import Reason
+from state.campaigns import Campaign, Trigger
+from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
+from state.policy import no_offer
+from state.profile import Profile
+
+Output = tuple[str, Any]
+Letter = Callable[[Event, Reason, str], DeadLetter]
+
+_FEEDBACK = {
+    EventType.OFFER_IMPRESSION: DELIVERY,
+    EventType.MESSAGE_DELIVERED: DELIVERY,
+    EventType.OFFER_CLICK: CLICK,
+    EventType.MESSAGE_OPEN: CLICK,
+    EventType.PURCHASE: CONVERSION,
+}
+ANY_CHANNEL = "any"
+
+
+@dataclass(frozen=True)
+class Decisioning:
+    """What the user step needs to decide: the live campaigns and the context half-life."""
+
+    campaigns: CampaignBook
+    context_label: str
+
+    def on_event(
+        self,
+        user: str,
+        profile: Profile,
+        ledger: ContactLedger,
+        event: Event,
+        features: dict[str, Any],
+        letter: Letter,
+    ) -> list[Output]:
+        """Outputs for an event the profile has just applied."""
+        out = [("reward", _routed(r)) for r in ledger.due(event.ts)]
+        kind = event.type
+        if kind is EventType.ADD_TO_CART:
+            ledger.last_cart = max(ledger.last_cart or 0, event.ts)
+        if kind is EventType.DECISION_REQUEST:
+            channel = event.channel or event.properties.get("channel")
+            channel = None if channel in (None, "", "best", ANY_CHANNEL) else str(channel)
+            source = f"{event.event_id}|{channel or '*'}"
+            out += self._decide(
+                user,
+                profile,
+                ledger,
+                features,
+                event.ts,
+                channel,
+                source,
+                {
+                    "trigger": "request",
+                    "request_event_id": event.event_id,
+                },
+            )
+        elif kind in _FEEDBACK:
+            out += _feedback(ledger, event, _FEEDBACK[kind], letter)
+        return out
+
+    def on_timer(
+        self, user: str, profile: Profile, ledger: ContactLedger, now_ms: int
+    ) -> list[Output]:
+        """Close reward windows and fire behavioural triggers that are due at ``now_ms``."""
+        out: list[Output] = [("reward", _routed(r)) for r in ledger.due(now_ms)]
+        features: dict[str, Any] | None = None
+        for campaign, trigger, anchor in self._triggers(profile, ledger):
+            fire_at = anchor + trigger.after_ms
+            if fire_at > now_ms:
+                continue
+            ledger.fired[f"{campaign.id}:{trigger.kind}"] = anchor
+            features = features if features is not None else profile.features()
+            source = f"{campaign.id}|{trigger.kind}|{anchor}"
+            out += self._decide(
+                user, profile, ledger, features, fire_at, trigger.channel, source,
+                {"trigger": trigger.kind, "request_event_id": None}, only=campaign.id,
+            )  # fmt: skip
+        return out
+
+    def next_timer(self, profile: Profile, ledger: ContactLedger) -> int | None:
+        """Earliest wall-clock time (ms) a reward window closes or a trigger is due."""
+        times = [anchor + t.after_ms for _c, t, anchor in self._triggers(profile, ledger)]
+        close = ledger.next_close()
+        if close is not None:
+            times.append(close)
+        return min(times, default=None)
+
+    def _triggers(self, profile: Profile, ledger: ContactLedger):
+        """(campaign, trigger, anchor time) for triggers armed and not yet fired."""
+        for campaign in self.campaigns.current().campaigns.values():
+            for trigger in campaign.triggers:
+                anchor = _anchor(trigger, profile, ledger)
+                if (
+                    anchor is not None
+                    and ledger.fired.get(f"{campaign.id}:{trigger.kind}") != anchor
+                ):
+                    yield campaign, trigger, anchor
+
+    def _decide(
+        self,
+        user: str,
+        profile: Profile,
+        ledger: ContactLedger,
+        features: dict[str, Any],
+        ts: int,
+        channel: str | None,
+        source: str,
+        fields: dict[str, Any],
+        only: str | None = None,
+    ) -> list[Output]:
+        did = decision_id(user, source)
+        if ledger.known(did):
+            return []  # a replay of a request already decided: the first record stands
+        catalog = self.campaigns.current()
+        screened = screen(
+            catalog, features, profile.segments, profile.consent, ledger, channel, ts, only
+        )
+        segment = profile.segments[0] if profile.segments else None
+        request = {"decision_id": did, "user": user, "ts": ts, "segment": segment, **fields}
+        if not screened.campaign:
+            return [("decision", no_offer(request, channel or ANY_CHANNEL, screened.reason))]
+        campaign = catalog.campaigns[screened.campaign]
+        policy_segment = (segment or "none") if campaign.per_segment else "all"
+        context = context_features(features, self.context_label)
+        ledger.reserve(_contact(did, campaign, screened.channels, ts, policy_segment, context))
+        request.update(
+            campaign=campaign.id,
+            channels=list(screened.channels),
+            offers=list(screened.offers),
+            context=context,
+            policy_segment=policy_segment,
+        )
+        return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
+
+
+def on_decided(ledger: ContactLedger, kind: str, payload: dict[str, Any]) -> None:
+    """Apply a ``decided`` or ``released`` internal message to the ledger."""
+    if kind == "decided":
+        ledger.confirm(str(payload["decision_id"]), str(payload["offer"]), str(payload["channel"]))
+    else:
+        ledger.release(str(payload["decision_id"]))
+
+
+def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) -> list[Output]:
+    did = event.decision_id
+    revenue = _revenue(event)
+    if did is None:
+        if kind != CONVERSION:
+            return []  # an impression or click we did not decide: nothing to learn
+        did = ledger.latest_open(event.ts, ("conversion", "revenue"))
+        if did is None:
+            return []  # an organic purchase
+    status, reward = ledger.feedback(did, kind, event.ts, revenue)
+    if status == "closed":
+        return [("reward", _routed(reward))]
+    if status == "open" or event.decision_id is None:
+        return []
+    if status == "late":
+        return [("dead", letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed"))]
+    return [("dead", letter(event, Reason.UNKNOWN_DECISION, f"no decision {did} for this user"))]
+
+
+def _contact(
+    did: str, campaign: Campaign, channels: tuple[str, ...], ts: int, segment: str, context
+) -> Contact:
+    return Contact(
+        did,
+        campaign.id,
+        channels,
+        ts,
+        segment,
+        campaign.reward,
+        campaign.combine,
+        campaign.reward_cap,
+        campaign.reward_window_ms,
+        context,
+    )
+
+
+def _anchor(trigger: Trigger, profile: Profile, ledger: ContactLedger) -> int | None:
+    if trigger.kind == "cart_abandoned":
+        cart = ledger.last_cart
+        if cart is None or (profile.last_purchase is not None and profile.last_purchase >= cart):
+            return None
+        return cart
+    return profile.last_seen  # lapsed
+
+
+def _routed(reward: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    assert reward is not None
+    return f"{reward['campaign']}|{reward['segment']}", reward
+
+
+def _revenue(event: Event) -> float:
+    value = event.properties.get("value")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

@@ -1,0 +1,153 @@
+"""One (campaign, segment)'s learning state: the bandit over its offers and the response
+model, and the decision it makes for a screened request.
+
+Keyed by ``"<campaign>|<segment>"`` (``"<campaign>|*"`` when the campaign is not
+per-segment), so a campaign's traffic spreads over as many keys as it has segments.
+
+Examples
+--------
+
+>>> from state.campaigns import parse_campaigns
+>>> campaign = parse_campaigns('''
+... [[campaign]]
+... id = "promo"
+... channels = ["email", "web"]
+... [[campaign.offer]]
+... id = "a"
+... payload = { email = { subject = "Hi" } }
+... [[campaign.offer]]
+... id = "b"
+... ''').campaigns["promo"]
+>>> state = PolicyState(campaign)
+>>> request = {"decision_id": "d_1", "user": "u", "ts": 0, "trigger": "request",
+...            "channels": ["email"], "offers": ["a", "b"], "segment": "new",
+...            "context": {"bias": 1.0}, "request_event_id": "e1"}
+>>> d = state.decide(campaign, request)
+>>> d["offer_id"] in ("a", "b"), d["policy"], d["model_version"], 0 < d["propensity"] <= 1
+(True, 'thompson', 'promo@...:0', True)
+>>> state.decide(campaign, request) == d  # a replay gives the same record
+True
+
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from operators.bandits import Bandit
+from operators.eligibility import seed_of
+from operators.response_model import ResponseModel
+from state.campaigns import Campaign
+
+
+class PolicyState:
+    """Bandit and response model of one campaign and segment.
+
+    Parameters
+    ----------
+    campaign
+        The campaign (its policy kind and parameters); a changed policy kind starts afresh.
+
+    """
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign_id = campaign.id
+        self.kind = campaign.policy
+        self.bandit = Bandit(campaign.policy, campaign.policy_params)
+        self.model = ResponseModel()
+        self.decisions = 0
+        self.rewards = 0
+        self.reward_sum = 0.0
+        self.revenue = 0.0
+
+    def decide(self, campaign: Campaign, request: dict[str, Any]) -> dict[str, Any]:
+        """The decision record for a screened request (``offer_id`` ``None`` if none of the
+        request's offers is still in the campaign)."""
+        context = request["context"]
+        channels = request["channels"]
+        offers = [o for o in request["offers"] if campaign.offer(o) is not None]
+        record = _record(request, campaign, self.kind)
+        if not offers:
+            return {**record, "reason": "offer_removed"}
+        seed = seed_of(request["decision_id"])
+        ranked = self.model.rank(context, offers, channels[0])
+        offer_id, propensity = self.bandit.choose(ranked, context, seed)
+        offer = campaign.offer(offer_id)
+        assert offer is not None
+        usable = [c for c in channels if c in offer.channels]
+        channel = (
+            self.model.best_channel(context, offer_id, usable) if len(usable) > 1 else usable[0]
+        )
+        self.decisions += 1
+        return {
+            **record,
+            "channel": channel,
+            "offer_id": offer_id,
+            "payload": offer.content(channel),
+            "propensity": round(propensity, 6),
+            "model_version": f"{campaign.id}@{campaign.version}:{self.bandit.updates}",
+        }
+
+    def learn(self, reward: dict[str, Any]) -> None:
+        """Fold a closed reward window into the bandit and the response model."""
+        value = float(reward["reward"])
+        self.bandit.update(
+            reward["offer"], value, reward["context"], seed_of(reward["decision_id"])
+        )
+        self.model.learn(reward["context"], reward["offer"], reward["channel"], value > 0)
+        self.rewards += 1
+        self.reward_sum += value
+        self.revenue += float(reward.get("revenue") or 0.0)
+
+    def document(self, segment: str) -> dict[str, Any]:
+        """What Redis readers see: per-arm pulls and mean reward, and totals."""
+        pulls = self.bandit.pulls()
+        means = self.bandit.means()
+        return {
+            "campaign": self.campaign_id,
+            "segment": segment,
+            "policy": self.kind,
+            "decisions": self.decisions,
+            "rewards": self.rewards,
+            "reward_sum": self.reward_sum,
+            "revenue": self.revenue,
+            "arms": {a: {"pulls": pulls.get(a, 0), "mean": round(m, 6)} for a, m in means.items()},
+        }
+
+
+def _record(request: dict[str, Any], campaign: Campaign, policy: str) -> dict[str, Any]:
+    """The fields every decision of ``campaign`` shares (schemas/decision.avsc)."""
+    return {
+        **no_offer(request, request["channels"][0], None),
+        "expires_at": request["ts"] + campaign.ttl_ms,
+        "campaign_id": campaign.id,
+        "policy": policy,
+    }
+
+
+def no_offer(request: dict[str, Any], channel: str, reason: str | None) -> dict[str, Any]:
+    """An explicit "no offer" decision record (every field of schemas/decision.avsc).
+
+    >>> no_offer({"decision_id": "d", "user": "u", "ts": 5, "trigger": "request"}, "sms",
+    ...          "promo:quiet_hours")["reason"]
+    'promo:quiet_hours'
+    """
+    return {
+        "decision_id": request["decision_id"],
+        "user_id": request["user"],
+        "ts": request["ts"],
+        "expires_at": None,
+        "request_event_id": request.get("request_event_id"),
+        "trigger": request["trigger"],
+        "channel": channel,
+        "campaign_id": request.get("campaign"),
+        "offer_id": None,
+        "payload": {},
+        "segment": request.get("segment"),
+        "policy": None,
+        "propensity": None,
+        "experiment_id": None,
+        "variant": None,
+        "model_version": None,
+        "reason": reason,
+    }
