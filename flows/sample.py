@@ -140,7 +140,8 @@ def _event(rng: random.Random, event_id: str, kind: EventType, user: str, now_ms
     ):
         event["channel"] = rng.choice(_CHANNELS)
     if kind in (EventType.OFFER_IMPRESSION, EventType.OFFER_CLICK):
-        event["decision_id"] = f"dec-{rng.randrange(10**9)}"
+        # No decision id: these stand for offers shown outside OfferFlow, so they count in
+        # the profile but teach no policy (a made-up id would be dead-lettered as unknown).
         event["campaign_id"] = f"camp-{rng.randrange(5)}"
     return event
 

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Literal
@@ -34,6 +35,12 @@ from schemas.rejection import Reason, Rejected
 
 InputFormat = Literal["auto", "json", "avro", "confluent"]
 _NO_ORIGIN = Origin()
+
+
+#: Header that channel senders set (value ``pseudonymous``) on feedback events whose
+#: ``user_id`` is the pseudonym a decision carried, not an app's raw id.
+PSEUDONYMOUS_HEADER = "offerflow-user-id"
+_PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 
 
 class Ingestor:
@@ -110,4 +117,9 @@ class Ingestor:
                 f"ts {event.ts} is outside [now - {self.max_age_ms // 1000} s, "
                 f"now + {self.max_future_ms // 1000} s]",
             )
-        return self.pseudonymizer.scrub(event)
+        pseudonymous = any(
+            k == PSEUDONYMOUS_HEADER and v == b"pseudonymous" for k, v in headers or ()
+        )
+        if pseudonymous and not _PSEUDONYM.fullmatch(event.user_id):
+            raise Rejected(Reason.INVALID_VALUE, "user_id is not a pseudonym (32 hex digits)")
+        return self.pseudonymizer.scrub(event, pseudonymous)

@@ -109,12 +109,13 @@ class Pseudonymizer:
             kind = "phone"
         return self._hash(f"{kind}:{normalized}")
 
-    def scrub(self, event: Event) -> Event:
-        """The event with its user pseudonymized and PII removed from its maps."""
+    def scrub(self, event: Event, pseudonymous: bool = False) -> Event:
+        """The event with its user pseudonymized (unless its id already is a pseudonym: channel
+        senders echo the decisions' ids) and PII removed from its maps."""
         return Event(
             event.event_id,
             event.type,
-            self.user(event.user_id),
+            event.user_id if pseudonymous else self.user(event.user_id),
             event.ts,
             event.channel,
             event.campaign_id,
