@@ -130,6 +130,66 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_profile)
 
     p = sub.add_parser(
+        "campaigns",
+        help="validate a campaign file, or change running flows' campaigns",
+        description="validate FILE: report every error with its line; publish FILE: send "
+        "each campaign to the campaigns topic (running flows apply it at once); delete ID: "
+        "stop a campaign everywhere.",
+    )
+    p.add_argument("action", choices=("validate", "publish", "delete"))
+    p.add_argument("target", help="campaign file (validate, publish) or campaign id (delete)")
+    p.set_defaults(handler=_campaigns)
+
+    p = sub.add_parser(
+        "ope",
+        help="offline policy evaluation of a decisions log",
+        description="Estimate a target policy's value from a JSON Lines log of decisions "
+        "(context, action, propensity, reward; see docs/ope.md) with IPW, self-normalized "
+        "IPW and doubly robust estimators, or replay a learning policy on a uniformly "
+        "random log.",
+    )
+    p.add_argument("log", help="JSON Lines decisions log")
+    p.add_argument(
+        "--target",
+        default="uniform",
+        help="uniform, greedy (best logged mean per context) or a JSON file "
+        '{"context": {"action": probability}} ("*" for any context) (default uniform)',
+    )
+    p.add_argument(
+        "--replay",
+        metavar="POLICY",
+        help="also replay a learning policy (thompson, ucb, epsilon_greedy, random)",
+    )
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_ope)
+
+    p = sub.add_parser(
+        "simulate",
+        help="compare policies on the simulated population (offline, no broker)",
+        description="Put the same decisions to the per-segment policy, a single "
+        "non-segmented one, uniform random and the oracle, through the flow's policy code, "
+        "and report rewards over the last 20%%.",
+    )
+    p.add_argument("--decisions", type=int, default=200_000, help="decisions (200,000)")
+    p.add_argument("--policy", default=None, help="override the campaign's policy kind")
+    p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
+    p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
+    p.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser(
+        "senders",
+        help="run the reference channel senders",
+        description="Consume the decisions topic, deliver (email/SMS to a file outbox, "
+        "push/web to Redis inboxes, optional webhook) once per decision id, and publish "
+        "deliveries back to the events topic. Ctrl-C stops.",
+    )
+    p.add_argument("--outbox", default=None, help="outbox directory (<STACK_DIR>/outbox)")
+    p.add_argument("--webhook", default=os.environ.get("OFFERFLOW_WEBHOOK_URL", ""), help="URL")
+    p.set_defaults(handler=_senders)
+
+    p = sub.add_parser(
         "pseudonymize",
         help="print the pseudonym of a raw user id",
         description="Pseudonymize a raw user id with OFFERFLOW_ID_KEY, to find "
@@ -232,6 +292,116 @@ def _profile(args: argparse.Namespace) -> int:
         orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
     )
     return 0
+
+
+def _campaigns(args: argparse.Namespace) -> int:
+    from flows import campaign_admin
+
+    if args.action == "validate":
+        errors = campaign_admin.validate(args.target)
+        for line in errors:
+            print(line)
+        if errors:
+            print(f"{sum(not e.startswith(' ') for e in errors)} error(s)", file=sys.stderr)
+            return 1
+        for line in campaign_admin.summary(args.target):
+            print(line)
+        print(f"{args.target}: valid")
+        return 0
+    settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})  # no key needed
+    if args.action == "publish":
+        errors = campaign_admin.validate(args.target)
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
+            return 1
+        n = campaign_admin.publish(settings, args.target)
+        print(f"published {n} campaign(s) to {settings.topic('campaigns')}")
+    else:
+        campaign_admin.delete(settings, args.target)
+        print(f"deleted campaign {args.target} (tombstone on {settings.topic('campaigns')})")
+    return 0
+
+
+def _ope(args: argparse.Namespace) -> int:
+    import orjson
+
+    from operators import ope
+
+    log = ope.read_log(args.log)
+    if not log:
+        print(f"offerflow ope: {args.log} holds no decisions", file=sys.stderr)
+        return 1
+    if args.target == "uniform":
+        target = ope.uniform
+    elif args.target == "greedy":
+        target = ope.greedy(log)
+    else:
+        with open(args.target, "rb") as fh:
+            target = ope.table_target(orjson.loads(fh.read()))
+    estimates = [
+        ope.ipw(log, target, args.level),
+        ope.snipw(log, target, args.level),
+        ope.doubly_robust(log, target, args.level),
+    ]
+    if args.replay:
+        estimates.append(ope.replay(log, args.replay, level=args.level))
+    logged = sum(r.reward for r in log) / len(log)
+    if args.json:
+        rows = [e.row() for e in estimates]
+        print(
+            orjson.dumps({"logged_mean": logged, "target": args.target, "estimates": rows}).decode()
+        )
+        return 0
+    print(f"{len(log):,} decisions; logged policy's mean reward {logged:.4f}; target {args.target}")
+    print(f"{'method':>16}{'value':>10}{'low':>10}{'high':>10}{'n':>10}")
+    for e in estimates:
+        print(f"{e.method:>16}{e.value:>10.4f}{e.low:>10.4f}{e.high:>10.4f}{e.n:>10,}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from flows.policy_sim import compare
+
+    results, _pop, tail = compare(
+        args.decisions,
+        campaign_id=args.campaign,
+        policy=args.policy,
+        delay=args.delay,
+        seed=args.seed,
+    )
+    oracle = results["oracle"].tail_expected / tail
+    print(f"{args.decisions:,} decisions, 6 segments; last {tail:,} decisions:")
+    print(f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}")
+    first = int(args.decisions * 0.2)
+    for name, r in results.items():
+        share = f"{r.best_share['first'] / first:.0%} -> {r.best_share['last'] / tail:.0%}"
+        print(
+            f"{name:>16}{r.tail_rewards / tail:>10.4f}{r.tail_expected / tail:>10.4f}"
+            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}"
+        )
+    print("reward: realized click rate; expected: mean hidden click probability of the choices;")
+    print("best offer: share of decisions choosing the persona's best offer, first -> last 20%.")
+    return 0
+
+
+def _senders(args: argparse.Namespace) -> int:
+    import time
+
+    from flows.senders import Senders
+
+    settings = Settings.from_env()
+    outbox = args.outbox or os.path.join(settings.stack_dir, "outbox")
+    senders = Senders(settings, outbox, webhook_url=args.webhook)
+    print(f"delivering decisions from {settings.topic('decisions')}; outbox {outbox}")
+    last = time.monotonic()
+    try:
+        while True:
+            senders.poll(0.5)
+            if time.monotonic() - last >= 10:
+                last = time.monotonic()
+                print(f"senders: {dict(sorted(senders.counts.items()))}", flush=True)
+    finally:
+        senders.close()
 
 
 def _pseudonymize(args: argparse.Namespace) -> int:

@@ -1,8 +1,13 @@
-"""The end-to-end demo on the local stack: synthetic traffic through the profile flow.
+"""The end-to-end demo on the local stack, in two parts.
 
-It produces mixed events (JSON and Avro, a share malformed, a few redeliveries) to run-scoped
-topics, runs the flow as a real Bytewax process until the topic is drained, then reads back the
-dead-letter topic and the Redis profiles and checks that every record is accounted for.
+1. **Ingestion accounting**: mixed events (JSON and Avro, a share malformed, a few
+   redeliveries) go to run-scoped topics; the flow runs as a real Bytewax process until the
+   topic is drained; the dead-letter topic and the Redis profiles must account for every one.
+2. **The full loop**: the flow tails its topics while the simulator's population asks for
+   decisions and the reference channel senders deliver them and report impressions, clicks and
+   purchases back. It ends with a table per campaign (the learned policy's click rate against
+   uniform random and the oracle, and how the allocation moved to the best offers) and an
+   offline evaluation of the decisions log.
 """
 
 from __future__ import annotations
@@ -10,24 +15,46 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from importlib import resources
 
 from flows import runner, stack
 from flows.config import Settings
 from flows.kafka_io import produce
 from flows.sample import generate
+from flows.simulator import LiveReport, Simulator
 from flows.tally import tally
 
 
-def run_demo(events: int, *, malformed_rate: float, users: int, seed: int) -> bool:
-    """Run the demo and print what it did; return whether every record was accounted for."""
+def run_demo(
+    events: int,
+    *,
+    malformed_rate: float,
+    users: int,
+    seed: int,
+    requests: int = 15_000,
+    rate: float = 500.0,
+    loop_users: int = 3_000,
+) -> bool:
+    """Run both parts and print what they did; return whether both checks held."""
     run_id = time.strftime("demo-%Y%m%d-%H%M%S")
+    accounted = run_accounting(
+        run_id, events, malformed_rate=malformed_rate, users=users, seed=seed
+    )
+    looped = run_loop(run_id, requests=requests, rate=rate, users=loop_users, seed=seed)
+    return accounted and looped
+
+
+def run_accounting(
+    run_id: str, events: int, *, malformed_rate: float, users: int, seed: int
+) -> bool:
+    """Part 1; returns whether every record was accounted for."""
     overrides = {
         "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}",
         "OFFERFLOW_REDIS_PREFIX": f"offerflow-{run_id}",
         "OFFERFLOW_TAIL": "false",
     }
     settings = Settings.from_env({**os.environ, **overrides})
-    print(f"== OfferFlow demo {run_id}: {events:,} events from {users:,} users")
+    print(f"== OfferFlow demo {run_id}, part 1: {events:,} events from {users:,} users")
     stack.up(settings, external_kafka="OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ)
 
     samples = generate(
@@ -86,3 +113,77 @@ def run_demo(events: int, *, malformed_rate: float, users: int, seed: int) -> bo
     ok = all(want == got for _, want, got in rows)
     print("every record accounted for: " + ("yes" if ok else "NO"))
     return ok
+
+
+def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) -> bool:
+    """Part 2; returns whether every request got its decision."""
+    overrides = {
+        "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}-loop",
+        "OFFERFLOW_REDIS_PREFIX": f"offerflow-{run_id}-loop",
+        "OFFERFLOW_TAIL": "true",
+        "OFFERFLOW_SEGMENTS_FILE": str(resources.files("state") / "persona_segments.toml"),
+    }
+    settings = Settings.from_env({**os.environ, **overrides})
+    stack.ensure_topics(settings)
+    print(
+        f"\n== part 2: the full loop: {users:,} users, {requests:,} decision requests at "
+        f"{rate:,.0f}/s, the flow tailing, reference senders delivering"
+    )
+    procs = runner.start("profiles", env=overrides)
+    try:
+        outbox = os.path.join(settings.stack_dir, "outbox", run_id)
+        simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
+        report = simulator.run(requests, rate)
+    finally:
+        runner.stop(procs)
+    _print_loop(report, settings, outbox)
+    log_path = os.path.join(outbox, "decisions.jsonl")
+    report.write_log(log_path)
+    _print_ope(log_path)
+    ok = report.decisions >= requests
+    print(f"every request decided: {'yes' if ok else 'NO'} ({report.decisions:,}/{requests:,})")
+    return ok
+
+
+def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:
+    offers = report.decisions - sum(report.no_offer.values())
+    print(
+        f"\n{report.decisions:,} decisions in {report.seconds:.1f} s: {offers:,} offers, "
+        f"{sum(report.no_offer.values()):,} explicit no-offer"
+    )
+    for reason, n in report.no_offer.most_common(6):
+        print(f"  no offer, {reason}: {n:,}")
+    sent = {k: v for k, v in sorted(report.sender_counts.items())}
+    print(f"senders: {sent}")
+    print(f"outboxes: {outbox}/email.jsonl; in-app inboxes: {settings.redis_key('inbox', '*')}")
+    header = (
+        f"\n{'campaign':14}{'delivered':>10}{'clicks':>8}{'CTR':>8}{'learned':>9}"
+        f"{'random':>8}{'oracle':>8}{'best offer share':>20}"
+    )
+    print(header + "\n" + "-" * (len(header) - 1))
+    for row in report.campaign_table():
+        print(
+            f"{row['campaign']:14}{row['delivered']:>10,}{row['clicks']:>8,}"
+            f"{row['ctr_realized']:>8.2%}{row['ctr_learned']:>9.2%}{row['ctr_uniform']:>8.2%}"
+            f"{row['ctr_oracle']:>8.2%}"
+            f"{row['best_share_first_fifth']:>10.0%} -> {row['best_share_last_fifth']:.0%}"
+        )
+    print(
+        "CTR: realized; learned/random/oracle: expected click rate of the policy's choices, of "
+        "a uniformly random offer and of the best offer, on the same requests. Best offer "
+        "share: first fifth of deliveries -> last fifth."
+    )
+
+
+def _print_ope(log_path: str) -> None:
+    from operators import ope
+
+    log = ope.read_log(log_path)
+    if not log:
+        return
+    print(f"\noffline evaluation of {len(log):,} logged decisions ({log_path}):")
+    mean = sum(r.reward for r in log) / len(log)
+    print(f"  logged policy (realized): {mean:.4f}")
+    for name, target in (("uniform", ope.uniform), ("greedy", ope.greedy(log))):
+        for est in (ope.ipw(log, target), ope.snipw(log, target), ope.doubly_robust(log, target)):
+            print(f"  {name:8}{est.method:>6}: {est.value:.4f}  [{est.low:.4f}, {est.high:.4f}]")

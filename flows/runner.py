@@ -60,7 +60,7 @@ def commands(
     return [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
 
 
-def run(
+def start(
     flow: str,
     *,
     env: Mapping[str, str] | None = None,
@@ -70,15 +70,12 @@ def run(
     snapshot_s: int = 10,
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
-) -> int:
-    """Run ``flow`` until every process exits; return the worst exit code.
-
-    SIGINT/SIGTERM are passed on to the processes, which stop at the next epoch.
-    """
+) -> list[subprocess.Popen]:
+    """Start ``flow``'s processes and return them (see :func:`run` and :func:`stop`)."""
     if recovery_dir:
         ensure_recovery_dir(recovery_dir, max(recovery_partitions, processes * workers))
     full_env = {**os.environ, **(env or {})}
-    procs = [
+    return [
         subprocess.Popen(cmd, env=full_env)
         for cmd in commands(
             flow,
@@ -89,6 +86,28 @@ def run(
             member=member,
         )
     ]
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 20.0) -> list[int]:
+    """SIGINT every process (they stop at the next epoch), SIGKILL after ``timeout``."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    codes = []
+    for proc in procs:
+        try:
+            codes.append(proc.wait(timeout))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    return codes
+
+
+def run(flow: str, **options) -> int:
+    """Run ``flow`` until every process exits; return the worst exit code. Takes
+    :func:`start`'s options. SIGINT/SIGTERM are passed on to the processes, which stop at the
+    next epoch."""
+    procs = start(flow, **options)
 
     def forward(signum: int, _frame: object) -> None:
         for proc in procs:

@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import orjson
 from scipy.stats import norm
 
 from operators.bandits import Bandit
@@ -148,6 +149,29 @@ def greedy(log: Sequence[Logged]) -> Target:
         return {best: 1.0}
 
     return target
+
+
+def read_log(path: str) -> list[Logged]:
+    """Read a JSON Lines log (see the module docstring); ``ValueError`` names a bad line."""
+    log = []
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = orjson.loads(line)
+                log.append(
+                    Logged(
+                        str(raw["context"]),
+                        str(raw["action"]),
+                        float(raw["propensity"]),
+                        float(raw["reward"]),
+                        tuple(str(a) for a in raw.get("actions") or ()),
+                    )
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{number}: {type(exc).__name__}: {exc}") from None
+    return log
 
 
 def _weights(log: Sequence[Logged], target: Target) -> list[float]:

@@ -500,6 +500,8 @@ def _offers(value: Any, channels: tuple[str, ...], err) -> Iterable[Offer]:
         unknown = set(raw) - {"id", "channels", "payload"}
         if unknown:
             err("offer", f"{oid}: unknown keys {sorted(unknown)}")
+        if "channels" not in raw and not channels:
+            continue  # the campaign's channels are already reported as wrong
         allowed = _channels(raw.get("channels", list(channels)), "offer", err)
         if set(allowed) - set(channels):
             err(

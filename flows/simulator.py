@@ -1,0 +1,264 @@
+"""The live simulator: a synthetic population using the apps, asking for decisions and
+responding to delivered offers by their hidden tastes, through the real broker, flow and
+channel senders.
+
+It produces each user's ``identify`` (with ``traits.persona``) and ``consent``, then a steady
+stream of browsing events and ``decision_request``s (channel ``web``, ``email`` or ``push``)
+at ``rate`` requests/s, while the reference :class:`~flows.senders.Senders` deliver the
+decisions and the population answers them (click with its hidden probability, and a purchase
+after a share of clicks). At the end it waits for the outstanding decisions and returns a
+:class:`LiveReport`; :meth:`LiveReport.write_log` writes the delivered decisions in the
+offline-evaluation format of ``offerflow ope``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from tqdm import tqdm
+
+from flows.config import Settings
+from flows.population import Population
+from flows.senders import Senders
+from operators.campaign_book import CampaignBook
+from operators.pseudonymize import Pseudonymizer
+from state.campaigns import Catalog
+
+CHANNEL_MIX = (("web", 0.6), ("email", 0.2), ("push", 0.2))
+
+
+@dataclass
+class Delivered:
+    """One delivered decision and what the population did with it."""
+
+    t: float
+    campaign: str
+    persona: str
+    channel: str
+    offer: str
+    propensity: float
+    offers: tuple[str, ...]
+    clicked: bool
+    p: float
+    oracle: float
+    uniform: float
+    best: bool
+
+
+@dataclass
+class LiveReport:
+    """What a live run did: requests, decisions by outcome, deliveries."""
+
+    requests: int = 0
+    decisions: int = 0
+    no_offer: Counter = field(default_factory=Counter)
+    delivered: list[Delivered] = field(default_factory=list)
+    sender_counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def write_log(self, path: str) -> int:
+        """Delivered decisions as ``offerflow ope`` JSON Lines; returns how many."""
+        with open(path, "wb") as fh:
+            for d in self.delivered:
+                record = {
+                    "context": d.persona,
+                    "action": d.offer,
+                    "propensity": d.propensity,
+                    "reward": float(d.clicked),
+                    "actions": list(d.offers),
+                    "campaign": d.campaign,
+                    "channel": d.channel,
+                }
+                fh.write(orjson.dumps(record) + b"\n")
+        return len(self.delivered)
+
+    def campaign_table(self) -> list[dict[str, Any]]:
+        """Per campaign: decisions, CTR of the learned policy (realized and expected) against
+        uniform random and the oracle, and the share of best-offer choices early and late."""
+        rows = []
+        by_campaign: dict[str, list[Delivered]] = defaultdict(list)
+        for d in self.delivered:
+            by_campaign[d.campaign].append(d)
+        for campaign, items in sorted(by_campaign.items()):
+            n = len(items)
+            fifth = max(1, n // 5)
+            rows.append(
+                {
+                    "campaign": campaign,
+                    "delivered": n,
+                    "clicks": sum(d.clicked for d in items),
+                    "ctr_realized": sum(d.clicked for d in items) / n,
+                    "ctr_learned": sum(d.p for d in items) / n,
+                    "ctr_uniform": sum(d.uniform for d in items) / n,
+                    "ctr_oracle": sum(d.oracle for d in items) / n,
+                    "best_share_first_fifth": sum(d.best for d in items[:fifth]) / fifth,
+                    "best_share_last_fifth": sum(d.best for d in items[-fifth:]) / fifth,
+                    "ctr_learned_last_fifth": sum(d.p for d in items[-fifth:]) / fifth,
+                    "ctr_oracle_last_fifth": sum(d.oracle for d in items[-fifth:]) / fifth,
+                }
+            )
+        return rows
+
+
+class Simulator:
+    """Population + senders on one run namespace.
+
+    Parameters
+    ----------
+    settings
+        The run's topics, Redis and id key (the simulator maps pseudonyms back to its users,
+        which only a test harness holding the key can do).
+    users
+        Population size.
+    seed
+        Random seed (tastes are planted with it too).
+    outbox_dir
+        Where the email/SMS senders write.
+    purchase_rate
+        Share of clicks followed by a purchase.
+
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        users: int = 2_000,
+        seed: int = 7,
+        outbox_dir: str = ".stack/outbox",
+        purchase_rate: float = 0.3,
+    ) -> None:
+        self.settings = settings
+        self.rng = random.Random(seed)
+        self.catalog: Catalog = CampaignBook(settings.campaigns_file).current()
+        offers = sorted({o.id for c in self.catalog.campaigns.values() for o in c.offers})
+        self.population = Population.planted(offers, seed=seed)
+        pseudonymizer = Pseudonymizer(settings.id_key)
+        self.users = [f"sim-{seed}-{i:06d}" for i in range(users)]
+        self.persona = {u: self.population.persona_of(u) for u in self.users}
+        self.by_pseudonym = {pseudonymizer.user(u): u for u in self.users}
+        self.purchase_rate = purchase_rate
+        self.report = LiveReport()
+        self.started = time.monotonic()
+        self.producer = Producer(settings.kafka(**{"linger.ms": "5"}))
+        self.senders = Senders(
+            settings, outbox_dir, responder=self._respond, observer=self.count_decision
+        )
+        self._seq = 0
+
+    def run(self, requests: int, rate: float, drain_s: float = 60.0) -> LiveReport:
+        """Introduce every user, send ``requests`` decision requests at ``rate``/s with some
+        browsing around them, and deliver and answer decisions until all are in."""
+        now = _now()
+        for user in self.users:
+            traits = {"persona": self.persona[user]}
+            self._event(user, "identify", now, traits=traits)
+            consent = {"marketing": True, "email": True, "push": True, "web": True}
+            self._event(user, "consent", now, consent=consent)
+        self.producer.flush(30)
+        self.started = time.monotonic()
+        bar = tqdm(total=requests, desc="requests", unit="req", disable=None)
+        sent = 0
+        while sent < requests:
+            due = min(requests, int((time.monotonic() - self.started) * rate) + 1)
+            for _ in range(due - sent):
+                self._request()
+            bar.update(due - sent)
+            sent = due
+            self.producer.poll(0)
+            self._deliver(0.02)
+        bar.close()
+        self.producer.flush(30)
+        deadline = time.monotonic() + drain_s
+        while self.report.decisions < requests and time.monotonic() < deadline:
+            self._deliver(0.2)
+        self._deliver(0.5)
+        self.senders.close()
+        self.producer.flush(30)
+        self.report.requests = requests
+        self.report.sender_counts = self.senders.counts
+        self.report.seconds = time.monotonic() - self.started
+        return self.report
+
+    def _request(self) -> None:
+        user = self.rng.choice(self.users)
+        roll = self.rng.random()
+        channel = next(c for c, w in _cumulative(CHANNEL_MIX) if roll < w)
+        now = _now()
+        category = ("shoes", "bags", "tech", "home", "sport", "beauty")[
+            self.population.personas.index(self.persona[user])
+        ]
+        self._event(user, "product_view", now, properties={"category": category})
+        if self.rng.random() < 0.05:
+            self._event(user, "add_to_cart", now, properties={"category": category})
+        self._event(user, "decision_request", now, channel=channel)
+
+    def _deliver(self, timeout: float) -> None:
+        self.senders.poll(timeout)
+
+    def _respond(self, decision: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The recipient of a delivered decision: click by hidden probability."""
+        user = self.by_pseudonym.get(decision["user_id"])
+        campaign = self.catalog.campaigns.get(decision["campaign_id"] or "")
+        if user is None or campaign is None:
+            return []
+        persona, channel, offer = self.persona[user], decision["channel"], decision["offer_id"]
+        offers = tuple(o.id for o in campaign.offers if channel in o.channels)
+        p = self.population.probability(persona, offer, channel)
+        best, best_p = self.population.oracle(persona, channel, offers)
+        clicked = self.rng.random() < p
+        self.report.delivered.append(
+            Delivered(
+                time.monotonic() - self.started,
+                campaign.id,
+                persona,
+                channel,
+                offer,
+                decision["propensity"] or 1.0,
+                offers,
+                clicked,
+                p,
+                best_p,
+                self.population.uniform(persona, channel, offers),
+                offer == best,
+            )
+        )
+        if not clicked:
+            return []
+        out: list[tuple[str, dict[str, Any]]] = [("offer_click", {})]
+        if self.rng.random() < self.purchase_rate:
+            value = round(self.rng.uniform(20, 120), 2)
+            out.append(("purchase", {"properties": {"value": value, "currency": "EUR"}}))
+        return out
+
+    def count_decision(self, decision: dict[str, Any]) -> None:
+        self.report.decisions += 1
+        if decision.get("offer_id") is None:
+            self.report.no_offer[(decision.get("reason") or "?").split(",")[0]] += 1
+
+    def _event(self, user: str, kind: str, ts: int, **fields: Any) -> None:
+        self._seq += 1
+        event = {"event_id": f"{user}-{self._seq}", "type": kind, "user_id": user, "ts": ts}
+        self.producer.produce(
+            self.settings.topic("events"), orjson.dumps({**event, **fields}), user.encode()
+        )
+        if self._seq % 10_000 == 0:
+            self.producer.poll(0)
+
+
+def _cumulative(mix: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+    total, out = 0.0, []
+    for name, weight in mix:
+        total += weight
+        out.append((name, total))
+    out[-1] = (out[-1][0], 1.01)
+    return out
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
