@@ -87,13 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="end-to-end demo on the local stack",
-        description="Produce synthetic events (a share malformed) to fresh "
-        "topics, run the flow over them and account for every one.",
+        description="Part 1: produce synthetic events (a share malformed) to fresh topics, "
+        "run the flow over them and account for every one. Part 2: the full loop (flow, "
+        "simulated population, reference senders) with a table per campaign.",
     )
     p.add_argument("--events", type=int, default=20_000, help="events to produce (20,000)")
     p.add_argument("--users", type=int, default=1_000, help="distinct users (1,000)")
     p.add_argument("--malformed-rate", type=float, default=0.05, help="share malformed (0.05)")
     p.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    p.add_argument(
+        "--requests", type=int, default=15_000, help="decision requests in the loop (15,000)"
+    )
+    p.add_argument("--rate", type=float, default=500.0, help="requests per second (500)")
+    p.add_argument("--loop-users", type=int, default=3_000, help="simulated users (3,000)")
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser(
@@ -241,7 +247,15 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
-    ok = run_demo(args.events, malformed_rate=args.malformed_rate, users=args.users, seed=args.seed)
+    ok = run_demo(
+        args.events,
+        malformed_rate=args.malformed_rate,
+        users=args.users,
+        seed=args.seed,
+        requests=args.requests,
+        rate=args.rate,
+        loop_users=args.loop_users,
+    )
     return 0 if ok else 1
 
 

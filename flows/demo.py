@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from importlib import resources
+from pathlib import Path
 
 from flows import runner, stack
 from flows.config import Settings
@@ -23,6 +25,7 @@ from flows.kafka_io import produce
 from flows.sample import generate
 from flows.simulator import LiveReport, Simulator
 from flows.tally import tally
+from operators.campaign_book import default_campaigns_text
 
 
 def run_demo(
@@ -123,19 +126,28 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         "OFFERFLOW_TAIL": "true",
         "OFFERFLOW_SEGMENTS_FILE": str(resources.files("state") / "persona_segments.toml"),
     }
+    outbox = os.path.join(Settings.from_env().stack_dir, "outbox", run_id)
+    os.makedirs(outbox, exist_ok=True)
+    # The shipped campaigns wait 30 min to 1 day for a response; the demo lasts a minute, so
+    # its copy closes reward windows after 5 s (a silent recipient then counts as a 0).
+    campaigns = os.path.join(outbox, "campaigns.toml")
+    text = re.sub(r'reward_window = "[^"]*"', 'reward_window = "5s"', default_campaigns_text())
+    Path(campaigns).write_text(text)
+    overrides["OFFERFLOW_CAMPAIGNS_FILE"] = campaigns
     settings = Settings.from_env({**os.environ, **overrides})
     stack.ensure_topics(settings)
     print(
         f"\n== part 2: the full loop: {users:,} users, {requests:,} decision requests at "
         f"{rate:,.0f}/s, the flow tailing, reference senders delivering"
     )
-    procs = runner.start("profiles", env=overrides)
+    flow_log = os.path.join(outbox, "flow.log")
+    procs = runner.start("profiles", env=overrides, log_path=flow_log)
     try:
-        outbox = os.path.join(settings.stack_dir, "outbox", run_id)
         simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
         report = simulator.run(requests, rate)
     finally:
         runner.stop(procs)
+    print(f"flow output: {flow_log}")
     _print_loop(report, settings, outbox)
     log_path = os.path.join(outbox, "decisions.jsonl")
     report.write_log(log_path)

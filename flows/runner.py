@@ -70,13 +70,16 @@ def start(
     snapshot_s: int = 10,
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
+    log_path: str = "",
 ) -> list[subprocess.Popen]:
-    """Start ``flow``'s processes and return them (see :func:`run` and :func:`stop`)."""
+    """Start ``flow``'s processes and return them (see :func:`run` and :func:`stop`);
+    ``log_path`` takes their output instead of the terminal."""
     if recovery_dir:
         ensure_recovery_dir(recovery_dir, max(recovery_partitions, processes * workers))
     full_env = {**os.environ, **(env or {})}
+    output = open(log_path, "ab") if log_path else None  # noqa: SIM115 (children keep it)
     return [
-        subprocess.Popen(cmd, env=full_env)
+        subprocess.Popen(cmd, env=full_env, stdout=output, stderr=output)
         for cmd in commands(
             flow,
             processes=processes,

@@ -37,9 +37,11 @@ _MIX = (
     (EventType.IDENTIFY, 3),
     (EventType.CONSENT, 2),
     (EventType.DECISION_REQUEST, 5),
-    (EventType.OFFER_IMPRESSION, 6),
-    (EventType.OFFER_CLICK, 3),
-    (EventType.MESSAGE_OPEN, 2),
+    # Deliveries and opens of messages sent outside OfferFlow: they shape the profile's
+    # channel engagement and fatigue, but name no OfferFlow decision (an offer_impression or
+    # offer_click must, and one with a made-up id would be dead-lettered as unknown).
+    (EventType.MESSAGE_DELIVERED, 6),
+    (EventType.MESSAGE_OPEN, 5),
 )
 _CATEGORIES = ("shoes", "bags", "outerwear", "beauty", "home", "kids", "sport", "tech")
 _CHANNELS = ("email", "sms", "push", "web")
@@ -133,15 +135,12 @@ def _event(rng: random.Random, event_id: str, kind: EventType, user: str, now_ms
     if kind is EventType.CONSENT:
         event["consent"] = {c: rng.random() < 0.8 for c in ("personalization", *_CHANNELS)}
     if kind in (
-        EventType.OFFER_IMPRESSION,
-        EventType.OFFER_CLICK,
+        EventType.MESSAGE_DELIVERED,
         EventType.MESSAGE_OPEN,
         EventType.DECISION_REQUEST,
     ):
         event["channel"] = rng.choice(_CHANNELS)
-    if kind in (EventType.OFFER_IMPRESSION, EventType.OFFER_CLICK):
-        # No decision id: these stand for offers shown outside OfferFlow, so they count in
-        # the profile but teach no policy (a made-up id would be dead-lettered as unknown).
+    if kind in (EventType.MESSAGE_DELIVERED, EventType.MESSAGE_OPEN):
         event["campaign_id"] = f"camp-{rng.randrange(5)}"
     return event
 

@@ -239,7 +239,7 @@ class Simulator:
     def count_decision(self, decision: dict[str, Any]) -> None:
         self.report.decisions += 1
         if decision.get("offer_id") is None:
-            self.report.no_offer[(decision.get("reason") or "?").split(",")[0]] += 1
+            self.report.no_offer[decision.get("reason") or "?"] += 1
 
     def _event(self, user: str, kind: str, ts: int, **fields: Any) -> None:
         self._seq += 1

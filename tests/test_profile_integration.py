@@ -58,7 +58,7 @@ def recompute(samples: list[Sample]) -> dict[str, dict]:
                 signals["cat:" + e["properties"]["category"]].append(
                     (e["ts"], CATEGORY_WEIGHTS[e["type"]])
                 )
-            if e["channel"] and e["type"] == "offer_impression":
+            if e["channel"] and e["type"] in ("offer_impression", "message_delivered"):
                 signals["imp:" + e["channel"]].append((e["ts"], 1.0))
             if e["channel"] and e["type"] in ("offer_click", "message_open"):
                 signals["eng:" + e["channel"]].append((e["ts"], 1.0))
