@@ -1,0 +1,90 @@
+"""Bandit policies: logged propensities match how often each arm is really chosen, choices
+are reproducible per decision, and every policy learns a planted best arm."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from operators.bandits import KINDS, Bandit
+
+ARMS = ["a", "b", "c", "d"]
+TRUTH = {"a": 0.05, "b": 0.10, "c": 0.30, "d": 0.08}
+
+
+def trained(kind: str, n: int = 600) -> Bandit:
+    bandit = Bandit(kind, {"epsilon": 0.2})
+    rng = random.Random(1)
+    for i in range(n):
+        arm = ARMS[i % 4]
+        bandit.update(arm, float(rng.random() < TRUTH[arm]), {"bias": 1.0, "x": 0.5}, seed=i)
+    return bandit
+
+
+@pytest.mark.parametrize("kind", ["thompson", "epsilon_greedy", "random"])
+def test_logged_propensity_matches_the_choice_frequency(kind: str) -> None:
+    bandit = trained(kind, n=40)  # little data: the choice is genuinely uncertain
+    draws = 4000
+    chosen = Counter()
+    logged: dict[str, list[float]] = {a: [] for a in ARMS}
+    for seed in range(draws):
+        arm, p = bandit.choose(ARMS, seed=seed)
+        chosen[arm] += 1
+        logged[arm].append(p)
+    for arm in ARMS:
+        if chosen[arm] < 100:
+            continue
+        frequency = chosen[arm] / draws
+        mean_logged = sum(logged[arm]) / len(logged[arm])
+        assert abs(frequency - mean_logged) < 0.04, (arm, frequency, mean_logged)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_decision_same_choice(kind: str) -> None:
+    bandit = trained(kind, n=80)
+    context = {"bias": 1.0, "x": 0.5}
+    assert bandit.choose(ARMS, context, seed=42) == bandit.choose(ARMS, context, seed=42)
+
+
+@pytest.mark.parametrize("kind", ["thompson", "ucb", "epsilon_greedy"])
+def test_every_learning_policy_finds_the_planted_best_arm(kind: str) -> None:
+    bandit = Bandit(kind, {"epsilon": 0.1})
+    rng = random.Random(3)
+    context = {"bias": 1.0}
+    late = Counter()
+    for i in range(3000):
+        arm, _p = bandit.choose(ARMS, context, seed=i)
+        bandit.update(arm, float(rng.random() < TRUTH[arm]), context, seed=i)
+        if i >= 2000:
+            late[arm] += 1
+    assert late.most_common(1)[0][0] == "c", late
+
+
+def test_linucb_learns_which_arm_suits_which_context() -> None:
+    bandit = Bandit("linucb")
+    rng = random.Random(5)
+    young, old = {"bias": 1.0, "young": 1.0}, {"bias": 1.0, "young": 0.0}
+    truth = {("a", 1.0): 0.6, ("a", 0.0): 0.1, ("b", 1.0): 0.1, ("b", 0.0): 0.6}
+    for i in range(2000):
+        context = young if i % 2 else old
+        arm = "ab"[(i // 2) % 2]
+        bandit.update(arm, float(rng.random() < truth[arm, context["young"]]), context, seed=i)
+    assert bandit.choose(["a", "b"], young, seed=1)[0] == "a"
+    assert bandit.choose(["a", "b"], old, seed=1)[0] == "b"
+
+
+def test_revenue_rewards_move_thompson_posteriors_by_their_size() -> None:
+    bandit = Bandit("thompson")
+    for i in range(5000):
+        bandit.update("small", 0.1, seed=i)
+        bandit.update("big", 0.6, seed=100_000 + i)
+    means = bandit.means()
+    assert means["small"] == pytest.approx(0.1, abs=0.025)  # 3.5 standard errors
+    assert means["big"] == pytest.approx(0.6, abs=0.025)
+
+
+def test_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown policy"):
+        Bandit("softmax")
