@@ -179,7 +179,7 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
     status, reward = ledger.feedback(did, kind, event.ts, revenue)
     if status == "closed":
         return [("reward", _routed(reward))]
-    if status == "open" or event.decision_id is None:
+    if status in ("open", "done") or event.decision_id is None:
         return []
     if status == "late":
         return [("dead", letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed"))]

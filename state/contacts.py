@@ -10,8 +10,10 @@ silent) or as soon as the reward cannot change (a binary reward combined by ``fi
 that reached 1). Closing a *delivered* decision yields its reward (0 when nothing came back:
 otherwise the posteriors would only ever see successes); an undelivered one yields nothing.
 
-Closed decisions shrink to ``(decision_id, campaign, channel, ts)``: enough to count caps and
-to tell late feedback from an unknown decision id. Entries older than ``keep_ms`` go.
+Closed decisions shrink to ``(decision_id, campaign, channel, ts, window_end)``: enough to
+count caps and to tell late feedback (after the window) from an unknown decision id; feedback
+inside the window of a decision closed early (its reward was final) is simply not needed.
+Entries older than ``keep_ms`` go.
 
 Examples
 --------
@@ -27,7 +29,9 @@ True
 ('open', None)
 >>> ledger.feedback("d1", "click", 3_000, 0.0)[0]
 'closed'
->>> ledger.feedback("d1", "click", 4_000, 0.0)
+>>> ledger.feedback("d1", "click", 4_000, 0.0)  # inside the window, reward already final
+('done', None)
+>>> ledger.feedback("d1", "click", 70_000, 0.0)
 ('late', None)
 >>> ledger.feedback("nope", "click", 4_000, 0.0)
 ('unknown', None)
@@ -100,7 +104,7 @@ class ContactLedger:
         self.keep_ms = keep_ms
         self.max_closed = max_closed
         self.open: dict[str, Contact] = {}
-        self.closed: list[tuple[str, str, str, int]] = []
+        self.closed: list[tuple[str, str, str, int, int]] = []
         self.fired: dict[str, int] = {}
         self.last_cart: int | None = None
 
@@ -117,7 +121,7 @@ class ContactLedger:
         for c in self.open.values():
             if c.ts >= since_ms and (campaign is None or c.campaign == campaign):
                 n += every or any(ch in channels for ch in c.channels)
-        for _id, camp, ch, ts in self.closed:
+        for _id, camp, ch, ts, _end in self.closed:
             if ts >= since_ms and (campaign is None or camp == campaign):
                 n += every or ch in channels
         return n
@@ -129,6 +133,9 @@ class ContactLedger:
 
     def known(self, decision_id: str) -> bool:
         return decision_id in self.open or any(c[0] == decision_id for c in self.closed)
+
+    def _window_end(self, decision_id: str) -> int | None:
+        return next((c[4] for c in self.closed if c[0] == decision_id), None)
 
     def confirm(self, decision_id: str, offer: str, channel: str) -> bool:
         """The policy step chose ``offer`` on ``channel``; ``False`` if not pending here."""
@@ -148,9 +155,13 @@ class ContactLedger:
         self, decision_id: str, kind: str, ts: int, revenue: float
     ) -> tuple[str, dict[str, Any] | None]:
         """Apply a delivery, click or conversion. Returns ``(status, reward)``: ``open``,
-        ``closed`` (with the reward record), ``late`` or ``unknown``."""
+        ``closed`` (with the reward record), ``done`` (the reward was already final),
+        ``late`` or ``unknown``."""
         contact = self.open.get(decision_id)
         if contact is None or not contact.sent:
+            end = self._window_end(decision_id)
+            if end is not None:
+                return ("done" if ts <= end else "late"), None
             return ("late" if self.known(decision_id) else "unknown"), None
         if ts > contact.closes_at:
             return "late", None
@@ -208,7 +219,13 @@ class ContactLedger:
         del self.open[contact.decision_id]
         if contact.sent:
             self.closed.append(
-                (contact.decision_id, contact.campaign, contact.channels[0], contact.ts)
+                (
+                    contact.decision_id,
+                    contact.campaign,
+                    contact.channels[0],
+                    contact.ts,
+                    contact.closes_at,
+                )
             )
             if len(self.closed) > self.max_closed:
                 del self.closed[0]

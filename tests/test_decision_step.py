@@ -120,6 +120,8 @@ def test_request_decision_feedback_and_reward() -> None:
         (did, 1.0, decision["offer_id"])
     ]
     h.send("k2", EventType.OFFER_CLICK, T0 + 30, channel="web", decision_id=did)
+    assert h.dead == []  # the reward was final already: a second click is not needed
+    h.send("k4", EventType.OFFER_CLICK, T0 + 3_600_001, channel="web", decision_id=did)
     assert [d.reason for d in h.dead] == [Reason.LATE_FEEDBACK]
     h.send("k3", EventType.OFFER_CLICK, T0 + 30, channel="web", decision_id="d_nope")
     assert [d.reason for d in h.dead][-1] == Reason.UNKNOWN_DECISION
