@@ -185,6 +185,23 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser(
+        "latency",
+        help="measure decision latency under a steady background load",
+        description="Start the flow on fresh topics, produce background events and decision "
+        "requests at steady rates, and report request-to-decision latency percentiles "
+        "(writes docs/LATENCY.md).",
+    )
+    p.add_argument(
+        "--loads",
+        default="500,2000",
+        help="background loads to measure, events/s, comma-separated (500,2000)",
+    )
+    p.add_argument("--requests-per-s", type=float, default=20.0, help="requests/s (20)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds measured (60)")
+    p.add_argument("--output", default="docs/LATENCY.md", help="Markdown report path")
+    p.set_defaults(handler=_latency)
+
+    p = sub.add_parser(
         "senders",
         help="run the reference channel senders",
         description="Consume the decisions topic, deliver (email/SMS to a file outbox, "
@@ -395,6 +412,16 @@ def _simulate(args: argparse.Namespace) -> int:
         )
     print("reward: realized click rate; expected: mean hidden click probability of the choices;")
     print("best offer: share of decisions choosing the persona's best offer, first -> last 20%.")
+    return 0
+
+
+def _latency(args: argparse.Namespace) -> int:
+    from flows.latency import measure
+
+    loads = tuple(float(x) for x in args.loads.split(","))
+    for row in measure(loads, args.requests_per_s, args.duration, output=args.output):
+        print("  ".join(f"{k}={v:,.2f}" for k, v in row.items()))
+    print(f"written to {args.output}")
     return 0
 
 
