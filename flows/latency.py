@@ -15,6 +15,7 @@ import platform
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -103,7 +104,7 @@ def _one(
 
 def _broker_pid(settings: Settings) -> int | None:
     try:
-        return int(open(os.path.join(settings.stack_dir, "kafka.pid")).read().split()[0])
+        return int(Path(settings.stack_dir, "kafka.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None  # an external broker: its CPU is not ours to read
 
@@ -113,7 +114,7 @@ def _cpu_s(pid: int | None) -> float:
     if pid is None:
         return float("nan")
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
