@@ -73,9 +73,14 @@ def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) 
             offers
         )
         assert tally(run.settings).dead == 0  # every feedback event found its decision
-        inbox = redis.lrange(run.settings.redis_key("inbox", offers[0]["user_id"]), 0, -1)
-        web_or_push = offers[0]["channel"] in ("web", "push")
-        assert bool(inbox) == web_or_push
+        user = offers[0]["user_id"]  # in-app inbox: exactly the user's web and push offers
+        inbox = redis.lrange(run.settings.redis_key("inbox", user), 0, -1)
+        in_app = {
+            d["decision_id"]
+            for d in offers
+            if d["user_id"] == user and d["channel"] in ("web", "push")
+        }
+        assert {orjson.loads(m)["decision_id"] for m in inbox} == in_app
     finally:
         run.cleanup()
 
