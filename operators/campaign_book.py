@@ -25,7 +25,6 @@ Examples
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from operators.dead_letter import DeadLetter, Origin
 from schemas import codec
 from schemas.rejection import Reason
 from state.campaigns import CampaignErrors, Catalog, campaign_from_record, parse_campaigns
+from state.segments import file_mtime
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class CampaignBook:
         self.dlq_format = dlq_format
         self.poll_every_s = poll_every_s
         self.clock = clock
-        self._mtime = self._stat()
+        self._mtime = file_mtime(self.path)
         if text is None:
             text = Path(path).read_text() if path else default_campaigns_text()
         self.file_catalog = parse_campaigns(text)
@@ -136,7 +136,7 @@ class CampaignBook:
         self.catalog = catalog
 
     def _reload_file(self) -> None:
-        mtime = self._stat()
+        mtime = file_mtime(self.path)
         if not self.path or mtime == self._mtime:
             return
         self._mtime = mtime
@@ -185,9 +185,3 @@ class CampaignBook:
         record = codec.encode("dead_letter", letter.to_record(), self.dlq_format)
         self._producer.produce(self.dlq_topic, record, key)
         self._producer.flush(5)
-
-    def _stat(self) -> int | None:
-        try:
-            return os.stat(self.path).st_mtime_ns if self.path else None
-        except OSError:
-            return None

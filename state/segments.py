@@ -196,8 +196,14 @@ class RuleFile:
                     log.error("keeping the previous segment rules: %s: %s", self.path, exc)
         return self.rules
 
-    def _stat(self) -> float | None:
-        try:
-            return os.stat(self.path).st_mtime_ns if self.path else None
-        except OSError:
-            return None
+    def _stat(self) -> int | None:
+        return file_mtime(self.path)
+
+
+def file_mtime(path: str) -> int | None:
+    """A file's modification time in ns (``None`` if no path or unreadable): how reloadable
+    config files notice a change."""
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
