@@ -103,8 +103,15 @@ class Senders:
                 continue
             try:
                 decision = codec.decode("decision", msg.value(), codec.sniff_format(msg.value()))
-            except Exception:  # a record that is not a decision: count it, keep going
+            except Exception as exc:  # not a decision: count and log it, keep going
                 self.counts["undecodable"] += 1
+                log.error(
+                    "skipped a record that is not a decision at %s[%d]@%d: %s",
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    exc,
+                )
                 continue
             if self.observer is not None:
                 self.observer(decision)

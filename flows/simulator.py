@@ -171,13 +171,13 @@ class Simulator:
             bar.update(due - sent)
             sent = due
             self.producer.poll(0)
-            self._deliver(0.02)
+            self.senders.poll(0.02)
         bar.close()
         self.producer.flush(30)
         deadline = time.monotonic() + drain_s
         while self.report.decisions < requests and time.monotonic() < deadline:
-            self._deliver(0.2)
-        self._deliver(0.5)
+            self.senders.poll(0.2)
+        self.senders.poll(0.5)
         self.senders.close()
         self.producer.flush(30)
         self.report.requests = requests
@@ -197,9 +197,6 @@ class Simulator:
         if self.rng.random() < 0.05:
             self._event(user, "add_to_cart", now, properties={"category": category})
         self._event(user, "decision_request", now, channel=channel)
-
-    def _deliver(self, timeout: float) -> None:
-        self.senders.poll(timeout)
 
     def _respond(self, decision: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         """The recipient of a delivered decision: click by hidden probability."""

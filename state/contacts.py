@@ -162,7 +162,7 @@ class ContactLedger:
             end = self._window_end(decision_id)
             if end is not None:
                 return ("done" if ts <= end else "late"), None
-            return ("late" if self.known(decision_id) else "unknown"), None
+            return ("late" if decision_id in self.open else "unknown"), None
         if ts > contact.closes_at:
             return "late", None
         if kind == DELIVERY:
