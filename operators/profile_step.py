@@ -303,9 +303,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         return self._refresh([], f"cluster:{cluster}", profile.last_seen or 0, True)
 
     def _decided(self, kind: str, payload: dict[str, Any]) -> list[Output]:
-        if self.profile is not None:  # else erased or expired since: nothing to track
-            on_decided(self.ledger, kind, payload)
-        return []
+        if self.profile is None:  # erased or expired since: nothing to track
+            return []
+        return on_decided(self.ledger, kind, payload)
 
     def _forget(self, payload: dict[str, Any]) -> list[Output]:
         if self.erased_at is not None:

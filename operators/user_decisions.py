@@ -159,12 +159,16 @@ class Decisioning:
         return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
 
 
-def on_decided(ledger: ContactLedger, kind: str, payload: dict[str, Any]) -> None:
-    """Apply a ``decided`` or ``released`` internal message to the ledger."""
-    if kind == "decided":
-        ledger.confirm(str(payload["decision_id"]), str(payload["offer"]), str(payload["channel"]))
-    else:
-        ledger.release(str(payload["decision_id"]))
+def on_decided(ledger: ContactLedger, kind: str, payload: dict[str, Any]) -> list[Output]:
+    """Apply a ``decided`` or ``released`` internal message to the ledger; a reward if
+    feedback that overtook the ``decided`` message already made it final."""
+    did = str(payload["decision_id"])
+    if kind != "decided":
+        ledger.release(did)
+        return []
+    ledger.confirm(did, str(payload["offer"]), str(payload["channel"]))
+    reward = ledger.settle(did)
+    return [("reward", _routed(reward))] if reward is not None else []
 
 
 def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) -> list[Output]:

@@ -5,7 +5,10 @@ one place per user however many workers run. Each decision goes through:
 
 ``pending`` (a cap slot reserved on every channel it may use, before the policy step chooses)
 → ``sent`` (the offer and channel are known) or released (no offer after all: slot freed)
-→ closed, when its reward window ends (event time, or the wall-clock timer when the user is
+→ closed. Feedback can overtake the ``decided`` message (the sender reads the decisions topic,
+the ledger hears back through the internal topic): while pending, it is recorded and the
+window can only close once the decision is confirmed (:meth:`ContactLedger.settle`)
+; closed when its reward window ends (event time, or the wall-clock timer when the user is
 silent) or as soon as the reward cannot change (a binary reward combined by ``first``/``max``
 that reached 1). Closing a *delivered* decision yields its reward (0 when nothing came back:
 otherwise the posteriors would only ever see successes); an undelivered one yields nothing.
@@ -158,11 +161,11 @@ class ContactLedger:
         ``closed`` (with the reward record), ``done`` (the reward was already final),
         ``late`` or ``unknown``."""
         contact = self.open.get(decision_id)
-        if contact is None or not contact.sent:
+        if contact is None:
             end = self._window_end(decision_id)
             if end is not None:
                 return ("done" if ts <= end else "late"), None
-            return ("late" if decision_id in self.open else "unknown"), None
+            return "unknown", None
         if ts > contact.closes_at:
             return "late", None
         if kind == DELIVERY:
@@ -182,8 +185,18 @@ class ContactLedger:
             contact.value = min(1.0, (old or 0.0) + gain)
         elif contact.combine == "max":
             contact.value = max(old, gain)
-        final = contact.combine == "first" or (contact.value or 0.0) >= 1.0
-        return ("closed", self._close(contact)) if final else ("open", None)
+        reward = self.settle(decision_id)
+        return ("closed", reward) if reward is not None else ("open", None)
+
+    def settle(self, decision_id: str) -> dict[str, Any] | None:
+        """Close a confirmed decision whose reward can no longer change (a binary reward
+        that reached 1, or ``first``); its reward record, else ``None``."""
+        contact = self.open.get(decision_id)
+        if contact is None or not contact.sent or contact.value is None:
+            return None
+        if contact.combine == "first" or contact.value >= 1.0:
+            return self._close(contact)
+        return None
 
     def latest_open(self, ts: int, reward_kinds: tuple[str, ...]) -> str | None:
         """The most recent delivered decision open at ``ts`` whose reward is one of

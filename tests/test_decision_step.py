@@ -62,6 +62,8 @@ class Harness:
         self.decisions: list[dict] = []
         self.rewards: list[dict] = []
         self.dead: list = []
+        self.hold = False  # keep decided/released messages back, as a slow internal topic would
+        self.held: list[Feedback] = []
 
     def send(self, eid: str, kind: EventType, ts: int = T0, **kw: object) -> None:
         out, _ = self.logic.on_item(ev(eid, kind, ts, **kw))
@@ -97,7 +99,15 @@ class Harness:
                 self.decisions.append(result)
             elif tag == "internal":
                 assert isinstance(result, Feedback)
-                self.logic.on_item(result)
+                if self.hold:
+                    self.held.append(result)
+                else:
+                    self._route(self.logic.on_item(result)[0])
+
+    def deliver_held(self) -> None:
+        held, self.held, self.hold = self.held, [], False
+        for msg in held:
+            self._route(self.logic.on_item(msg)[0])
 
 
 def consented() -> Harness:
@@ -193,3 +203,15 @@ def test_no_consent_is_an_explicit_no_offer_and_snapshots_keep_the_ledger() -> N
     restored = ProfileLogic(h.logic.cfg, h.logic.snapshot())
     assert restored.ledger.to_state() == h.logic.ledger.to_state()
     assert restored.profile.to_bytes() == h.logic.profile.to_bytes()
+
+
+def test_feedback_that_overtakes_the_decided_message_is_kept_and_rewarded() -> None:
+    h = consented()
+    h.hold = True
+    h.send("r1", EventType.DECISION_REQUEST, channel="web")
+    did = h.decisions[0]["decision_id"]
+    h.send("i1", EventType.OFFER_IMPRESSION, T0 + 10, channel="web", decision_id=did)
+    h.send("k1", EventType.OFFER_CLICK, T0 + 20, channel="web", decision_id=did)
+    assert h.dead == [] and h.rewards == []  # not yet confirmed: recorded, not closed
+    h.deliver_held()
+    assert [(r["decision_id"], r["reward"], r["channel"]) for r in h.rewards] == [(did, 1.0, "web")]
