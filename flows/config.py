@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.codec import FORMATS
+from schemas.event import EventType
 
 #: Publicly known key for demos and tests only; production refuses to run with it.
 DEV_ID_KEY = "offerflow-dev-key-not-secret-000"
@@ -171,6 +172,43 @@ VARIABLES: tuple[Variable, ...] = (
         "Expiry of campaign, policy and budget aggregates in Redis, refreshed on every "
         "update (default 30 days).",
     ),
+    Variable(
+        "ATTRIBUTION",
+        "true",
+        "`false` turns streaming attribution off (no touchpoints kept, no attribution records).",
+    ),
+    Variable(
+        "ATTRIBUTION_CONVERSIONS",
+        "purchase",
+        "Event types that count as conversions, comma-separated.",
+    ),
+    Variable(
+        "ATTRIBUTION_LOOKBACK",
+        "30d",
+        "Touchpoints older than this before a conversion (event time) earn no credit.",
+    ),
+    Variable(
+        "ATTRIBUTION_MAX_TOUCHES",
+        "32",
+        "Touchpoints kept per user; the oldest are dropped (and counted) beyond it.",
+    ),
+    Variable(
+        "ATTRIBUTION_INACTIVITY",
+        "7d",
+        "A journey with no new touchpoint for this long (wall clock) ends as non-converting.",
+    ),
+    Variable("ATTRIBUTION_HALF_LIFE", "7d", "Half-life of the time-decay attribution model."),
+    Variable(
+        "ATTRIBUTION_POSITION",
+        "0.4,0.4",
+        "First and last touch shares of the position-based (U-shaped) model.",
+    ),
+    Variable("MARKOV_ORDER", "1", "Order of the Markov-chain (data-driven) attribution model."),
+    Variable(
+        "MARKOV_REFRESH",
+        "1",
+        "Paths learned between recomputations of the Markov removal effects (1: always exact).",
+    ),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
@@ -209,6 +247,15 @@ class Settings:
     segments_file: str
     campaigns_file: str
     analytics_ttl_s: int
+    attribution: bool
+    attribution_conversions: tuple[str, ...]
+    attribution_lookback_ms: int
+    attribution_max_touches: int
+    attribution_inactivity_ms: int
+    attribution_half_life_ms: int
+    attribution_position: tuple[float, float]
+    markov_order: int
+    markov_refresh: int
     recovery_dir: str
     snapshot_s: int
     stack_dir: str
@@ -265,6 +312,15 @@ class Settings:
             segments_file=raw["SEGMENTS_FILE"],
             campaigns_file=raw["CAMPAIGNS_FILE"],
             analytics_ttl_s=_int(raw, "ANALYTICS_TTL_S", 1),
+            attribution=_bool(raw, "ATTRIBUTION"),
+            attribution_conversions=_conversions(raw, "ATTRIBUTION_CONVERSIONS"),
+            attribution_lookback_ms=_duration(raw, "ATTRIBUTION_LOOKBACK"),
+            attribution_max_touches=_int(raw, "ATTRIBUTION_MAX_TOUCHES", 1),
+            attribution_inactivity_ms=_duration(raw, "ATTRIBUTION_INACTIVITY"),
+            attribution_half_life_ms=_duration(raw, "ATTRIBUTION_HALF_LIFE"),
+            attribution_position=_shares(raw, "ATTRIBUTION_POSITION"),
+            markov_order=_int(raw, "MARKOV_ORDER", 1),
+            markov_refresh=_int(raw, "MARKOV_REFRESH", 1),
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_int(raw, "SNAPSHOT_S", 1),
             stack_dir=raw["STACK_DIR"],
@@ -360,6 +416,32 @@ def _durations(raw: Mapping[str, str], name: str) -> tuple[int, ...]:
     if not out:
         raise ConfigError(f"OFFERFLOW_{name} needs at least one duration")
     return tuple(sorted(set(out)))
+
+
+def _duration(raw: Mapping[str, str], name: str) -> int:
+    """One duration like ``30d`` → milliseconds."""
+    durations = _durations(raw, name)
+    if len(durations) != 1:
+        raise ConfigError(f"OFFERFLOW_{name} must be one duration like 30d, got {raw[name]!r}")
+    return durations[0]
+
+
+def _conversions(raw: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in raw[name].split(",") if p.strip())
+    known = {t.value for t in EventType}
+    if not names or set(names) - known:
+        raise ConfigError(f"OFFERFLOW_{name} must list event types from {sorted(known)}")
+    return names
+
+
+def _shares(raw: Mapping[str, str], name: str) -> tuple[float, float]:
+    try:
+        first, last = (float(p) for p in raw[name].split(","))
+    except ValueError:
+        raise ConfigError(f"OFFERFLOW_{name} must be two shares like 0.4,0.4") from None
+    if min(first, last) < 0 or first + last > 1:
+        raise ConfigError(f"OFFERFLOW_{name} shares must be ≥ 0 and sum to at most 1")
+    return first, last
 
 
 def _pairs(spec: str) -> dict[str, str]:

@@ -9,8 +9,10 @@ triggers, reward windows); then fan out: profile documents to Redis
 segments topic, consent/erasure/expiry audits to the privacy topic, events for erased users
 and feedback for unknown decisions to the dead-letter topic, unclaimed users' behaviour to
 the online clustering model, candidates and rewards to the policy and budget steps
-(:mod:`flows.decisioning`) and from there decisions to the decisions topic, and internal
-messages back to the internal topic.
+(:mod:`flows.decisioning`) and from there decisions to the decisions topic, conversions'
+credits and ended journeys to the attribution steps (:mod:`flows.attribution`) and from
+there to the attributions topic and Redis totals, and internal messages back to the
+internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -23,6 +25,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
+from flows.attribution import attribute, attribution_config
 from flows.config import Settings
 from flows.decisioning import campaign_book, decide
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
@@ -85,6 +88,9 @@ def build(settings: Settings) -> Dataflow:
     )
     publish("internal", encoded, settings)
 
+    if settings.attribution:
+        attribute(changes, settings)
+
     erased = _tagged("profile_dead_letters", changes, "dead", lambda kv: kv[1][1])
     publish_dead_letters(op.merge("all_dead_letters", refused, bad_feedback, erased), settings)
     return flow
@@ -111,6 +117,7 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         erase_grace_ms=settings.erase_grace_s * 1000,
         clustering=settings.clusters > 0,
         decisioning=Decisioning(book, profile.labels[len(profile.labels) // 2]) if book else None,
+        attribution=attribution_config(settings),
     )
 
 

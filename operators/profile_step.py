@@ -11,18 +11,22 @@ A key holds one of three states:
   dead-lettered instead of rebuilding a profile.
 
 A profile also carries the user's contact ledger (:mod:`state.contacts`): the decisions made
-for them, for frequency caps and the reward join (:mod:`operators.user_decisions`).
+for them, for frequency caps and the reward join (:mod:`operators.user_decisions`); and their
+journey (:mod:`state.journey`): the touchpoints that attribution credits when they convert
+(:mod:`operators.user_attribution`).
 
 Wall-clock timers (they must fire when the user sends nothing) expire inactive profiles after
 ``ttl``, drop tombstones after the grace window, close reward windows and fire behavioural
-triggers. Bytewax snapshots the state as bytes (:meth:`Profile.to_bytes`, prefixed ``C`` and
-paired with the ledger when it holds anything, or a small JSON record for aliases and
-tombstones), so recovery restores exactly what was there.
+triggers, and end inactive journeys. Bytewax snapshots the state as bytes
+(:meth:`Profile.to_bytes`, prefixed ``D`` and paired with the ledger and journey when either
+holds anything, or a small JSON record for aliases and tombstones), so recovery restores
+exactly what was there.
 
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
 ``("internal", Feedback)`` for the internal topic, ``("vector", (user, features))`` for
-the clustering stage, and the decision outputs of :mod:`operators.user_decisions`.
+the clustering stage, and the outputs of :mod:`operators.user_decisions` and
+:mod:`operators.user_attribution`.
 """
 
 from __future__ import annotations
@@ -41,12 +45,14 @@ from bytewax.operators import StatefulLogic
 
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
+from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
 from schemas import codec
 from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
 from state.clusters import cluster_vector
 from state.contacts import ContactLedger
+from state.journey import Journey
 from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile
 
@@ -56,7 +62,7 @@ Output = tuple[str, Any]
 @dataclass(frozen=True)
 class ProfileStepConfig:
     """What every user's step shares: profile shape, rules, timers, clustering, decisioning
-    (``None``: profiles only), the clock."""
+    and attribution (``None``: off), the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
@@ -64,6 +70,7 @@ class ProfileStepConfig:
     erase_grace_ms: int
     clustering: bool = True
     decisioning: Decisioning | None = None
+    attribution: AttributionConfig | None = None
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -80,14 +87,16 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         self.erased_at: int | None = None
         self.alias_of: str | None = None
         self.ledger = ContactLedger()
+        self.journey = Journey()
         self.features: dict[str, Any] = {}
         if resume is None:
             return
-        if resume[:1] == b"C":
-            profile_bytes, ledger = pickle.loads(resume[1:])
+        if resume[:1] in (b"C", b"D"):  # C: written before journeys existed
+            profile_bytes, ledger, *journey = pickle.loads(resume[1:])
             self.profile = Profile.from_bytes(profile_bytes, cfg.profile)
             self.user = self.profile.user_id
             self.ledger = ContactLedger.from_state(ledger)
+            self.journey = Journey.from_state(journey[0]) if journey else Journey()
         elif resume[:1] == b"{":
             record = orjson.loads(resume)
             self.user = record["user"]
@@ -116,6 +125,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             due = self.profile.touched_ms + self.cfg.ttl_ms
             if self.cfg.decisioning is not None:
                 due = min(due, self.cfg.decisioning.next_timer(self.profile, self.ledger) or due)
+            if self.cfg.attribution is not None:
+                due = min(due, self.cfg.attribution.next_timer(self.journey) or due)
             return _utc(due)
         return None
 
@@ -127,10 +138,13 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         profile = self.profile
         if profile is None:
             return [], self.RETAIN
+        attribution = self.cfg.attribution
         if now < profile.touched_ms + self.cfg.ttl_ms:
-            if self.cfg.decisioning is None:
-                return [], self.RETAIN
-            return self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now), self.RETAIN
+            out = attribution.on_timer(self.journey, now) if attribution else []
+            if self.cfg.decisioning is not None:
+                out += self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now)
+            return out, self.RETAIN
+        ended = attribution.on_expire(self.journey) if attribution else []
         audit = self._audit(
             f"expire:{profile.touched_ms}",
             now,
@@ -138,12 +152,13 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             None,
             {"inactive_since": str(profile.touched_ms)},
         )
-        return [("profile", None), ("privacy", audit)], self.DISCARD
+        return [*ended, ("profile", None), ("privacy", audit)], self.DISCARD
 
     def snapshot(self) -> bytes:
         if self.profile is not None:
-            if self.ledger:
-                return b"C" + pickle.dumps((self.profile.to_bytes(), self.ledger.to_state()))
+            if self.ledger or self.journey:
+                state = (self.profile.to_bytes(), self.ledger.to_state(), self.journey.to_state())
+                return b"D" + pickle.dumps(state)
             return self.profile.to_bytes()
         if self.erased_at is not None:
             return orjson.dumps({"user": self.user, "erased_at": self.erased_at})
@@ -178,12 +193,15 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             out += self.cfg.decisioning.on_event(
                 self.user, profile, self.ledger, event, self.features, self._letter
             )
+        if applied and self.cfg.attribution is not None:
+            out += self.cfg.attribution.on_event(self.user, self.journey, event, profile.touched_ms)
         return out
 
     def _profile(self) -> Profile:
         if self.profile is None:
             self.profile = Profile(self.cfg.profile, self.user)
             self.ledger = ContactLedger()
+            self.journey = Journey()
         self.profile.touched_ms = self.cfg.now_ms()
         return self.profile
 
@@ -209,7 +227,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 
     def _erase(self, event: Event) -> list[Output]:
         merged = self.profile.merged_ids if self.profile is not None else []
-        self.profile = None
+        self.profile, self.journey = None, Journey()
         self.erased_at = self.cfg.now_ms()
         details = {
             "state": "deleted",
@@ -259,8 +277,10 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return []
         profile, self.profile = self.profile, None
         encoded = base64.b64encode(profile.to_bytes()).decode("ascii")
+        journey, self.journey = self.journey.to_state(), Journey()
+        handover = {"from": self.user, "profile": encoded, "journey": journey}
         out: list[Output] = [
-            ("internal", Feedback("absorb", known, {"from": self.user, "profile": encoded})),
+            ("internal", Feedback("absorb", known, handover)),
             ("profile", None),
         ]
         if profile.segments:
@@ -283,6 +303,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return [("internal", Feedback("absorb", self.alias_of, payload))]
         profile = self._profile()
         profile.merge(other)
+        if self.cfg.attribution is not None and payload.get("journey"):
+            journey = Journey.from_state(payload["journey"])
+            self.journey.merge(journey, self.cfg.attribution.max_touches)
         if source not in profile.merged_ids:
             profile.merged_ids.append(source)
         return self._refresh([], f"absorb:{source}", profile.last_seen or 0, True)
@@ -310,7 +333,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
     def _forget(self, payload: dict[str, Any]) -> list[Output]:
         if self.erased_at is not None:
             return []
-        self.profile = None
+        self.profile, self.journey = None, Journey()
         self.alias_of = None
         self.erased_at = self.cfg.now_ms()
         audit = self._audit(

@@ -27,7 +27,7 @@ from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
 from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
 from state.policy import no_offer
-from state.profile import Profile
+from state.profile import Profile, amount
 
 Output = tuple[str, Any]
 Letter = Callable[[Event, Reason, str], DeadLetter]
@@ -222,5 +222,4 @@ def _routed(reward: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
 
 
 def _revenue(event: Event) -> float:
-    value = event.properties.get("value")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    return amount(event.properties.get("value"))

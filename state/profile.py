@@ -170,7 +170,7 @@ class Profile:
         decayed.add("act:" + kind.value, 1.0, ts)
         props = event.properties
         if kind is EventType.PURCHASE:
-            value = _amount(props.get("value"))
+            value = amount(props.get("value"))
             self.purchases += 1
             self.revenue += value
             decayed.add("spend", value, ts)
@@ -389,7 +389,8 @@ def _latest(fields: dict[str, list[Any]], name: str, value: Any, ts: int, eid: s
         fields[name] = [value, ts, eid]
 
 
-def _amount(value: Any) -> float:
+def amount(value: Any) -> float:
+    """A money amount from an event property: finite numbers only, anything else is 0."""
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return 0.0

@@ -3,12 +3,15 @@ a grace window, TTL expiry, and snapshots, driven by a fake wall clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import orjson
 
+from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
+from operators.user_attribution import AttributionConfig
 from schemas import codec
 from schemas.event import Event, EventType
 from schemas.rejection import Reason
@@ -154,3 +157,37 @@ def test_rule_file_reloads_without_restart(tmp_path: Path) -> None:
     os.utime(path, ns=(3, 4))
     clock.now += 2
     assert [s.name for s in rules.current().segments] == ["two"]  # typo: previous rules kept
+
+
+def test_journeys_live_in_the_profile_step() -> None:
+    """Touches survive snapshots, move with an identity link, end on inactivity, and vanish
+    on erase."""
+    clock = Clock()
+    cfg = dataclasses.replace(
+        step(clock), attribution=AttributionConfig(inactivity_ms=DAY_MS, lookback_ms=DAY_MS)
+    )
+    ts = int(clock.now * 1000)
+    visit = ev("v", EventType.PAGE_VIEW, ts, properties={"utm_source": "google"})
+    logic = ProfileLogic(cfg, None)
+    logic.on_item(visit)
+    logic = ProfileLogic(cfg, logic.snapshot())  # recovery keeps the journey
+    assert [t.channel for t in logic.journey.touches] == ["google"]
+    assert logic.notify_at().timestamp() == clock.now + DAY_MS / 1000
+    clock.now += DAY_MS / 1000
+    out, _ = logic.on_notify()
+    assert tags(out) == ["path"] and dict(out)["path"]["conversion"] is None
+
+    logic.on_item(dataclasses.replace(visit, event_id="v2"))
+    out, _ = logic.on_item(Feedback("link", "pid", {"to": "known"}))
+    absorb = dict(out)["internal"]
+    assert absorb.payload["journey"][0][0][1] == "google" and not logic.journey
+    known = ProfileLogic(cfg, None)
+    known.on_item(decode_feedback(absorb.encode()))  # through the internal topic's encoding
+    assert [t.channel for t in known.journey.touches] == ["google"]
+    buy = Event("p", EventType.PURCHASE, "known", ts + 10, properties={"value": 5})
+    out, _ = known.on_item(buy)
+    assert sum(tag == "attribution" for tag in tags(out)) == 6 and "path" in tags(out)
+
+    known.on_item(dataclasses.replace(visit, event_id="v3", user_id="known"))
+    known.on_item(Event("x", EventType.ERASE, "known", ts + 20))
+    assert not known.journey and known.snapshot()[:1] == b"{"
