@@ -5,8 +5,10 @@ channel senders.
 It produces each user's ``identify`` (with ``traits.persona``) and ``consent``, then a steady
 stream of browsing events and ``decision_request``s (channel ``web``, ``email`` or ``push``)
 at ``rate`` requests/s, while the reference :class:`~flows.senders.Senders` deliver the
-decisions and the population answers them (click with its hidden probability, and a purchase
-after a share of clicks). At the end it waits for the outstanding decisions and returns a
+decisions and the population answers them (click with its hidden probability, opening the
+email or SMS first, and a purchase after a share of clicks). Some sessions start from an
+organic source (a ``page_view`` with ``utm_source``) and a few end in a purchase no offer
+led to, so attribution sees every kind of path. At the end it waits for the outstanding decisions and returns a
 :class:`LiveReport`; :meth:`LiveReport.write_log` writes the delivered decisions in the
 offline-evaluation format of ``offerflow ope``.
 """
@@ -31,6 +33,11 @@ from operators.pseudonymize import Pseudonymizer
 from state.campaigns import Catalog
 
 CHANNEL_MIX = (("web", 0.6), ("email", 0.2), ("push", 0.2))
+#: Sources of organic visits, and the share of requests that follow one.
+ORGANIC_SOURCES = ("google", "facebook", "newsletter", "direct")
+ORGANIC_SHARE = 0.3
+#: Share of requests that come with a purchase no offer led to.
+ORGANIC_PURCHASE_SHARE = 0.01
 
 
 @dataclass
@@ -60,7 +67,13 @@ class LiveReport:
     no_offer: Counter = field(default_factory=Counter)
     delivered: list[Delivered] = field(default_factory=list)
     sender_counts: Counter = field(default_factory=Counter)
+    organic_purchases: int = 0
     seconds: float = 0.0
+
+    @property
+    def purchases(self) -> int:
+        """Purchases sent: after a click, and organic ones."""
+        return self.sender_counts["purchase"] + self.organic_purchases
 
     def write_log(self, path: str) -> int:
         """Delivered decisions as ``offerflow ope`` JSON Lines; returns how many."""
@@ -193,7 +206,12 @@ class Simulator:
         category = ("shoes", "bags", "tech", "home", "sport", "beauty")[
             self.population.personas.index(self.persona[user])
         ]
+        if self.rng.random() < ORGANIC_SHARE:
+            source = self.rng.choice(ORGANIC_SOURCES)
+            self._event(user, "page_view", now, properties={"utm_source": source})
         self._event(user, "product_view", now, properties={"category": category})
+        if self.rng.random() < ORGANIC_PURCHASE_SHARE:
+            self._purchase(user, now)
         if self.rng.random() < 0.05:
             self._event(user, "add_to_cart", now, properties={"category": category})
         self._event(user, "decision_request", now, channel=channel)
@@ -227,11 +245,18 @@ class Simulator:
         )
         if not clicked:
             return []
-        out: list[tuple[str, dict[str, Any]]] = [("offer_click", {})]
+        opened = [("message_open", {})] if channel in ("email", "sms") else []
+        out: list[tuple[str, dict[str, Any]]] = [*opened, ("offer_click", {})]
         if self.rng.random() < self.purchase_rate:
-            value = round(self.rng.uniform(20, 120), 2)
-            out.append(("purchase", {"properties": {"value": value, "currency": "EUR"}}))
+            out.append(("purchase", {"properties": self._basket()}))
         return out
+
+    def _purchase(self, user: str, ts: int) -> None:
+        self.report.organic_purchases += 1
+        self._event(user, "purchase", ts, properties=self._basket())
+
+    def _basket(self) -> dict[str, Any]:
+        return {"value": round(self.rng.uniform(20, 120), 2), "currency": "EUR"}
 
     def count_decision(self, decision: dict[str, Any]) -> None:
         self.report.decisions += 1

@@ -189,11 +189,14 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             ):
                 out.append(("internal", Feedback("link", anonymous, {"to": self.user})))
         out = self._refresh(out, event.event_id, event.ts, applied)
+        refused = False
         if applied and self.cfg.decisioning is not None:
-            out += self.cfg.decisioning.on_event(
+            decided = self.cfg.decisioning.on_event(
                 self.user, profile, self.ledger, event, self.features, self._letter
             )
-        if applied and self.cfg.attribution is not None:
+            refused = any(tag == "dead" for tag, _ in decided)  # feedback for no decision of ours
+            out += decided
+        if applied and not refused and self.cfg.attribution is not None:
             out += self.cfg.attribution.on_event(self.user, self.journey, event, profile.touched_ms)
         return out
 
