@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,16 +67,17 @@ class Report:
 
 
 def live(settings: Settings, client: Any) -> Report:
-    """The running flow's totals from Redis (``client``)."""
+    """The running flow's totals from Redis (``client``). Models are updated independently,
+    so while conversions arrive the report counts the conversions every model has credited."""
     channels: Table = {}
     campaigns: Table = {}
-    conversions = value = 0.0
+    conversions = value = math.inf
     for model in MODELS:
         raw = client.get(settings.redis_key("attribution", model))
         if raw is None:
             continue
         doc = orjson.loads(raw)
-        conversions, value = doc["conversions"], doc["value"]
+        conversions, value = min(conversions, doc["conversions"]), min(value, doc["value"])
         channels[model] = {k: (v["conversions"], v["value"]) for k, v in doc["channels"].items()}
         campaigns[model] = {k: (v["conversions"], v["value"]) for k, v in doc["campaigns"].items()}
     raw = client.get(settings.redis_key("attribution_chain"))
@@ -85,8 +87,8 @@ def live(settings: Settings, client: Any) -> Report:
         campaigns,
         chain.get("removal_effects", {}),
         chain.get("conversion_probability"),
-        conversions,
-        value,
+        conversions if channels else 0.0,
+        value if channels else 0.0,
     )
 
 

@@ -1,4 +1,5 @@
-"""Profile-flow benchmark: events/s of the profile flow (ingestion included) in one process.
+"""Profile-flow benchmark: events/s of the profile flow (ingestion included) in one process,
+with and without streaming attribution, and the batch attribution command on 10,000 paths.
 
 Events (the demo's mix: JSON and Avro, 5% malformed) are produced to fresh topics first, so
 only the flow is timed. Each run is a real ``python -m bytewax.run`` process reading the topic
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from importlib.metadata import version
@@ -24,6 +28,9 @@ from flows.config import Settings
 from flows.kafka_io import produce
 from flows.sample import generate
 from flows.tally import tally
+
+#: Distinct paths in the batch attribution timing.
+PATHS = 10_000
 
 
 def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dict[str, float]:
@@ -42,8 +49,13 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         now_ms=int(time.time() * 1000),
     )
     startup = _timed_run(base, [], "start-up (empty topic)")
-    walls = [_timed_run(base, samples, f"run {i + 1}/{repeat}") for i in range(repeat)]
-    wall = statistics.median(walls)
+    walls, walls_off = [], []
+    for i in range(repeat):  # interleaved, so broker drift hits both alike
+        walls.append(_timed_run(base, samples, f"run {i + 1}/{repeat}"))
+        off = f"run {i + 1}/{repeat} without attribution"
+        walls_off.append(_timed_run(base, samples, off, attribution=False))
+    wall, wall_off = statistics.median(walls), statistics.median(walls_off)
+    paths_s = _paths_run(PATHS)
     population = generate(
         state_users * 4,
         seed=2,
@@ -60,6 +72,11 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         "startup_s": startup,
         "rate_wall": events / wall,
         "rate_net": events / max(wall - startup, 1e-9),
+        "wall_off_s": wall_off,
+        "rate_off_wall": events / wall_off,
+        "rate_off_net": events / max(wall_off - startup, 1e-9),
+        "paths": PATHS,
+        "paths_s": paths_s,
         "state_users": len(sizes),
         "state_events": len(population),
         "state_mean": statistics.fmean(sizes),
@@ -72,6 +89,11 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         f"{figures['rate_net']:,.0f} events/s excluding start-up"
     )
     print(
+        f"without attribution: {figures['rate_off_wall']:,.0f} events/s "
+        f"({figures['rate_off_net']:,.0f} excluding start-up)"
+    )
+    print(f"offerflow attribution paths, {PATHS:,} paths: {paths_s:.2f} s wall")
+    print(
         f"state per user at {len(sizes):,} users: mean {figures['state_mean']:,.0f} B, "
         f"p99 {figures['state_p99']:,.0f} B, max {figures['state_max']:,.0f} B"
     )
@@ -79,12 +101,19 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
     return figures
 
 
-def _timed_run(base: dict[str, str], samples: list, label: str, recovery: str = "") -> float:
+def _timed_run(
+    base: dict[str, str],
+    samples: list,
+    label: str,
+    recovery: str = "",
+    attribution: bool = True,
+) -> float:
     run_id = f"bench-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}"
     env = {
         "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}",
         "OFFERFLOW_REDIS_PREFIX": run_id,
         "OFFERFLOW_TAIL": "false",
+        "OFFERFLOW_ATTRIBUTION": str(attribution).lower(),
     }
     settings = Settings.from_env({**base, **env})
     stack.ensure_topics(settings)
@@ -107,6 +136,37 @@ def _timed_run(base: dict[str, str], samples: list, label: str, recovery: str = 
         return wall
     finally:
         stack.remove_run(settings)
+
+
+def _paths_run(n: int) -> float:
+    """Wall time of ``offerflow attribution paths`` (a fresh process) on ``n`` distinct paths
+    of 1 to 8 touches over 8 channels."""
+    rng = random.Random(3)
+    channels = ("email", "sms", "push", "web", "google", "facebook", "affiliate", "direct")
+    paths: set[str] = set()
+    while len(paths) < n:
+        paths.add(" > ".join(rng.choice(channels) for _ in range(rng.randint(1, 8))))
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "paths.csv"
+        rows = (f"{p},{(c := rng.randint(0, 40))},{c * 55.5},{rng.randint(0, 400)}" for p in paths)
+        header = "path,total_conversions,total_conversion_value,total_null"
+        file.write_text("\n".join((header, *sorted(rows))) + "\n")
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "attribution",
+                "paths",
+                str(file),
+                "--format",
+                "csv",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return time.monotonic() - started
 
 
 def _snapshot_sizes(recovery: Path) -> list[int]:
@@ -153,10 +213,21 @@ half-lives, consent, segment rules), dead letters, segment changes and privacy a
 Kafka, profile documents to Redis. Median of {repeat} runs; start-up measured on an empty
 topic.
 
-| events | wall time | of which start-up | events/s (wall) | events/s (without start-up) |
-|---:|---:|---:|---:|---:|
-| {f["events"]:,.0f} | {f["wall_s"]:.2f} s | {f["startup_s"]:.2f} s | {f["rate_wall"]:,.0f} \
+Streaming attribution (on by default) adds touchpoints to each journey and, per purchase (4%
+of the mix), seven attribution records to Kafka, a Markov-chain step and seven Redis totals;
+the runs without it set `OFFERFLOW_ATTRIBUTION=false`. Runs alternate between the two.
+
+| attribution | events | wall | start-up | events/s (wall) | events/s (net of start-up) |
+|---|---:|---:|---:|---:|---:|
+| on | {f["events"]:,.0f} | {f["wall_s"]:.2f} s | {f["startup_s"]:.2f} s | {f["rate_wall"]:,.0f} \
 | {f["rate_net"]:,.0f} |
+| off | {f["events"]:,.0f} | {f["wall_off_s"]:.2f} s | {f["startup_s"]:.2f} s \
+| {f["rate_off_wall"]:,.0f} | {f["rate_off_net"]:,.0f} |
+
+## Batch attribution
+`offerflow attribution paths` on {f["paths"]:,.0f} distinct aggregated paths (1 to 8 touches over
+8 channels, random conversions, values and nulls), all seven models and the Markov removal
+effects, as a fresh process: {f["paths_s"]:.2f} s wall, start-up included.
 
 ## Flow state per user
 {f["state_events"]:,.0f} events over {f["state_users"]:,.0f} users (4 per user on average, every

@@ -6,8 +6,9 @@
 2. **The full loop**: the flow tails its topics while the simulator's population asks for
    decisions and the reference channel senders deliver them and report impressions, clicks and
    purchases back. It ends with a table per campaign (the learned policy's click rate against
-   uniform random and the oracle, and how the allocation moved to the best offers) and an
-   offline evaluation of the decisions log.
+   uniform random and the oracle, and how the allocation moved to the best offers), an
+   offline evaluation of the decisions log, and the conversions' attribution under every
+   model.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from flows import runner, stack
+from flows import attribution_report, runner, stack
 from flows.config import Settings
 from flows.kafka_io import produce
 from flows.sample import generate
 from flows.simulator import LiveReport, Simulator
 from flows.tally import tally
+from operators.attribution_models import MODELS
 from operators.campaign_book import default_campaigns_text
+from operators.redis_mirror import client_for
 
 
 def run_demo(
@@ -145,6 +148,7 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
     try:
         simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
         report = simulator.run(requests, rate)
+        attribution = _await_attribution(settings, report.purchases, timeout_s=30)
     finally:
         runner.stop(procs)
     print(f"flow output: {flow_log}")
@@ -152,9 +156,31 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
     log_path = os.path.join(outbox, "decisions.jsonl")
     report.write_log(log_path)
     _print_ope(log_path)
+    print("\nattribution of the run's conversions (live totals, `offerflow attribution report`):")
+    print(attribution_report.render(attribution), end="")
     ok = report.decisions >= requests
     print(f"every request decided: {'yes' if ok else 'NO'} ({report.decisions:,}/{requests:,})")
-    return ok
+    credited = attribution.conversions == report.purchases
+    print(
+        f"every conversion attributed: {'yes' if credited else 'NO'} "
+        f"({attribution.conversions:,.0f}/{report.purchases:,})"
+    )
+    return ok and credited
+
+
+def _await_attribution(
+    settings: Settings, purchases: int, timeout_s: float
+) -> attribution_report.Report:
+    """The flow's attribution totals once every model has credited ``purchases``
+    conversions (or when ``timeout_s`` runs out)."""
+    client = client_for(settings.redis_url)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        report = attribution_report.live(settings, client)
+        done = report.conversions >= purchases and all(m in report.channels for m in MODELS)
+        if done or time.monotonic() > deadline:
+            return report
+        time.sleep(0.2)
 
 
 def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:

@@ -8,9 +8,9 @@ at ``rate`` requests/s, while the reference :class:`~flows.senders.Senders` deli
 decisions and the population answers them (click with its hidden probability, opening the
 email or SMS first, and a purchase after a share of clicks). Some sessions start from an
 organic source (a ``page_view`` with ``utm_source``) and a few end in a purchase no offer
-led to, so attribution sees every kind of path. At the end it waits for the outstanding decisions and returns a
-:class:`LiveReport`; :meth:`LiveReport.write_log` writes the delivered decisions in the
-offline-evaluation format of ``offerflow ope``.
+led to, so attribution sees every kind of path. At the end it waits for the outstanding
+decisions and returns a :class:`LiveReport`; :meth:`LiveReport.write_log` writes the
+delivered decisions in the offline-evaluation format of ``offerflow ope``.
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ def split(weights: Sequence[float], total: int) -> list[int]:
     if not weights:
         return []
     clean = [w if math.isfinite(w) and w > 0 else 0.0 for w in weights]
+    positive = [i for i, w in enumerate(clean) if w > 0]
+    if len(positive) == 1:  # one-touch paths and first/last-touch models: no arithmetic
+        parts = [0] * len(clean)
+        parts[positive[0]] = total
+        return parts
     top = max(clean)
     # Weights as integers (53 significant bits of each), then integer quotas: no rounding.
     ints = [round(w / top * 2**53) for w in clean] if top > 0 else [1] * len(clean)

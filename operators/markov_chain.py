@@ -102,12 +102,7 @@ class MarkovAttribution:
     def removal_effects(self) -> dict[str, float]:
         """Each channel's removal effect, by channel name."""
         if self._effects is None or self._since >= self.refresh:
-            self._probability = self._absorption(None)
-            channels = sorted({c for state in self.transitions for c in state if state != START})
-            self._effects = {
-                c: (1.0 - self._absorption(c) / self._probability if self._probability else 0.0)
-                for c in channels
-            }
+            self._effects = self._solve()
             self._since = 0
         return self._effects
 
@@ -139,13 +134,15 @@ class MarkovAttribution:
         row = self.transitions.setdefault(here, {})
         row[there] = row.get(there, 0.0) + times
 
-    def _absorption(self, removed: str | None) -> float:
-        """Conversion probability from ``(start)`` with ``removed``'s states sent to null."""
-        states = [s for s in self.transitions if removed is None or removed not in s]
+    def _solve(self) -> dict[str, float]:
+        """Conversion probability, then each channel's removal effect: one matrix, one
+        solve per channel on the states without it."""
         if START not in self.transitions:
-            return 0.0
+            self._probability = 0.0
+            return {}
+        states = list(self.transitions)
         index = {s: i for i, s in enumerate(states)}
-        q = np.zeros((len(states), len(states)))
+        a = np.eye(len(states))  # I - Q
         r = np.zeros(len(states))
         for s, i in index.items():
             row = self.transitions[s]
@@ -154,6 +151,18 @@ class MarkovAttribution:
                 if there == CONVERSION:
                     r[i] = n / total
                 elif there in index:
-                    q[i, index[there]] += n / total
-        x = np.linalg.solve(np.eye(len(states)) - q, r)
-        return float(min(max(x[index[START]], 0.0), 1.0))
+                    a[i, index[there]] -= n / total
+        start = index[START]
+        self._probability = _absorbed(a, r, start)
+        effects = {}
+        for channel in sorted({c for s in states if s != START for c in s}):
+            keep = np.array([channel not in s for s in states])
+            kept = np.flatnonzero(keep)
+            without = _absorbed(a[np.ix_(kept, kept)], r[kept], int(np.searchsorted(kept, start)))
+            effects[channel] = 1.0 - without / self._probability if self._probability else 0.0
+        return effects
+
+
+def _absorbed(a: np.ndarray, r: np.ndarray, start: int) -> float:
+    """Absorption probability in (conversion) from ``start``, given ``a = I - Q``."""
+    return float(min(max(np.linalg.solve(a, r)[start], 0.0), 1.0))

@@ -194,10 +194,12 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             decided = self.cfg.decisioning.on_event(
                 self.user, profile, self.ledger, event, self.features, self._letter
             )
-            refused = any(tag == "dead" for tag, _ in decided)  # feedback for no decision of ours
+            # feedback naming a decision this user never had is no touchpoint
+            refused = any(tag == "dead" and _unknown(letter) for tag, letter in decided)
             out += decided
-        if applied and not refused and self.cfg.attribution is not None:
-            out += self.cfg.attribution.on_event(self.user, self.journey, event, profile.touched_ms)
+        attribution = self.cfg.attribution
+        if applied and attribution and (attribution.converts(event) or not refused):
+            out += attribution.on_event(self.user, self.journey, event, profile.touched_ms)
         return out
 
     def _profile(self) -> Profile:
@@ -400,6 +402,10 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "source_event_id": source,
             "details": details,
         }
+
+
+def _unknown(letter: DeadLetter) -> bool:
+    return letter.reason is Reason.UNKNOWN_DECISION
 
 
 def _utc(ms: int) -> datetime:

@@ -90,13 +90,17 @@ class AttributionConfig:
         out: list[Output] = []
         if journey and event.ts - journey.touches[-1].ts > self.lookback_ms:
             out.append(self._ended(journey))
-        if event.type.value in self.conversion_types:
+        if self.converts(event):
             conversion = Conversion.of(user, event)
             return out + self.credit(conversion, journey.take(event.ts, self.lookback_ms))
         touch = touch_of(event)
         if touch is not None:
             journey.add(touch, self.max_touches, wall_ms)
         return out
+
+    def converts(self, event: Event) -> bool:
+        """Whether ``event`` is a conversion."""
+        return event.type.value in self.conversion_types
 
     def on_timer(self, journey: Journey, now_ms: int) -> list[Output]:
         """End a path that has been inactive, or whose newest touch left the lookback."""

@@ -82,7 +82,9 @@ def test_every_conversion_gets_one_exact_record_per_model(live_stack: None, tmp_
 
 
 def test_streaming_and_batch_agree_on_planted_journeys(live_stack: None) -> None:
-    run = Run(OFFERFLOW_TAIL="true", OFFERFLOW_ATTRIBUTION_INACTIVITY="2s")
+    run = Run(
+        OFFERFLOW_TAIL="true", OFFERFLOW_ATTRIBUTION_INACTIVITY="2s", OFFERFLOW_MARKOV_REFRESH="1"
+    )
     rng = random.Random(11)
     sources = ("google", "facebook", "newsletter", "affiliate", "direct")
     now = int(time.time() * 1000) - 60_000
