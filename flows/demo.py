@@ -128,6 +128,9 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         "OFFERFLOW_REDIS_PREFIX": f"offerflow-{run_id}-loop",
         "OFFERFLOW_TAIL": "true",
         "OFFERFLOW_SEGMENTS_FILE": str(resources.files("state") / "persona_segments.toml"),
+        # Journeys end unconverted after 10 s without a touch (default 7 days), so the Markov
+        # model sees non-converting paths within the demo's minute.
+        "OFFERFLOW_ATTRIBUTION_INACTIVITY": "10s",
     }
     outbox = os.path.join(Settings.from_env().stack_dir, "outbox", run_id)
     os.makedirs(outbox, exist_ok=True)
@@ -148,7 +151,8 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
     try:
         simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
         report = simulator.run(requests, rate)
-        attribution = _await_attribution(settings, report.purchases, timeout_s=30)
+        print(f"waiting for the flow to attribute the run's {report.purchases:,} conversions ...")
+        attribution = _await_attribution(settings, report.purchases, timeout_s=120)
     finally:
         runner.stop(procs)
     print(f"flow output: {flow_log}")
