@@ -34,7 +34,7 @@ def decisions(run: Run) -> list[dict]:
 def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) -> None:
     campaigns = tmp_path / "campaigns.toml"
     campaigns.write_text(
-        default_campaigns_text().replace('reward_window = "30m"', 'reward_window = "3s"')
+        default_campaigns_text().replace('reward_window = "30m"', 'reward_window = "8s"')
     )
     segments = Path("state/persona_segments.toml").resolve()
     run = Run(
@@ -58,7 +58,10 @@ def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) 
                     [d for d in report.delivered if d.campaign == "spring_sale"]
                 )
 
-            wait_for(learned, 30)  # silent windows close after 3 s: (nearly) all rewarded
+            # Silent windows close after 8 s: (nearly) all rewarded. The window must outlast
+            # the flow's lag on this 2-core machine, or "decided" confirmations arrive after
+            # their window closed and those rewards are lost (see the issue-5 closing note).
+            wait_for(learned, 45)
         assert report.decisions == 1_500
         records = decisions(run)
         assert len({d["decision_id"] for d in records}) == 1_500
