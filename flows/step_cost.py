@@ -19,7 +19,7 @@ from flows.config import Settings
 from flows.profiles import step_config
 from flows.sample import generate
 from operators.attribution_totals import totals_step
-from operators.markov_step import MarkovStep
+from operators.markov_step import MarkovStep, run_paths
 from operators.profile_step import ProfileLogic
 from schemas import codec
 from schemas.event import Event, parse_event
@@ -38,10 +38,7 @@ def measure(events: list[Event], settings: Settings, attribution: bool) -> float
         logic = users.get(event.user_id) or users.setdefault(event.user_id, ProfileLogic(cfg, None))
         out, _ = logic.on_item(event)
         logic.notify_at()
-        for tag, payload in list(out):
-            if tag == "path":
-                chain, more = markov(chain, payload)
-                out += more
+        chain, out = run_paths(markov, chain, out)
         for tag, payload in out:
             if tag == "attribution":
                 totals[payload["model"]], _doc = totals_step(totals.get(payload["model"]), payload)

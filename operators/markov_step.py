@@ -66,3 +66,17 @@ class MarkovStep:
         conversion = Conversion(**path["conversion"])
         record = conversion.record(MARKOV, touches, chain.weights(channels))
         return chain, [("attribution", record), ("chain", chain.document())]
+
+
+def run_paths(
+    step: MarkovStep, chain: MarkovAttribution | None, outputs: list[Output]
+) -> tuple[MarkovAttribution | None, list[Output]]:
+    """In process (tests, benchmarks), what the flow's wiring does: feed the ``("path", ...)``
+    outputs of a user step through ``step``; returns the chain and every output, the
+    step's appended."""
+    out = list(outputs)
+    for tag, payload in outputs:
+        if tag == "path":
+            chain, more = step(chain, payload)
+            out += more
+    return chain, out

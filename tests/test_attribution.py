@@ -21,7 +21,7 @@ from operators.attribution_models import (
 from operators.attribution_totals import AttributionTotals
 from operators.credit_split import split, to_cents
 from operators.markov_chain import MarkovAttribution
-from operators.markov_step import MarkovStep
+from operators.markov_step import MarkovStep, run_paths
 from operators.user_attribution import AttributionConfig, Conversion, touch_of
 from schemas.event import Event, EventType
 from state.journey import Journey, Touch
@@ -302,10 +302,7 @@ def test_batch_and_streaming_models_agree_on_the_same_paths() -> None:
             journey.add(Touch(i, channel), 32, i)
         conversion = Conversion(f"e{n}", "u", 10, 1000, None)
         out = cfg.credit(conversion, journey.take(10, DAY)) if converted else cfg.on_expire(journey)
-        for tag, payload in list(out):
-            if tag == "path":
-                chain, from_chain = step(chain, payload)
-                out += from_chain
+        chain, out = run_paths(step, chain, out)
         for tag, payload in out:
             if tag == "attribution":
                 streamed[payload["model"]].add(payload)
