@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -36,7 +37,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from operators.dead_letter import DeadLetter, Origin
 from schemas import codec
 from schemas.rejection import Reason
-from state.campaigns import CampaignErrors, Catalog, campaign_from_record, parse_campaigns
+from state.campaigns import (
+    EXPERIMENT_KEY,
+    HOLDOUT_KEY,
+    CampaignErrors,
+    Catalog,
+    campaign_from_record,
+    experiment_from_record,
+    parse_campaigns,
+)
+from state.experiments import check
 from state.segments import file_mtime
 
 log = logging.getLogger(__name__)
@@ -91,7 +101,8 @@ class CampaignBook:
         if text is None:
             text = Path(path).read_text() if path else default_campaigns_text()
         self.file_catalog = parse_campaigns(text)
-        self.updates: dict[str, object] = {}  # campaign id -> Campaign, or None if deleted
+        # topic key -> Campaign or Experiment, or None if deleted
+        self.updates: dict[str, object] = {}
         self.catalog = self.file_catalog
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -111,28 +122,41 @@ class CampaignBook:
         return self.catalog
 
     def apply(self, key: bytes | None, value: bytes | None, origin: Origin | None = None) -> None:
-        """Apply one campaigns-topic record (read at ``origin``)."""
+        """Apply one campaigns-topic record (read at ``origin``): a campaign keyed by its id,
+        an experiment keyed ``experiment:<id>``, or the global holdout keyed ``holdout``."""
         origin = origin or Origin(self.topic)
-        campaign_id = (key or b"").decode("utf-8", "replace")
-        if not campaign_id:
+        record_key = (key or b"").decode("utf-8", "replace")
+        if not record_key:
             self._reject(key, value, "record has no key (the campaign id)", origin)
             return
         if not value:
-            self.updates[campaign_id] = None
-            log.warning("campaign %s deleted", campaign_id)
+            self.updates[record_key] = None
+            log.warning("%s deleted", record_key)
         else:
             try:
-                self.updates[campaign_id] = campaign_from_record(campaign_id, value)
+                if record_key.startswith(EXPERIMENT_KEY) or record_key == HOLDOUT_KEY:
+                    update = experiment_from_record(record_key, value)
+                else:
+                    update = campaign_from_record(record_key, value)
             except CampaignErrors as exc:
                 self._reject(key, value, str(exc), origin)
                 return
-            log.warning("campaign %s updated", campaign_id)
+            self.updates[record_key] = update
+            log.warning("%s updated", record_key)
         self._rebuild()
 
     def _rebuild(self) -> None:
         catalog = self.file_catalog
-        for campaign_id, campaign in self.updates.items():
-            catalog = catalog.with_campaign(campaign_id, campaign)  # type: ignore[arg-type]
+        for key, update in self.updates.items():
+            if key == HOLDOUT_KEY:
+                catalog = replace(catalog, holdout=update)
+            elif key.startswith(EXPERIMENT_KEY):
+                catalog = catalog.with_experiment(key.removeprefix(EXPERIMENT_KEY), update)
+            else:
+                catalog = catalog.with_campaign(key, update)  # type: ignore[arg-type]
+        for experiment in catalog.experiments.values():
+            for problem in check(experiment, catalog.campaigns, catalog.experiments):
+                log.warning("experiment %s: %s", experiment.id, problem)
         self.catalog = catalog
 
     def _reload_file(self) -> None:

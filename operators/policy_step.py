@@ -1,10 +1,13 @@
 """The policy step, keyed by ``"<campaign>|<segment>"``: screened requests in, decisions out;
 closed reward windows in, learning.
 
-Each key's state is a :class:`~state.policy.PolicyState`. A request whose campaign was
-deleted (or whose offers were all removed) since the user step screened it becomes a "no
-offer" decision, released downstream. A changed policy kind in a campaign update starts a
-fresh state for its keys: posteriors of another policy kind do not carry over.
+Each key's state is a :class:`~state.policy.PolicyState`. A request or reward of an
+experiment variant (``payload["variants"]``: ``[experiment, variant]`` pairs, each with a
+key of its own) sees the campaign as the variant runs it
+(:func:`state.experiments.apply_variant`: its policy, offers, creative). A request whose
+campaign was deleted (or whose offers were all removed) since the user step screened it
+becomes a "no offer" decision, released downstream. A changed policy kind in a campaign
+update starts a fresh state for its keys: posteriors of another policy kind do not carry over.
 
 Outputs: ``("decision", record)`` and ``("conversion", campaign_id)`` for the budget gate
 (keyed by campaign), ``("policy", (key, document))`` for Redis.
@@ -33,6 +36,8 @@ from __future__ import annotations
 from typing import Any
 
 from operators.campaign_book import CampaignBook
+from state.campaigns import Campaign, Catalog
+from state.experiments import apply_variant
 from state.policy import PolicyState, no_offer
 
 Output = tuple[str, Any]
@@ -43,12 +48,16 @@ class PolicyStep:
 
     def __init__(self, campaigns: CampaignBook) -> None:
         self.campaigns = campaigns
+        self._variants: dict[tuple, Campaign] = {}
 
     def __call__(
         self, state: PolicyState | None, item: tuple[str, dict[str, Any]]
     ) -> tuple[PolicyState | None, list[Output]]:
         kind, payload = item
-        campaign = self.campaigns.current().campaigns.get(payload["campaign"])
+        catalog = self.campaigns.current()
+        campaign = catalog.campaigns.get(payload["campaign"])
+        if campaign is not None and payload.get("variants"):
+            campaign = self._as_variant(catalog, campaign, payload["variants"])
         if campaign is None:
             if kind == "reward":
                 return state, []  # a deleted campaign learns nothing more
@@ -64,3 +73,23 @@ class PolicyStep:
         if payload["reward"] > 0 and campaign.reward in ("conversion", "revenue"):
             out.append(("conversion", campaign.id))
         return state, out
+
+    def _as_variant(self, catalog: Catalog, campaign: Campaign, variants: list) -> Campaign:
+        """``campaign`` with each still-defined experiment variant applied, cached per
+        campaign and experiment version."""
+        found = []
+        for experiment_id, variant_id in variants:
+            experiment = catalog.experiments.get(experiment_id)
+            variant = experiment.variant(variant_id) if experiment else None
+            if experiment is not None and variant is not None:
+                found.append((experiment, variant))
+        key = (campaign.id, campaign.version, *((e.version, v.id) for e, v in found))
+        cached = self._variants.get(key)
+        if cached is None:
+            if len(self._variants) > 1024:
+                self._variants.clear()
+            cached = campaign
+            for experiment, variant in found:
+                cached = apply_variant(cached, experiment, variant)
+            self._variants[key] = cached
+        return cached

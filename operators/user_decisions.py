@@ -22,10 +22,12 @@ from typing import Any
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.eligibility import context_features, decision_id, screen
+from operators.user_experiments import covariates, delivered, enroll, exposed, observed
 from schemas.event import Event, EventType
 from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
 from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
+from state.experiments import HOLDOUT_ID
 from state.policy import no_offer
 from state.profile import Profile, amount
 
@@ -82,7 +84,7 @@ class Decisioning:
             )
         elif kind in _FEEDBACK:
             out += _feedback(ledger, event, _FEEDBACK[kind], letter)
-        return out
+        return out + observed(ledger.exposures, event, _revenue(event))
 
     def on_timer(
         self, user: str, profile: Profile, ledger: ContactLedger, now_ms: int
@@ -146,15 +148,28 @@ class Decisioning:
         if not screened.campaign:
             return [("decision", no_offer(request, channel or ANY_CHANNEL, screened.reason))]
         campaign = catalog.campaigns[screened.campaign]
-        policy_segment = (segment or "none") if campaign.per_segment else "all"
         context = context_features(features, self.context_label)
-        ledger.reserve(_contact(did, campaign, screened.channels, ts, policy_segment, context))
+        x = covariates(features, context)
+        enrolled = enroll(catalog, user, campaign.id, profile.segments, screened.channels, ts)
+        request.update(campaign=campaign.id, **enrolled.record_fields())
+        withheld = enrolled.withheld
+        if withheld is not None:
+            experiment, variant = withheld
+            request.update(experiment_id=experiment.id, variant=variant.id)
+            key = f"{experiment.id}|{variant.id}"
+            reason = "global_holdout" if experiment.id == HOLDOUT_ID else "experiment_holdout"
+            decision = no_offer(request, enrolled.channels[0], reason)
+            return [*exposed(ledger.exposures, (key,), ts, x), ("decision", decision)]
+        policy_segment = (segment or "none") if campaign.per_segment else "all"
+        policy_segment += enrolled.policy_suffix
+        ledger.reserve(_contact(did, campaign, enrolled.channels, ts, policy_segment, context))
+        ledger.open[did].experiments, ledger.open[did].covariates = enrolled.keys, x
         request.update(
-            campaign=campaign.id,
-            channels=list(screened.channels),
+            channels=list(enrolled.channels),
             offers=list(screened.offers),
             context=context,
             policy_segment=policy_segment,
+            variants=enrolled.variants,
         )
         return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
 
@@ -180,11 +195,16 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
         did = ledger.latest_open(event.ts, ("conversion", "revenue"))
         if did is None:
             return []  # an organic purchase
+    contact = ledger.open.get(did)
+    undelivered = contact is not None and contact.delivered is None
     status, reward = ledger.feedback(did, kind, event.ts, revenue)
+    out: list[Output] = []
+    if undelivered and status in ("open", "closed"):  # first sign of delivery: exposure
+        out = delivered(ledger.exposures, contact, event.ts)
     if status == "closed":
-        return [("reward", _routed(reward))]
+        return [*out, ("reward", _routed(reward))]
     if status in ("open", "done") or event.decision_id is None:
-        return []
+        return out
     if status == "late":
         return [("dead", letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed"))]
     return [("dead", letter(event, Reason.UNKNOWN_DECISION, f"no decision {did} for this user"))]

@@ -46,13 +46,14 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from state.experiments import Experiment, check, parse_experiment, parse_holdout
 from state.segments import Segment, _condition
 
 CHANNELS = ("email", "sms", "push", "web")
@@ -62,6 +63,9 @@ COMBINES = ("first", "max", "sum")
 TRIGGERS = ("cart_abandoned", "lapsed")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: Campaigns-topic keys of experiment records (``experiment:<id>``) and of the holdout.
+EXPERIMENT_KEY = "experiment:"
+HOLDOUT_KEY = "holdout"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 _CAMPAIGN_KEYS = {
@@ -218,10 +222,13 @@ class Campaign:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every live campaign, plus caps that count sends of all campaigns together."""
+    """Every live campaign, caps that count sends of all campaigns together, the experiments
+    on them and the global holdout (:mod:`state.experiments`)."""
 
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     global_caps: tuple[Cap, ...] = ()
+    experiments: Mapping[str, Experiment] = field(default_factory=dict)
+    holdout: Experiment | None = None
 
     def by_priority(self) -> list[Campaign]:
         """Campaigns, highest priority first (ties by id, so every worker agrees)."""
@@ -234,7 +241,20 @@ class Catalog:
             campaigns.pop(campaign_id, None)
         else:
             campaigns[campaign_id] = campaign
-        return Catalog(campaigns, self.global_caps)
+        return replace(self, campaigns=campaigns)
+
+    def with_experiment(self, experiment_id: str, experiment: Experiment | None) -> Catalog:
+        """A copy with one experiment replaced, added or (``None``) deleted."""
+        experiments = dict(self.experiments)
+        if experiment is None:
+            experiments.pop(experiment_id, None)
+        else:
+            experiments[experiment_id] = experiment
+        return replace(self, experiments=experiments)
+
+    def by_layer(self) -> list[Experiment]:
+        """Experiments in layer order (ties by id), the order their variants apply in."""
+        return sorted(self.experiments.values(), key=lambda e: (e.layer, e.id))
 
 
 def parse_campaigns(text: str) -> Catalog:
@@ -258,12 +278,37 @@ def parse_campaigns(text: str) -> Catalog:
             errors.append(f"line {where}: campaign {campaign.id!r} is defined twice")
         campaigns[campaign.id] = campaign
     global_caps = _caps(data.get("caps", []), "file", errors, lambda _k: lines.key(0, "caps"))
-    unknown = set(data) - {"campaign", "caps"}
+    experiments = _experiments(data.get("experiment", []), campaigns, errors, text)
+    holdout = None
+    if "holdout" in data:
+        holdout = parse_holdout(data["holdout"], errors, _Lines(text, "holdout").block(0))
+    unknown = set(data) - {"campaign", "caps", "experiment", "holdout"}
     if unknown:
         errors.append(f"line 1: unknown top-level keys {sorted(unknown)}")
     if errors:
         raise CampaignErrors(errors)
-    return Catalog(campaigns, tuple(global_caps))
+    return Catalog(campaigns, tuple(global_caps), experiments, holdout)
+
+
+def _experiments(
+    raw: Any, campaigns: Mapping[str, Campaign], errors: list[str], text: str
+) -> dict[str, Experiment]:
+    if not isinstance(raw, list):
+        errors.append("line 1: 'experiment' must be an array of tables: [[experiment]]")
+        return {}
+    lines = _Lines(text, "experiment")
+    experiments: dict[str, Experiment] = {}
+    for index, table in enumerate(raw):
+        where = lines.block(index)
+        experiment = parse_experiment(table, errors, lambda key, w=where: lines.key(w, key))
+        if experiment is None:
+            continue
+        if experiment.id in experiments:
+            errors.append(f"line {where}: experiment {experiment.id!r} is defined twice")
+        for problem in check(experiment, campaigns, experiments):
+            errors.append(f"line {where}: experiment {experiment.id!r}: {problem}")
+        experiments[experiment.id] = experiment
+    return experiments
 
 
 def campaign_from_record(campaign_id: str, value: bytes) -> Campaign:
@@ -284,33 +329,65 @@ def campaign_from_record(campaign_id: str, value: bytes) -> Campaign:
     return campaign
 
 
+def experiment_from_record(record_key: str, value: bytes) -> Experiment | None:
+    """An experiment (key ``experiment:<id>``) or the global holdout (key ``holdout``; ``None``
+    when its share is 0) from the campaigns topic; :class:`CampaignErrors` if bad. References
+    to campaigns are not checked here: records of one file may arrive in any order."""
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise CampaignErrors([f"{record_key}: not JSON: {exc}"]) from None
+    errors: list[str] = []
+    if record_key == HOLDOUT_KEY:
+        experiment = parse_holdout(raw, errors, 0)
+    else:
+        if isinstance(raw, dict):
+            raw.setdefault("id", record_key.removeprefix(EXPERIMENT_KEY))
+        experiment = parse_experiment(raw, errors, lambda _key: 0)
+        if experiment is not None and EXPERIMENT_KEY + experiment.id != record_key:
+            errors.append(f"experiment {experiment.id!r}: record key is {record_key!r}")
+    if errors:
+        raise CampaignErrors([e.removeprefix("line 0: ") for e in errors])
+    return experiment
+
+
 def campaign_records(text: str) -> list[tuple[str, bytes]]:
-    """(id, JSON) records for the campaigns topic, one per campaign of a validated file."""
+    """(key, JSON) records for the campaigns topic, one per campaign, experiment (key
+    ``experiment:<id>``) and the holdout (key ``holdout``) of a validated file."""
     parse_campaigns(text)  # every error first
     raw = tomllib.loads(text)
-    return [(c["id"], orjson.dumps(c, default=str)) for c in raw.get("campaign", [])]
+    records = [(c["id"], orjson.dumps(c, default=str)) for c in raw.get("campaign", [])]
+    records += [
+        (EXPERIMENT_KEY + e["id"], orjson.dumps(e, default=str)) for e in raw.get("experiment", [])
+    ]
+    if "holdout" in raw:
+        records.append((HOLDOUT_KEY, orjson.dumps(raw["holdout"])))
+    return records
 
 
 # -- parsing -------------------------------------------------------------------------------
 
 
 class _Lines:
-    """Line numbers for error messages: where the n-th ``[[campaign]]`` starts and where a
-    key is set inside it (best effort; TOML parsers do not keep positions)."""
+    """Line numbers for error messages: where the n-th ``[[table]]`` (or ``[table]``) starts
+    and where a key is set inside it (best effort; TOML parsers do not keep positions)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, table: str = "campaign") -> None:
         self.text = text.splitlines()
+        self.table = table
         self.starts = [
-            i + 1 for i, line in enumerate(self.text) if line.strip().startswith("[[campaign]]")
+            i + 1
+            for i, line in enumerate(self.text)
+            if line.strip().startswith((f"[[{table}]]", f"[{table}]"))
         ]
 
     def block(self, index: int) -> int:
         return self.starts[index] if index < len(self.starts) else 1
 
     def key(self, start: int, key: str) -> int:
-        pattern = re.compile(rf"^\s*(\[+campaign\.)?{re.escape(key)}\b")
+        pattern = re.compile(rf"^\s*(\[+{self.table}\.)?{re.escape(key)}\b")
         for i in range(max(start - 1, 0), len(self.text)):
-            if i > start - 1 and self.text[i].strip().startswith("[[campaign]]"):
+            if i > start - 1 and self.text[i].strip().startswith(f"[[{self.table}]]"):
                 break
             if pattern.match(self.text[i]):
                 return i + 1

@@ -46,6 +46,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from state.experiments import HOLDOUT_ID
+from state.exposures import Exposures
+
 #: Feedback kinds by what they mean for a decision.
 DELIVERY = "impression"
 CLICK = "click"
@@ -71,6 +74,8 @@ class Contact:
     value: float | None = None
     revenue: float = 0.0
     sent: bool = False
+    experiments: tuple[str, ...] = ()
+    covariates: tuple[float, ...] = ()
 
     @property
     def closes_at(self) -> int:
@@ -88,6 +93,9 @@ class Contact:
             "revenue": self.revenue,
             "context": self.context,
             "ts": self.ts,
+            "variants": [
+                key.split("|") for key in self.experiments if not key.startswith(HOLDOUT_ID + "|")
+            ],
         }
 
 
@@ -110,9 +118,10 @@ class ContactLedger:
         self.closed: list[tuple[str, str, str, int, int]] = []
         self.fired: dict[str, int] = {}
         self.last_cart: int | None = None
+        self.exposures = Exposures()
 
     def __bool__(self) -> bool:
-        return bool(self.open or self.closed or self.fired or self.last_cart)
+        return bool(self.open or self.closed or self.fired or self.last_cart or self.exposures)
 
     # -- caps --------------------------------------------------------------------------
 
@@ -253,12 +262,15 @@ class ContactLedger:
             self.closed,
             self.fired,
             self.last_cart,
+            self.exposures.to_state(),
         )
 
     @classmethod
     def from_state(cls, state: tuple, keep_ms: int = 30 * 86_400_000) -> ContactLedger:
         ledger = cls(keep_ms)
-        contacts, ledger.closed, ledger.fired, ledger.last_cart = state
+        contacts, ledger.closed, ledger.fired, ledger.last_cart, *exposures = state
+        if exposures:  # snapshots written before experiments have none
+            ledger.exposures = Exposures.from_state(exposures[0])
         for values in contacts:
             contact = Contact(*values)
             ledger.open[contact.decision_id] = contact

@@ -146,8 +146,8 @@ def no_offer(request: dict[str, Any], channel: str, reason: str | None) -> dict[
         "segment": request.get("segment"),
         "policy": None,
         "propensity": None,
-        "experiment_id": None,
-        "variant": None,
+        "experiment_id": request.get("experiment_id"),
+        "variant": request.get("variant"),
         "model_version": None,
         "reason": reason,
     }
