@@ -33,18 +33,29 @@ def validate(path: str) -> list[str]:
 
 
 def summary(path: str) -> list[str]:
-    """One line per campaign of a valid file."""
+    """One line per campaign and experiment of a valid file."""
     catalog = parse_campaigns(Path(path).read_text())
-    return [
+    lines = [
         f"{c.id}: priority {c.priority}, {len(c.offers)} offers, channels {','.join(c.channels)}, "
         f"policy {c.policy}, reward {c.reward}"
         + (f", triggers {','.join(t.kind for t in c.triggers)}" if c.triggers else "")
         for c in catalog.by_priority()
     ]
+    lines += [
+        f"experiment {e.id} on {e.campaign or 'every campaign'}: variants "
+        + ", ".join(f"{v.id} {v.weight:.0%}" for v in e.variants)
+        + f"; control {e.control}, primary {e.primary}, layer {e.layer} "
+        f"{list(e.traffic)}"
+        for e in catalog.by_layer()
+    ]
+    if catalog.holdout is not None:
+        lines.append(f"global holdout: {catalog.holdout.variants[0].weight:.1%} of users")
+    return lines
 
 
 def publish(settings: Settings, path: str) -> int:
-    """Send every campaign of a (valid) file to the campaigns topic; returns how many."""
+    """Send every campaign, experiment and holdout of a (valid) file to the campaigns topic;
+    returns how many records."""
     records = campaign_records(Path(path).read_text())
     produce(settings, settings.topic("campaigns"), [(k.encode(), v) for k, v in records])
     return len(records)

@@ -11,8 +11,9 @@ and feedback for unknown decisions to the dead-letter topic, unclaimed users' be
 the online clustering model, candidates and rewards to the policy and budget steps
 (:mod:`flows.decisioning`) and from there decisions to the decisions topic, conversions'
 credits and ended journeys to the attribution steps (:mod:`flows.attribution`) and from
-there to the attributions topic and Redis totals, and internal messages back to the
-internal topic.
+there to the attributions topic and Redis totals, experiment exposures and metric changes to
+the experiment totals (:mod:`flows.experiments`) and Redis, and internal messages back to
+the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -28,6 +29,7 @@ from bytewax.dataflow import Dataflow, Stream
 from flows.attribution import attribute, attribution_config
 from flows.config import Settings
 from flows.decisioning import campaign_book, decide
+from flows.experiments import measure
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
@@ -88,6 +90,7 @@ def build(settings: Settings) -> Dataflow:
     )
     publish("internal", encoded, settings)
 
+    measure(changes, book, settings)
     if settings.attribution:
         attribute(changes, settings)
 

@@ -134,7 +134,7 @@ def _welch(
     result = stats.ttest_ind_from_stats(
         mt, math.sqrt(vt), nt, mc, math.sqrt(vc), nc, equal_var=False
     )
-    df = (ec + et) ** 2 / (ec**2 / (nt - 1) + et**2 / (nc - 1)) if ec or et else nc + nt - 2
+    df = (ec + et) ** 2 / (ec**2 / (nc - 1) + et**2 / (nt - 1))
     t = float(stats.t.ppf(1 - alpha / 2, df))
     log_se = math.sqrt(et / mt**2 + ec / mc**2) if mt > 0 and mc > 0 else math.nan
     lift, lift_ci = _lift(mc, mt, log_se, t)

@@ -10,9 +10,11 @@ import pytest
 from flows.campaign_admin import validate
 from operators.campaign_book import CampaignBook, default_campaigns_text
 from state.campaigns import (
+    EXPERIMENT_KEY,
     CampaignErrors,
     campaign_from_record,
     campaign_records,
+    experiment_from_record,
     parse_campaigns,
     parse_time,
 )
@@ -54,9 +56,13 @@ def test_toml_syntax_errors_name_the_line(tmp_path: Path) -> None:
 def test_shipped_file_is_valid_and_round_trips_through_topic_records() -> None:
     text = default_campaigns_text()
     catalog = parse_campaigns(text)
-    for campaign_id, value in campaign_records(text):
-        again = campaign_from_record(campaign_id, value)
-        assert again == catalog.campaigns[campaign_id]
+    records = campaign_records(text)
+    for key, value in records:
+        if key.startswith(EXPERIMENT_KEY):
+            assert experiment_from_record(key, value) == catalog.experiments[key.split(":")[1]]
+        else:
+            assert campaign_from_record(key, value) == catalog.campaigns[key]
+    assert {k for k, _ in records} >= {"spring_sale", "experiment:spring_policy"}
 
 
 def test_schedule_and_quiet_hours_wrap_midnight_in_the_campaign_time_zone() -> None:

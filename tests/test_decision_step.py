@@ -49,10 +49,10 @@ class Harness:
     """One user's ProfileLogic plus the policy step and budget gate, looping ``decided`` and
     ``released`` messages back like the internal topic does."""
 
-    def __init__(self) -> None:
+    def __init__(self, campaigns: str = CAMPAIGNS) -> None:
         self.clock = Clock()
         self.clock.now = T0 / 1000
-        self.book = CampaignBook(text=CAMPAIGNS)
+        self.book = CampaignBook(text=campaigns)
         cfg = replace(step(self.clock), decisioning=Decisioning(self.book, "1d"))
         self.logic = ProfileLogic(cfg, None)
         self.policy = PolicyStep(self.book)
@@ -62,6 +62,7 @@ class Harness:
         self.decisions: list[dict] = []
         self.rewards: list[dict] = []
         self.dead: list = []
+        self.experiment: list[tuple[str, list[float]]] = []
         self.hold = False  # keep decided/released messages back, as a slow internal topic would
         self.held: list[Feedback] = []
 
@@ -80,6 +81,8 @@ class Harness:
                 self.decisions.append(payload)
             elif tag == "dead":
                 self.dead.append(payload)
+            elif tag == "experiment":
+                self.experiment.append(payload)
             elif tag in ("candidate", "reward"):
                 key, item = payload
                 if tag == "reward":
