@@ -56,6 +56,8 @@ class Delivered:
     oracle: float
     uniform: float
     best: bool
+    user: str = ""
+    experiment: str | None = None  # "experiment|variant" of the decision, if any
 
 
 @dataclass
@@ -69,6 +71,18 @@ class LiveReport:
     sender_counts: Counter = field(default_factory=Counter)
     organic_purchases: int = 0
     seconds: float = 0.0
+    exposed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    exposures: Counter = field(default_factory=Counter)
+
+    def expose(self, decision: dict[str, Any]) -> str | None:
+        """Count a decision's experiment exposure (its delivery, or a withheld message);
+        returns its ``"experiment|variant"``."""
+        if not decision.get("experiment_id"):
+            return None
+        key = f"{decision['experiment_id']}|{decision['variant']}"
+        self.exposed[key].add(decision["user_id"])
+        self.exposures[key] += 1
+        return key
 
     @property
     def purchases(self) -> int:
@@ -241,6 +255,8 @@ class Simulator:
                 best_p,
                 self.population.uniform(persona, channel, offers),
                 offer == best,
+                decision["user_id"],
+                self.report.expose(decision),
             )
         )
         if not clicked:
@@ -262,6 +278,8 @@ class Simulator:
         self.report.decisions += 1
         if decision.get("offer_id") is None:
             self.report.no_offer[decision.get("reason") or "?"] += 1
+            if decision.get("reason") in ("experiment_holdout", "global_holdout"):
+                self.report.expose(decision)
 
     def _event(self, user: str, kind: str, ts: int, **fields: Any) -> None:
         self._seq += 1

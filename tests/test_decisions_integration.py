@@ -71,7 +71,8 @@ def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) 
         assert segments_seen <= set(sim.population.personas) and len(segments_seen) == 6
         for d in offers:  # what a sender needs, and what offline evaluation needs
             assert d["payload"] and 0 < d["propensity"] <= 1 and d["model_version"]
-            assert d["expires_at"] > d["ts"] and d["policy"] in ("thompson", "epsilon_greedy")
+            assert d["expires_at"] > d["ts"]
+            assert d["policy"] in ("thompson", "epsilon_greedy", "random")  # random: a variant
         assert sum(report.sender_counts[f"sent:{c}"] for c in ("web", "email", "push")) == len(
             offers
         )
