@@ -5,10 +5,11 @@
    topic is drained; the dead-letter topic and the Redis profiles must account for every one.
 2. **The full loop**: the flow tails its topics while the simulator's population asks for
    decisions and the reference channel senders deliver them and report impressions, clicks and
-   purchases back. It ends with a table per campaign (the learned policy's click rate against
-   uniform random and the oracle, and how the allocation moved to the best offers), an
-   offline evaluation of the decisions log, and the conversions' attribution under every
-   model.
+   purchases back. It ends with a table per campaign and experiment variant (the policy's
+   click rate against uniform random and the oracle, and how the allocation moved to the best
+   offers), an offline evaluation of the decisions log, the conversions' attribution under
+   every model, and the shipped experiment's report: the per-segment bandit against uniform
+   random and against no message at all (lift, intervals, verdicts).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from flows import attribution_report, runner, stack
+from flows import attribution_report, experiment_report, runner, stack
 from flows.config import Settings
 from flows.kafka_io import produce
 from flows.sample import generate
@@ -153,6 +154,7 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         report = simulator.run(requests, rate)
         print(f"waiting for the flow to attribute the run's {report.purchases:,} conversions ...")
         attribution = _await_attribution(settings, report.purchases, timeout_s=120)
+        counted = _await_exposures(settings, report, timeout_s=60)
     finally:
         runner.stop(procs)
     print(f"flow output: {flow_log}")
@@ -162,6 +164,11 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
     _print_ope(log_path)
     print("\nattribution of the run's conversions (live totals, `offerflow attribution report`):")
     print(attribution_report.render(attribution), end="")
+    print("\nexperiments (live sums, `offerflow experiments report`):")
+    print(
+        experiment_report.render(experiment_report.live(settings, client_for(settings.redis_url)))
+    )
+    print(f"every experiment exposure counted: {'yes' if counted else 'NO'}")
     ok = report.decisions >= requests
     print(f"every request decided: {'yes' if ok else 'NO'} ({report.decisions:,}/{requests:,})")
     credited = attribution.conversions == report.purchases
@@ -169,7 +176,23 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         f"every conversion attributed: {'yes' if credited else 'NO'} "
         f"({attribution.conversions:,.0f}/{report.purchases:,})"
     )
-    return ok and credited
+    return ok and credited and counted
+
+
+def _await_exposures(settings: Settings, report: LiveReport, timeout_s: float) -> bool:
+    """Whether the flow's experiment sums reach the users and exposures the simulator saw
+    (delivered decisions and withheld messages) within ``timeout_s``."""
+    client = client_for(settings.redis_url)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = experiment_report.variant_counts(settings, client, report.exposed)
+        want = {k: (len(users), report.exposures[k]) for k, users in report.exposed.items()}
+        if counts == want:
+            return True
+        if time.monotonic() > deadline:
+            print(f"experiment sums {counts} != simulated {want}")
+            return False
+        time.sleep(0.2)
 
 
 def _await_attribution(
@@ -199,19 +222,19 @@ def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:
     print(f"senders: {sent}")
     print(f"outboxes: {outbox}/email.jsonl; in-app inboxes: {settings.redis_key('inbox', '*')}")
     header = (
-        f"\n{'campaign':14}{'delivered':>10}{'clicks':>8}{'CTR':>8}{'learned':>9}"
+        f"\n{'campaign/variant':22}{'delivered':>10}{'clicks':>8}{'CTR':>8}{'policy':>9}"
         f"{'random':>8}{'oracle':>8}{'best offer share':>20}"
     )
     print(header + "\n" + "-" * (len(header) - 1))
     for row in report.campaign_table():
         print(
-            f"{row['campaign']:14}{row['delivered']:>10,}{row['clicks']:>8,}"
+            f"{row['campaign']:22}{row['delivered']:>10,}{row['clicks']:>8,}"
             f"{row['ctr_realized']:>8.2%}{row['ctr_learned']:>9.2%}{row['ctr_uniform']:>8.2%}"
             f"{row['ctr_oracle']:>8.2%}"
             f"{row['best_share_first_fifth']:>10.0%} -> {row['best_share_last_fifth']:.0%}"
         )
     print(
-        "CTR: realized; learned/random/oracle: expected click rate of the policy's choices, of "
+        "CTR: realized; policy/random/oracle: expected click rate of the policy's choices, of "
         "a uniformly random offer and of the best offer, on the same requests. Best offer "
         "share: first fifth of deliveries -> last fifth."
     )

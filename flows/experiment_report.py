@@ -128,6 +128,16 @@ def live(
     return reports
 
 
+def variant_counts(settings: Settings, client: Any, keys: Any) -> dict[str, tuple[int, int]]:
+    """``(users, exposures)`` in Redis for each ``"experiment|variant"`` of ``keys``."""
+    counts = {}
+    for key in keys:
+        raw = client.get(settings.redis_key("experiment", *key.split("|")))
+        doc = orjson.loads(raw) if raw else {"users": 0, "exposures": 0}
+        counts[key] = (doc["users"], doc["exposures"])
+    return counts
+
+
 def render(reports: list[ExperimentReport], fmt: str = "table") -> str:
     """Reports as text tables or JSON."""
     if fmt == "json":

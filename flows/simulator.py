@@ -106,12 +106,14 @@ class LiveReport:
         return len(self.delivered)
 
     def campaign_table(self) -> list[dict[str, Any]]:
-        """Per campaign: decisions, CTR of the learned policy (realized and expected) against
-        uniform random and the oracle, and the share of best-offer choices early and late."""
+        """Per campaign (and experiment variant, as ``campaign/variant``): decisions, CTR of
+        the policy (realized and expected) against uniform random and the oracle, and the
+        share of best-offer choices early and late."""
         rows = []
         by_campaign: dict[str, list[Delivered]] = defaultdict(list)
         for d in self.delivered:
-            by_campaign[d.campaign].append(d)
+            variant = d.experiment.split("|")[1] if d.experiment else ""
+            by_campaign[f"{d.campaign}/{variant}" if variant else d.campaign].append(d)
         for campaign, items in sorted(by_campaign.items()):
             n = len(items)
             fifth = max(1, n // 5)

@@ -200,13 +200,17 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
     status, reward = ledger.feedback(did, kind, event.ts, revenue)
     out: list[Output] = []
     if undelivered and status in ("open", "closed"):  # first sign of delivery: exposure
-        out = delivered(ledger.exposures, contact, event.ts)
+        out = delivered(ledger.exposures, contact.experiments, contact.covariates, event.ts)
+    elif kind != CONVERSION and (awaited := ledger.exposures.claim(did)) is not None:
+        out = delivered(ledger.exposures, *awaited, event.ts)  # its window closed before
+        status = "late" if status == "unknown" else status
     if status == "closed":
         return [*out, ("reward", _routed(reward))]
     if status in ("open", "done") or event.decision_id is None:
         return out
     if status == "late":
-        return [("dead", letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed"))]
+        late = letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed")
+        return [*out, ("dead", late)]
     return [("dead", letter(event, Reason.UNKNOWN_DECISION, f"no decision {did} for this user"))]
 
 

@@ -48,7 +48,6 @@ from typing import Any
 
 from schemas.event import Event, EventType
 from state.campaigns import Catalog
-from state.contacts import Contact
 from state.experiments import HOLDOUT_ID, Experiment, Variant
 from state.exposures import Exposures
 
@@ -148,10 +147,13 @@ def exposed(exposures: Exposures, keys: tuple[str, ...], ts: int, x: tuple) -> l
     return [("experiment", (key, exposures.expose(key, ts, x))) for key in keys]
 
 
-def delivered(exposures: Exposures, contact: Contact, ts: int) -> list[Output]:
+def delivered(
+    exposures: Exposures, keys: tuple[str, ...], covariates: tuple[float, ...], ts: int
+) -> list[Output]:
     """A decision's first delivery (or click, if that arrives first) at ``ts`` exposes its
-    user to the decision's experiments."""
-    return exposed(exposures, contact.experiments, ts, contact.covariates)
+    user to the decision's experiments ``keys``, with the covariates taken at the decision
+    (also when its reward window closed before the delivery arrived)."""
+    return exposed(exposures, keys, ts, covariates)
 
 
 def observed(exposures: Exposures, event: Event, value: float) -> list[Output]:

@@ -29,6 +29,7 @@ Examples
 >>> c = catalog.campaigns["welcome"]
 >>> c.policy, [o.id for o in c.offers], c.caps[0].window_ms
 ('thompson', ['ten_off', 'free_shipping'], 86400000)
+>>> from state.tables import parse_time
 >>> c.in_quiet_hours("email", parse_time("2026-01-05T22:30:00Z"))  # 23:30 in Paris
 True
 >>> c.in_quiet_hours("web", parse_time("2026-01-05T22:30:00Z"))
@@ -47,7 +48,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,7 @@ import orjson
 
 from state.experiments import Experiment, check, parse_experiment, parse_holdout
 from state.segments import Segment, _condition
+from state.tables import reporter, schedule, valid_id
 
 CHANNELS = ("email", "sms", "push", "web")
 POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
@@ -122,19 +124,6 @@ def parse_duration(value: Any) -> int:
     if ms <= 0:
         raise ValueError(f"{value!r} must be positive")
     return int(ms)
-
-
-def parse_time(value: Any) -> int:
-    """ISO-8601 (``Z`` or offset; naive means UTC), a TOML datetime, or epoch ms → epoch ms."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -236,21 +225,19 @@ class Catalog:
 
     def with_campaign(self, campaign_id: str, campaign: Campaign | None) -> Catalog:
         """A copy with one campaign replaced, added or (``None``) deleted."""
-        campaigns = dict(self.campaigns)
-        if campaign is None:
-            campaigns.pop(campaign_id, None)
-        else:
-            campaigns[campaign_id] = campaign
-        return replace(self, campaigns=campaigns)
+        return self._with("campaigns", campaign_id, campaign)
 
     def with_experiment(self, experiment_id: str, experiment: Experiment | None) -> Catalog:
         """A copy with one experiment replaced, added or (``None``) deleted."""
-        experiments = dict(self.experiments)
-        if experiment is None:
-            experiments.pop(experiment_id, None)
+        return self._with("experiments", experiment_id, experiment)
+
+    def _with(self, table: str, key: str, value: Any) -> Catalog:
+        entries = dict(getattr(self, table))
+        if value is None:
+            entries.pop(key, None)
         else:
-            experiments[experiment_id] = experiment
-        return replace(self, experiments=experiments)
+            entries[key] = value
+        return replace(self, **{table: entries})
 
     def by_layer(self) -> list[Experiment]:
         """Experiments in layer order (ties by id), the order their variants apply in."""
@@ -265,20 +252,13 @@ def parse_campaigns(text: str) -> Catalog:
         raise CampaignErrors([f"not valid TOML: {exc}"]) from None
     lines = _Lines(text)
     errors: list[str] = []
-    campaigns: dict[str, Campaign] = {}
-    raw_campaigns = data.get("campaign", [])
-    if not isinstance(raw_campaigns, list):
-        raise CampaignErrors(["line 1: 'campaign' must be an array of tables: [[campaign]]"])
-    for index, raw in enumerate(raw_campaigns):
-        where = lines.block(index)
-        campaign = _campaign(raw, errors, lambda key, w=where: lines.key(w, key))
-        if campaign is None:
-            continue
-        if campaign.id in campaigns:
-            errors.append(f"line {where}: campaign {campaign.id!r} is defined twice")
-        campaigns[campaign.id] = campaign
+    campaigns = _tables(data.get("campaign", []), "campaign", text, errors, _campaign)
     global_caps = _caps(data.get("caps", []), "file", errors, lambda _k: lines.key(0, "caps"))
-    experiments = _experiments(data.get("experiment", []), campaigns, errors, text)
+    experiments = _tables(data.get("experiment", []), "experiment", text, errors, parse_experiment)
+    for experiment in experiments.values():
+        for problem in check(experiment, campaigns, experiments):
+            where = _Lines(text, "experiment").id_line(experiment.id)
+            errors.append(f"line {where}: experiment {experiment.id!r}: {problem}")
     holdout = None
     if "holdout" in data:
         holdout = parse_holdout(data["holdout"], errors, _Lines(text, "holdout").block(0))
@@ -290,25 +270,25 @@ def parse_campaigns(text: str) -> Catalog:
     return Catalog(campaigns, tuple(global_caps), experiments, holdout)
 
 
-def _experiments(
-    raw: Any, campaigns: Mapping[str, Campaign], errors: list[str], text: str
-) -> dict[str, Experiment]:
+def _tables(raw: Any, kind: str, text: str, errors: list[str], parse) -> dict[str, Any]:
+    """Parse each ``[[kind]]`` table of ``raw`` with ``parse(table, errors, line_of)``; by id."""
     if not isinstance(raw, list):
-        errors.append("line 1: 'experiment' must be an array of tables: [[experiment]]")
+        errors.append(f"line 1: '{kind}' must be an array of tables: [[{kind}]]")
         return {}
-    lines = _Lines(text, "experiment")
-    experiments: dict[str, Experiment] = {}
+    lines = _Lines(text, kind)
+    parsed: dict[str, Any] = {}
     for index, table in enumerate(raw):
         where = lines.block(index)
-        experiment = parse_experiment(table, errors, lambda key, w=where: lines.key(w, key))
-        if experiment is None:
+        if not isinstance(table, dict):
+            errors.append(f"line {where}: each {kind} must be a table")
             continue
-        if experiment.id in experiments:
-            errors.append(f"line {where}: experiment {experiment.id!r} is defined twice")
-        for problem in check(experiment, campaigns, experiments):
-            errors.append(f"line {where}: experiment {experiment.id!r}: {problem}")
-        experiments[experiment.id] = experiment
-    return experiments
+        item = parse(table, errors, lambda key, w=where: lines.key(w, key))
+        if item is None:
+            continue
+        if item.id in parsed:
+            errors.append(f"line {where}: {kind} {item.id!r} is defined twice")
+        parsed[item.id] = item
+    return parsed
 
 
 def campaign_from_record(campaign_id: str, value: bytes) -> Campaign:
@@ -341,8 +321,9 @@ def experiment_from_record(record_key: str, value: bytes) -> Experiment | None:
     if record_key == HOLDOUT_KEY:
         experiment = parse_holdout(raw, errors, 0)
     else:
-        if isinstance(raw, dict):
-            raw.setdefault("id", record_key.removeprefix(EXPERIMENT_KEY))
+        if not isinstance(raw, dict):
+            raise CampaignErrors([f"{record_key}: not a JSON object"])
+        raw.setdefault("id", record_key.removeprefix(EXPERIMENT_KEY))
         experiment = parse_experiment(raw, errors, lambda _key: 0)
         if experiment is not None and EXPERIMENT_KEY + experiment.id != record_key:
             errors.append(f"experiment {experiment.id!r}: record key is {record_key!r}")
@@ -384,6 +365,11 @@ class _Lines:
     def block(self, index: int) -> int:
         return self.starts[index] if index < len(self.starts) else 1
 
+    def id_line(self, ident: str) -> int:
+        """Line of the table whose ``id`` is ``ident`` (1 if not found)."""
+        pattern = re.compile(rf"""^\s*id\s*=\s*["']{re.escape(ident)}["']""")
+        return next((i + 1 for i, line in enumerate(self.text) if pattern.match(line)), 1)
+
     def key(self, start: int, key: str) -> int:
         pattern = re.compile(rf"^\s*(\[+{self.table}\.)?{re.escape(key)}\b")
         for i in range(max(start - 1, 0), len(self.text)):
@@ -394,18 +380,11 @@ class _Lines:
         return start
 
 
-def _campaign(raw: Any, errors: list[str], line_of) -> Campaign | None:
-    if not isinstance(raw, dict):
-        errors.append("line 1: each campaign must be a table")
-        return None
+def _campaign(raw: dict[str, Any], errors: list[str], line_of) -> Campaign | None:
     cid = raw.get("id")
-    name = cid if isinstance(cid, str) and cid else "?"
     before = len(errors)
-
-    def err(key: str, message: str) -> None:
-        errors.append(f"line {line_of(key)}: campaign {name!r}: {key}: {message}")
-
-    if not isinstance(cid, str) or not re.fullmatch(r"[\w.\-]{1,64}", cid):
+    name, err = reporter(raw, "campaign", errors, line_of)
+    if not valid_id(cid):
         err("id", "required: letters, digits, '_', '.', '-' (at most 64)")
     for key in sorted(set(raw) - _CAMPAIGN_KEYS):
         err(key, "unknown key")
@@ -462,12 +441,7 @@ def _campaign(raw: Any, errors: list[str], line_of) -> Campaign | None:
         err("reward_cap", "must be a positive number")
     else:
         kwargs["reward_cap"] = float(cap)
-    for key in ("start", "end"):
-        if key in raw:
-            try:
-                kwargs[f"{key}_ms"] = parse_time(raw[key])
-            except (TypeError, ValueError):
-                err(key, f"{raw[key]!r} is not an ISO-8601 time")
+    kwargs.update(schedule(raw, err))
     if kwargs.get("start_ms") and kwargs.get("end_ms") and kwargs["end_ms"] <= kwargs["start_ms"]:
         err("end", "must be after start")
     tz = raw.get("timezone", "UTC")

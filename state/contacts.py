@@ -239,6 +239,10 @@ class ContactLedger:
 
     def _close(self, contact: Contact) -> dict[str, Any]:
         del self.open[contact.decision_id]
+        if contact.delivered is None and contact.experiments:
+            self.exposures.await_delivery(
+                contact.decision_id, contact.experiments, contact.covariates
+            )
         if contact.sent:
             self.closed.append(
                 (

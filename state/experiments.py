@@ -40,12 +40,13 @@ True
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+
+from state.tables import reporter, schedule, valid_id
 
 #: Per-user metrics every experiment measures (after the user's first exposure):
 #: purchased (0/1), revenue (sum of purchase values), clicked or opened a message (0/1),
@@ -78,7 +79,6 @@ _EXPERIMENT_KEYS = {
 }
 _VARIANT_KEYS = {"id", "weight", "max_weight", "holdout", "policy", "policy_params", "offers"}
 _VARIANT_KEYS |= {"creative"}
-_ID = re.compile(r"[\w.\-]{1,64}")
 
 
 def unit(salt: str, user: str) -> float:
@@ -220,23 +220,16 @@ def parse_holdout(raw: Any, errors: list[str], line: int) -> Experiment | None:
 
 
 def parse_experiment(
-    raw: Any, errors: list[str], line_of: Callable[[str], int]
+    raw: dict[str, Any], errors: list[str], line_of: Callable[[str], int]
 ) -> Experiment | None:
     """One ``[[experiment]]`` table; appends every problem to ``errors`` and returns ``None``
     if there was any. References to campaigns and offers are checked by :func:`check`."""
-    from state.campaigns import CHANNELS, POLICIES, parse_time  # campaigns imports this module
+    from state.campaigns import CHANNELS, POLICIES  # campaigns imports this module
 
-    if not isinstance(raw, dict):
-        errors.append("line 1: each experiment must be a table")
-        return None
     eid = raw.get("id")
-    name = eid if isinstance(eid, str) and eid else "?"
     before = len(errors)
-
-    def err(key: str, message: str) -> None:
-        errors.append(f"line {line_of(key)}: experiment {name!r}: {key}: {message}")
-
-    if not isinstance(eid, str) or not _ID.fullmatch(eid) or eid == HOLDOUT_ID:
+    _name, err = reporter(raw, "experiment", errors, line_of)
+    if not valid_id(eid) or eid == HOLDOUT_ID:
         err("id", f"required: letters, digits, '_', '.', '-' (not {HOLDOUT_ID!r})")
     for key in sorted(set(raw) - _EXPERIMENT_KEYS):
         err(key, "unknown key")
@@ -265,12 +258,7 @@ def parse_experiment(
         err("traffic", "must be [from, to] with 0 <= from < to <= 1 (a range of the layer)")
     else:
         kwargs["traffic"] = (float(traffic[0]), float(traffic[1]))
-    for key in ("start", "end"):
-        if key in raw:
-            try:
-                kwargs[f"{key}_ms"] = parse_time(raw[key])
-            except (TypeError, ValueError):
-                err(key, f"{raw[key]!r} is not an ISO-8601 time")
+    kwargs.update(schedule(raw, err))
     for key, low, high in (("alpha", 0, 0.5), ("power", 0.5, 1), ("mde", 0, 10), ("tau", 0, 10)):
         value = raw.get(key)
         if value is not None and (not _number(value) or not low < value < high):
@@ -368,7 +356,7 @@ def _variants(value: Any, err, policies, channels) -> tuple[Variant, ...]:
     seen: set[str] = set()
     for raw in value:
         vid = raw.get("id") if isinstance(raw, dict) else None
-        if not isinstance(vid, str) or not _ID.fullmatch(vid) or vid in seen:
+        if not valid_id(vid) or vid in seen:
             err("variant", f"each variant needs a unique id (got {vid!r})")
             continue
         seen.add(vid)

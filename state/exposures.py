@@ -50,12 +50,27 @@ class Exposures:
 
     """
 
-    def __init__(self, max_memberships: int = 16) -> None:
+    def __init__(self, max_memberships: int = 16, max_awaiting: int = 64) -> None:
         self.max_memberships = max_memberships
+        self.max_awaiting = max_awaiting
         self.members: dict[str, list] = {}
+        self.awaiting: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.members)
+        return bool(self.members or self.awaiting)
+
+    def await_delivery(
+        self, decision_id: str, keys: tuple[str, ...], covariates: tuple[float, ...]
+    ) -> None:
+        """Remember a decision whose reward window closed before its delivery was seen (a
+        lagging flow, a slow sender): the delivery, when it comes, is still an exposure."""
+        if len(self.awaiting) >= self.max_awaiting:
+            del self.awaiting[next(iter(self.awaiting))]
+        self.awaiting[decision_id] = (keys, covariates)
+
+    def claim(self, decision_id: str) -> tuple[tuple[str, ...], tuple[float, ...]] | None:
+        """The experiments and covariates of an awaited decision, once."""
+        return self.awaiting.pop(decision_id, None)
 
     def expose(self, key: str, ts: int, covariates: tuple[float, ...]) -> Delta:
         """Count an exposure to ``key`` (``"experiment|variant"``) at event time ``ts``; the
@@ -96,11 +111,13 @@ class Exposures:
             out.append((key, delta))
         return out
 
-    def to_state(self) -> dict[str, list]:
-        return self.members
+    def to_state(self) -> tuple[dict[str, list], dict[str, tuple]]:
+        return self.members, self.awaiting
 
     @classmethod
-    def from_state(cls, members: dict[str, list]) -> Exposures:
+    def from_state(cls, state: tuple[dict[str, list], dict[str, tuple]]) -> Exposures:
+        members, awaiting = state
         exposures = cls()
         exposures.members = {k: [v[0], tuple(v[1]), list(v[2])] for k, v in members.items()}
+        exposures.awaiting = {k: (tuple(a), tuple(x)) for k, (a, x) in awaiting.items()}
         return exposures

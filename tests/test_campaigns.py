@@ -16,8 +16,8 @@ from state.campaigns import (
     campaign_records,
     experiment_from_record,
     parse_campaigns,
-    parse_time,
 )
+from state.tables import parse_time
 
 BAD = """\
 [[campaign]]

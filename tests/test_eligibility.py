@@ -4,8 +4,9 @@ targeting, priority, and the reasons of a "no offer"."""
 from __future__ import annotations
 
 from operators.eligibility import screen
-from state.campaigns import parse_campaigns, parse_time
+from state.campaigns import parse_campaigns
 from state.contacts import Contact, ContactLedger
+from state.tables import parse_time
 
 CATALOG = parse_campaigns(
     """

@@ -16,6 +16,7 @@ from operators.experiment_totals import TotalsStep, VariantTotals
 from operators.peeking import simulate
 from operators.profile_step import ProfileLogic
 from schemas.event import EventType
+from schemas.rejection import Reason
 from state.campaigns import CampaignErrors, experiment_from_record, parse_campaigns
 from state.experiments import unit
 from tests.test_decision_step import T0, Harness
@@ -182,24 +183,10 @@ def test_raising_a_weight_moves_nobody_already_assigned() -> None:
 
 
 def test_experiments_of_one_layer_never_share_a_user() -> None:
-    two = """
-[[experiment]]
-id = "left"
-layer = "l"
-traffic = [0.0, 0.4]
-[[experiment.variant]]
-id = "a"
-[[experiment.variant]]
-id = "b"
-[[experiment]]
-id = "right"
-layer = "l"
-traffic = [0.4, 1.0]
-[[experiment.variant]]
-id = "a"
-[[experiment.variant]]
-id = "b"
-"""
+    def layered(experiment_id: str, traffic: str) -> str:
+        return THREE_WAY.replace('id = "e"', f'id = "{experiment_id}"\nlayer = "l"\n{traffic}')
+
+    two = layered("left", "traffic = [0.0, 0.4]") + layered("right", "traffic = [0.4, 1.0]")
     exps = catalog(two).experiments
     both = [u for u in (f"u{i}" for i in range(20_000)) if all(e.assign(u) for e in exps.values())]
     assert not both
@@ -348,3 +335,29 @@ def test_memberships_survive_a_snapshot_and_restore() -> None:
     restored = ProfileLogic(h.logic.cfg, h.logic.snapshot())
     out, _ = restored.on_item(ev("p1", EventType.PURCHASE, T0 + 9, properties={"value": 1.0}))
     assert [p[0] for tag, p in out if tag == "experiment"] == ["holdout|holdout"] * 2
+
+
+def test_a_creative_variant_changes_the_payload_and_a_schedule_bounds_the_experiment() -> None:
+    experiment = THREE_WAY.replace(
+        'id = "x"', 'id = "x"\ncreative = { web = { headline = "New look" } }'
+    ).replace("[[experiment]]", '[[experiment]]\nend = "2027-01-20T00:00:00Z"')  # after T0
+    h = consented(CAMPAIGN + with_pid_in(experiment, "x"))
+    h.send("r1", EventType.DECISION_REQUEST, T0 + 1, channel="web")
+    h.send("r2", EventType.DECISION_REQUEST, T0 + 10 * 86_400_000, channel="web")  # ended
+    first, later = h.decisions
+    assert first["variant"] == "x" and first["payload"] == {"headline": "New look"}
+    assert later["experiment_id"] is None and later["payload"] == {}
+
+
+def test_a_delivery_after_the_reward_window_closed_still_exposes() -> None:
+    h = consented(CAMPAIGN + with_pid_in(THREE_WAY, "x"))
+    h.send("r1", EventType.DECISION_REQUEST, T0 + 1, channel="web")
+    (d,) = h.decisions
+    h.tick(T0 + 2 * 3_600_000)  # the 1 h window closes by the timer: the flow lagged
+    assert not h.experiment
+    h.send("i1", EventType.OFFER_IMPRESSION, T0 + 2 * 3_600_000, decision_id=d["decision_id"])
+    assert [k for k, _ in h.experiment] == ["e|x"]
+    assert [letter.reason for letter in h.dead] == [Reason.LATE_FEEDBACK]
+    h.send("k1", EventType.OFFER_CLICK, T0 + 2 * 3_600_000, decision_id=d["decision_id"])
+    assert [k for k, _ in h.experiment] == ["e|x", "e|x"]  # the click metric, not a re-exposure
+    assert h.experiment[1][1][:2] == [0.0, 0.0]

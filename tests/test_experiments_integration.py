@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.experiment_report import live, render
+from flows.experiment_report import live, render, variant_counts
 from flows.kafka_io import read_to_end
 from flows.simulator import Simulator
 from operators.campaign_book import CampaignBook, default_campaigns_text
@@ -34,10 +34,6 @@ def test_experiment_assignment_holdouts_and_sums(live_stack: None, tmp_path: Pat
     )
     redis = client_for(run.settings.redis_url)
 
-    def doc(key: str) -> dict:
-        raw = redis.get(run.settings.redis_key("experiment", *key.split("|")))
-        return orjson.loads(raw) if raw else {"users": 0, "exposures": 0}
-
     try:
         with tailing_flow(run) as flow:
             sim = Simulator(run.settings, users=300, seed=4, outbox_dir=str(tmp_path / "out"))
@@ -50,10 +46,8 @@ def test_experiment_assignment_holdouts_and_sums(live_stack: None, tmp_path: Pat
             }
 
             def counted() -> bool:
-                return all(
-                    (doc(k)["users"], doc(k)["exposures"]) == (len(users), report.exposures[k])
-                    for k, users in report.exposed.items()
-                )
+                want = {k: (len(users), report.exposures[k]) for k, users in report.exposed.items()}
+                return variant_counts(run.settings, redis, report.exposed) == want
 
             wait_for(counted, 30)
             assert flow.poll() is None
@@ -78,12 +72,9 @@ def test_experiment_assignment_holdouts_and_sums(live_stack: None, tmp_path: Pat
                 assert d["offer_id"] is None and d["reason"] == "experiment_holdout"
             elif d["offer_id"] is not None:
                 assert d["policy"] == {"bandit": "thompson", "random": "random"}[variant.id]
-        marketed = doc("holdout|marketed")  # every delivery, whatever the campaign
-        delivered_to = {d.user for d in report.delivered}
-        assert (marketed["users"], marketed["exposures"]) == (
-            len(delivered_to),
-            len(report.delivered),
-        )
+        marketed = variant_counts(run.settings, redis, ["holdout|marketed"])["holdout|marketed"]
+        delivered_to = {d.user for d in report.delivered}  # every delivery, whatever the campaign
+        assert marketed == (len(delivered_to), len(report.delivered))
 
         reports = {r.definition["id"]: r for r in live(run.settings, redis)}
         assert set(reports) == {"spring_policy", "holdout"}
