@@ -66,7 +66,9 @@ def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) 
         records = decisions(run)
         assert len({d["decision_id"] for d in records}) == 1_500
         offers = [d for d in records if d["offer_id"]]
-        assert len(offers) == len(report.delivered) > 1_000
+        # a third of spring-sale users are the shipped experiment's holdout: no offer
+        assert report.no_offer["experiment_holdout"] > 300
+        assert len(offers) == len(report.delivered) > 800
         segments_seen = {d["segment"] for d in offers}
         assert segments_seen <= set(sim.population.personas) and len(segments_seen) == 6
         for d in offers:  # what a sender needs, and what offline evaluation needs
