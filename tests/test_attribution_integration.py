@@ -48,7 +48,8 @@ def test_every_conversion_gets_one_exact_record_per_model(live_stack: None, tmp_
                 run.settings, users=200, seed=5, outbox_dir=str(tmp_path / "out"), purchase_rate=0.8
             )
             report = sim.run(requests=1_000, rate=400)
-            assert report.purchases > 30 and report.organic_purchases > 0
+            # (a third of spring-sale users are the shipped experiment's holdout: fewer clicks)
+            assert report.purchases > 20 and report.organic_purchases > 0
             wait_for(
                 lambda: totals(run).get("markov", {}).get("conversions") == report.purchases, 30
             )
