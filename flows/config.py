@@ -210,6 +210,23 @@ VARIABLES: tuple[Variable, ...] = (
         "Paths learned between recomputations of the Markov removal effects (1: always exact, "
         "at about a millisecond per path).",
     ),
+    Variable(
+        "PREDICTIONS",
+        "true",
+        "`false` turns predictive analytics off (no churn risk, expected purchases or CLV).",
+    ),
+    Variable(
+        "PREDICT_REFIT",
+        "1h",
+        "Event time between refits of the BG/NBD and Gamma-Gamma models on all customers.",
+    ),
+    Variable(
+        "PREDICT_MIN_REPEAT",
+        "50",
+        "Customers with a repeat purchase needed before the first fit.",
+    ),
+    Variable("CLV_HORIZON", "90d", "Horizon of the predicted customer lifetime value."),
+    Variable("CLV_DISCOUNT", "0.1", "Annual discount rate of the predicted lifetime value."),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
@@ -257,6 +274,11 @@ class Settings:
     attribution_position: tuple[float, float]
     markov_order: int
     markov_refresh: int
+    predictions: bool
+    predict_refit_ms: int
+    predict_min_repeat: int
+    clv_horizon_days: int
+    clv_discount: float
     recovery_dir: str
     snapshot_s: int
     stack_dir: str
@@ -322,6 +344,11 @@ class Settings:
             attribution_position=_shares(raw, "ATTRIBUTION_POSITION"),
             markov_order=_int(raw, "MARKOV_ORDER", 1),
             markov_refresh=_int(raw, "MARKOV_REFRESH", 1),
+            predictions=_bool(raw, "PREDICTIONS"),
+            predict_refit_ms=_duration(raw, "PREDICT_REFIT"),
+            predict_min_repeat=_int(raw, "PREDICT_MIN_REPEAT", 2),
+            clv_horizon_days=max(1, _duration(raw, "CLV_HORIZON") // 86_400_000),
+            clv_discount=_float(raw, "CLV_DISCOUNT"),
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_int(raw, "SNAPSHOT_S", 1),
             stack_dir=raw["STACK_DIR"],

@@ -12,8 +12,9 @@ the online clustering model, candidates and rewards to the policy and budget ste
 (:mod:`flows.decisioning`) and from there decisions to the decisions topic, conversions'
 credits and ended journeys to the attribution steps (:mod:`flows.attribution`) and from
 there to the attributions topic and Redis totals, experiment exposures and metric changes to
-the experiment totals (:mod:`flows.experiments`) and Redis, and internal messages back to
-the internal topic.
+the experiment totals (:mod:`flows.experiments`) and Redis, customers' purchase facts to the
+predictive models (:mod:`flows.predictions`) whose churn risk, expected purchases and CLV
+come back into the profiles, and internal messages back to the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -30,6 +31,7 @@ from flows.attribution import attribute, attribution_config
 from flows.config import Settings
 from flows.decisioning import campaign_book, decide
 from flows.experiments import measure
+from flows.predictions import predict
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
@@ -85,6 +87,8 @@ def build(settings: Settings) -> Dataflow:
     internal = op.merge("internal_and_ledger", internal, decide(changes, book, settings))
     if settings.clusters:
         internal = op.merge("internal_and_clusters", internal, _clusters(changes, settings))
+    if settings.predictions:
+        internal = op.merge("internal_and_predictions", internal, predict(changes, settings))
     encoded = op.map(
         "encode_internal", internal, lambda m: KafkaSinkMessage(m.target.encode(), m.encode())
     )
@@ -121,6 +125,7 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         clustering=settings.clusters > 0,
         decisioning=Decisioning(book, profile.labels[len(profile.labels) // 2]) if book else None,
         attribution=attribution_config(settings),
+        predictions=settings.predictions,
     )
 
 

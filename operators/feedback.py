@@ -16,7 +16,9 @@ Kinds (``target`` is the pseudonym the message is for):
 - ``forget``: ``target`` was an alias of an erased user: erase it too;
 - ``decided``: the policy step chose ``payload["offer"]`` on ``payload["channel"]`` for
   ``payload["decision_id"]``, which the user's ledger had reserved;
-- ``released``: that decision ended with no offer (budget, a deleted campaign): free its slot.
+- ``released``: that decision ended with no offer (budget, a deleted campaign): free its slot;
+- ``predicted``: ``target``'s churn risk, expected purchases and CLV
+  (:mod:`operators.predict_step`), stored in the profile.
 
 Examples
 --------
@@ -40,7 +42,9 @@ import orjson
 
 from schemas.rejection import Reason, Rejected
 
-KINDS = frozenset({"link", "absorb", "forward", "cluster", "forget", "decided", "released"})
+KINDS = frozenset(
+    {"link", "absorb", "forward", "cluster", "forget", "decided", "released", "predicted"}
+)
 
 
 @dataclass(frozen=True)

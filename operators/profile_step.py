@@ -25,8 +25,9 @@ exactly what was there.
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
 ``("internal", Feedback)`` for the internal topic, ``("vector", (user, features))`` for
-the clustering stage, and the outputs of :mod:`operators.user_decisions` and
-:mod:`operators.user_attribution`.
+the clustering stage, ``("predict", ("facts" | "forget", ...))`` for the predictive models
+(:mod:`operators.predict_step`, whose ``predicted`` answers land in the profile's features),
+and the outputs of :mod:`operators.user_decisions` and :mod:`operators.user_attribution`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ Output = tuple[str, Any]
 @dataclass(frozen=True)
 class ProfileStepConfig:
     """What every user's step shares: profile shape, rules, timers, clustering, decisioning
-    and attribution (``None``: off), the clock."""
+    and attribution (``None``: off), predictions (facts sent to :mod:`operators.predict_step`),
+    the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
@@ -71,6 +73,7 @@ class ProfileStepConfig:
     clustering: bool = True
     decisioning: Decisioning | None = None
     attribution: AttributionConfig | None = None
+    predictions: bool = False
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -145,6 +148,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 out += self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now)
             return out, self.RETAIN
         ended = attribution.on_expire(self.journey) if attribution else []
+        ended += self._forget_facts()
         audit = self._audit(
             f"expire:{profile.touched_ms}",
             now,
@@ -200,7 +204,20 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         attribution = self.cfg.attribution
         if applied and attribution and (attribution.converts(event) or not refused):
             out += attribution.on_event(self.user, self.journey, event, profile.touched_ms)
+        if applied and event.type is EventType.PURCHASE:
+            out += self._facts(event.ts)
         return out
+
+    def _facts(self, ts: int) -> list[Output]:
+        """The customer's RFM facts for the predictive models, after a purchase or a merge."""
+        facts = self.profile.rfm() if self.profile is not None else None
+        if not self.cfg.predictions or facts is None:
+            return []
+        return [("predict", ("facts", {"user": self.user, "facts": facts, "ts": ts}))]
+
+    def _forget_facts(self) -> list[Output]:
+        """This id leaves the customer base (erased, expired, merged into another)."""
+        return [("predict", ("forget", self.user))] if self.cfg.predictions else []
 
     def _profile(self) -> Profile:
         if self.profile is None:
@@ -243,7 +260,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         forgets: list[Output] = [
             ("internal", Feedback("forget", alias, {"erased_by": self.user})) for alias in merged
         ]
-        return [("profile", None), ("privacy", audit), *forgets]
+        return [("profile", None), ("privacy", audit), *forgets, *self._forget_facts()]
 
     # -- internal messages ---------------------------------------------------------------
 
@@ -256,6 +273,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "forget": self._forget,
             "decided": lambda payload: self._decided("decided", payload),
             "released": lambda payload: self._decided("released", payload),
+            "predicted": self._predicted,
         }[msg.kind]
         try:
             return handler(msg.payload)
@@ -287,6 +305,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         out: list[Output] = [
             ("internal", Feedback("absorb", known, handover)),
             ("profile", None),
+            *self._forget_facts(),
         ]
         if profile.segments:
             out.append(
@@ -313,7 +332,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             self.journey.merge(journey, self.cfg.attribution.max_touches)
         if source not in profile.merged_ids:
             profile.merged_ids.append(source)
-        return self._refresh([], f"absorb:{source}", profile.last_seen or 0, True)
+        out = self._refresh([], f"absorb:{source}", profile.last_seen or 0, True)
+        return out + (self._facts(profile.last_purchase) if other.purchases else [])
 
     def _forward(self, payload: dict[str, Any]) -> list[Output]:
         try:
@@ -335,6 +355,14 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return []
         return on_decided(self.ledger, kind, payload)
 
+    def _predicted(self, payload: dict[str, Any]) -> list[Output]:
+        profile = self.profile
+        if profile is None:  # erased or expired since: nothing to store
+            return []
+        profile.predictions = {str(k): float(v) for k, v in payload.items()}
+        cause = f"predicted:{int(payload['predicted_at'])}"
+        return self._refresh([], cause, profile.last_seen or 0, True)
+
     def _forget(self, payload: dict[str, Any]) -> list[Output]:
         if self.erased_at is not None:
             return []
@@ -348,7 +376,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             None,
             {"alias_of_erased": str(payload["erased_by"])},
         )
-        return [("profile", None), ("privacy", audit)]
+        return [("profile", None), ("privacy", audit), *self._forget_facts()]
 
     # -- records -------------------------------------------------------------------------
 

@@ -114,11 +114,13 @@ class Profile:
         "duplicates",
         "evicted_categories",
         "first_purchase",
+        "first_purchase_value",
         "first_seen",
         "last_purchase",
         "last_seen",
         "latest",
         "merged_ids",
+        "predictions",
         "purchases",
         "recent",
         "revenue",
@@ -138,7 +140,10 @@ class Profile:
         self.purchases = 0
         self.revenue = 0.0
         self.first_purchase: int | None = None
+        self.first_purchase_value = 0.0
         self.last_purchase: int | None = None
+        #: churn risk, expected purchases, CLV... from the predictive models (operators/clv.py)
+        self.predictions: dict[str, float] = {}
         #: field -> [value, ts, event_id] for channel, device and country
         self.latest: dict[str, list[Any]] = {}
         self.traits: dict[str, list[Any]] = {}
@@ -174,9 +179,8 @@ class Profile:
             self.purchases += 1
             self.revenue += value
             decayed.add("spend", value, ts)
-            self.first_purchase = (
-                ts if self.first_purchase is None else min(self.first_purchase, ts)
-            )
+            if self.first_purchase is None or ts < self.first_purchase:
+                self.first_purchase, self.first_purchase_value = ts, value
             self.last_purchase = ts if self.last_purchase is None else max(self.last_purchase, ts)
         weight = CATEGORY_WEIGHTS.get(kind)
         category = props.get("category")
@@ -210,7 +214,11 @@ class Profile:
             self.counts[kind] = self.counts.get(kind, 0) + n
         self.first_seen = _min(self.first_seen, other.first_seen)
         self.last_seen = _max(self.last_seen, other.last_seen)
-        self.first_purchase = _min(self.first_purchase, other.first_purchase)
+        if other.first_purchase is not None and (
+            self.first_purchase is None or other.first_purchase < self.first_purchase
+        ):
+            self.first_purchase = other.first_purchase
+            self.first_purchase_value = other.first_purchase_value
         self.last_purchase = _max(self.last_purchase, other.last_purchase)
         self.purchases += other.purchases
         self.revenue += other.revenue
@@ -261,6 +269,7 @@ class Profile:
             if self.last_purchase is not None
             else None,
         }
+        f.update(self.predictions)
         for kind, n in self.counts.items():
             f["count." + kind] = n
         for name, (value, _ts, _eid) in self.latest.items():
@@ -301,6 +310,25 @@ class Profile:
             "merged_ids": self.merged_ids,
         }
 
+    def rfm(self) -> tuple[int, int, int, float] | None:
+        """The exact facts the predictive models use: repeat purchases, first and last
+        purchase times (ms) and the mean value of the repeat purchases; ``None`` before the
+        first purchase.
+
+        >>> from schemas.event import Event, EventType
+        >>> p = Profile(ProfileConfig())
+        >>> for i, value in enumerate((10.0, 30.0, 50.0)):
+        ...     _ = p.apply(Event(f"e{i}", EventType.PURCHASE, "u", 1000 * i,
+        ...                       properties={"value": value}))
+        >>> p.rfm()
+        (2, 0, 2000, 40.0)
+        """
+        if self.first_purchase is None or self.last_purchase is None:
+            return None
+        repeat = self.purchases - 1
+        mean = (self.revenue - self.first_purchase_value) / repeat if repeat > 0 else 0.0
+        return repeat, self.first_purchase, self.last_purchase, mean
+
     # -- encoding ------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
@@ -334,6 +362,8 @@ class Profile:
                 self.merged_ids,
                 self.touched_ms,
                 self.cluster,
+                self.first_purchase_value,
+                self.predictions,
             ),
             protocol=5,
         )
@@ -369,7 +399,10 @@ class Profile:
             p.merged_ids,
             p.touched_ms,
             p.cluster,
+            *predictive,  # absent from snapshots written before predictions existed
         ) = fields
+        if predictive:
+            p.first_purchase_value, p.predictions = predictive
         if tuple(half_lives) == config.half_lives_ms:
             p.decayed = DecayedFeatures(config.half_lives_ms, epoch, sums)
         p.recent.extend(array("Q", recent))

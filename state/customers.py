@@ -1,0 +1,83 @@
+"""The customer base the predictive models are fitted on: every purchaser's exact RFM facts,
+the models fitted on them, and when they were fitted.
+
+One keyed state (``predict``) in the flow: the user step sends a customer's facts on each of
+their purchases (and a ``forget`` on erasure or expiry), so this holds ``(x, first, last,
+mean repeat value)`` per customer, about 100 bytes each. Time is the flow's event time: the
+latest purchase time seen (``as_of``) drives the refit schedule and the customers' ages.
+
+Examples
+--------
+
+>>> base = Customers(refit_ms=3_600_000, min_repeat=2)
+>>> base.add("u1", (2, 0, 10 * DAY_MS, 20.0), ts=10 * DAY_MS)
+>>> base.add("u2", (0, 5 * DAY_MS, 5 * DAY_MS, 0.0), ts=11 * DAY_MS)
+>>> base.due()  # one repeat customer: too few to fit
+False
+>>> base.add("u3", (1, DAY_MS, 9 * DAY_MS, 35.0), ts=12 * DAY_MS)
+>>> base.due()
+True
+>>> x, t_x, T, m = base.arrays(["u1", "u2"])
+>>> x.tolist(), t_x.tolist(), T.tolist()
+([2.0, 0.0], [10.0, 0.0], [12.0, 7.0])
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from operators.clv import Models
+
+DAY_MS = 86_400_000
+Facts = tuple[int, int, int, float]  # repeat purchases, first ms, last ms, mean repeat value
+
+
+@dataclass
+class Customers:
+    """Facts by pseudonymous user, the fitted models and the CLV decile edges.
+
+    Parameters
+    ----------
+    refit_ms
+        Event time between refits.
+    min_repeat
+        Customers with a repeat purchase needed before the first fit.
+
+    """
+
+    refit_ms: int
+    min_repeat: int = 50
+    facts: dict[str, Facts] = field(default_factory=dict)
+    as_of: int = 0
+    fitted_at: int | None = None
+    models: Models | None = None
+    deciles: tuple[float, ...] = ()
+
+    def add(self, user: str, facts: Facts, ts: int) -> None:
+        """A customer's current facts, as of event time ``ts``."""
+        self.facts[user] = facts
+        self.as_of = max(self.as_of, ts)
+
+    def forget(self, user: str) -> None:
+        self.facts.pop(user, None)
+
+    def due(self) -> bool:
+        """Whether a (re)fit is due: enough repeat customers and, after the first fit,
+        ``refit_ms`` of event time since the last."""
+        if self.fitted_at is not None:
+            return self.as_of - self.fitted_at >= self.refit_ms
+        return sum(1 for f in self.facts.values() if f[0] > 0) >= self.min_repeat
+
+    def arrays(self, users: Iterable[str]) -> tuple[np.ndarray, ...]:
+        """``(x, t_x, T, m)`` in days for ``users``, their age taken at ``as_of``."""
+        rows = np.array([self.facts[u] for u in users], dtype=float).reshape(-1, 4)
+        x, first, last, m = rows.T
+        return x, (last - first) / DAY_MS, np.maximum(self.as_of - first, last - first) / DAY_MS, m
+
+    def decile(self, clv: np.ndarray) -> np.ndarray:
+        """CLV decile (1 to 10, 10 the most valuable) by the edges of the last fit."""
+        return 1 + np.searchsorted(np.asarray(self.deciles), clv, side="right")
