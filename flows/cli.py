@@ -198,6 +198,31 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_experiments)
 
     p = sub.add_parser(
+        "predict",
+        help="evaluate the churn / purchases / CLV models on a transaction log",
+        description="evaluate FILE: fit BG/NBD and Gamma-Gamma on the transactions up to "
+        "--calibration-end and compare their predictions with the holdout up to --holdout-end "
+        "(per-customer MAE and correlation, means by calibration frequency, the aggregate "
+        "repeat-purchase curve, the fitted parameters). fetch-cdnow: download the CDNOW logs "
+        "(Fader, Hardie & Lee 2005) from PyPI into --dir. See docs/predictions.md.",
+    )
+    p.add_argument("action", choices=("evaluate", "fetch-cdnow"))
+    p.add_argument("file", nargs="?", help="transaction log (evaluate)")
+    p.add_argument("--calibration-end", help="last day of the calibration period, YYYY-MM-DD")
+    p.add_argument("--holdout-end", help="last day of the holdout period, YYYY-MM-DD")
+    p.add_argument(
+        "--columns",
+        default="customer,date,value",
+        help="customer, date and value columns: header names, or 0-based positions "
+        "(default customer,date,value)",
+    )
+    p.add_argument("--delimiter", default=",", help="CSV delimiter, or 'whitespace' (default ',')")
+    p.add_argument("--date-format", default="%Y-%m-%d", help="strptime format (%%Y-%%m-%%d)")
+    p.add_argument("--unit-days", type=float, default=7.0, help="model time unit in days (7)")
+    p.add_argument("--dir", default=".stack/datasets/cdnow", help="where fetch-cdnow writes")
+    p.set_defaults(handler=_predict)
+
+    p = sub.add_parser(
         "ope",
         help="offline policy evaluation of a decisions log",
         description="Estimate a target policy's value from a JSON Lines log of decisions "
@@ -471,6 +496,46 @@ def _experiments(args: argparse.Namespace) -> int:
         print(f"no experiment results in Redis under {settings.redis_key('experiment_def', '*')}")
         return 1
     print(experiment_report.render(reports, args.format), end="")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.action == "fetch-cdnow":
+        from flows.datasets import cdnow
+
+        try:
+            where = cdnow(args.dir)
+        except RuntimeError as exc:
+            print(f"offerflow predict fetch-cdnow: {exc}", file=sys.stderr)
+            return 1
+        print(f"CDNOW logs in {where}: CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")
+        return 0
+    from datetime import date
+
+    from flows.predict_eval import LogError, evaluate, read_log, render
+
+    if not (args.file and args.calibration_end and args.holdout_end):
+        print("offerflow predict evaluate: give FILE, --calibration-end and --holdout-end",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    columns = tuple(c.strip() for c in args.columns.split(","))
+    try:
+        with open(args.file, newline="", encoding="utf-8") as fh:
+            log = read_log(
+                fh, columns=columns, delimiter=args.delimiter, date_format=args.date_format,
+                progress=True,
+            )  # fmt: skip
+        result = evaluate(
+            log,
+            date.fromisoformat(args.calibration_end),
+            date.fromisoformat(args.holdout_end),
+            unit_days=args.unit_days,
+            progress=True,
+        )
+    except (OSError, LogError, ValueError) as exc:
+        print(f"offerflow predict evaluate: {exc}", file=sys.stderr)
+        return 1
+    print(render(result), end="")
     return 0
 
 
