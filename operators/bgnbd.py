@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
-ArrayLike = np.ndarray | float
+from operators.mle import ArrayLike, maximize
 
 
 @dataclass(frozen=True)
@@ -104,20 +104,10 @@ def fit(
         raise ValueError("BG/NBD needs customers with repeat purchases to fit")
     scale = max(float(T.max()), 1e-9)  # fit in units of the longest history: well conditioned
 
-    def loss(log_params: np.ndarray) -> float:
-        r, alpha, a, b = np.exp(log_params)
-        return -float(np.sum(_log_likelihood((r, alpha, a, b), x, t_x / scale, T / scale)))
+    def total(params: np.ndarray) -> float:
+        return float(np.sum(_log_likelihood(tuple(params), x, t_x / scale, T / scale)))
 
-    result = optimize.minimize(
-        loss,
-        np.log(start),
-        method="L-BFGS-B",
-        bounds=[(-12.0, 12.0)] * 4,
-        callback=callback,
-    )
-    if not result.success and "ABNORMAL" not in str(result.message).upper():
-        raise ValueError(f"BG/NBD fit did not converge: {result.message}")
-    r, alpha, a, b = np.exp(result.x)
+    r, alpha, a, b = maximize(total, start, "BG/NBD", callback)
     return BGNBD(float(r), float(alpha * scale), float(a), float(b))
 
 

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
-ArrayLike = np.ndarray | float
+from operators.mle import ArrayLike, maximize
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,10 @@ def fit(
         raise ValueError("Gamma-Gamma needs customers with repeat purchases of some value")
     scale = float(np.mean(m))  # fit in units of the mean order: well conditioned
 
-    def loss(log_params: np.ndarray) -> float:
-        p, q, gamma = np.exp(log_params)
-        return -float(np.sum(_log_likelihood((p, q, gamma), x, m / scale)))
+    def total(params: np.ndarray) -> float:
+        return float(np.sum(_log_likelihood(tuple(params), x, m / scale)))
 
-    result = optimize.minimize(
-        loss, np.log(start), method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3, callback=callback
-    )
-    if not result.success and "ABNORMAL" not in str(result.message).upper():
-        raise ValueError(f"Gamma-Gamma fit did not converge: {result.message}")
-    p, q, gamma = np.exp(result.x)
+    p, q, gamma = maximize(total, start, "Gamma-Gamma", callback)
     return GammaGamma(float(p), float(q), float(gamma * scale))
 
 

@@ -1,0 +1,47 @@
+"""Maximum likelihood for models with positive parameters (BG/NBD, Gamma-Gamma): maximize the
+total log-likelihood over the parameters' logs, so the optimizer needs no constraints beyond
+wide bounds, with :func:`scipy.optimize.minimize` (L-BFGS-B).
+
+Examples
+--------
+
+>>> import numpy as np
+>>> data = np.array([1.0, 2.0, 3.0])
+>>> (rate,) = maximize(lambda p: float(np.sum(np.log(p[0]) - p[0] * data)), (1.0,), "exp")
+>>> round(float(rate), 4)  # the exponential rate's MLE is 1 / mean
+0.5
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import optimize
+
+#: Array or scalar inputs of the models.
+ArrayLike = np.ndarray | float
+
+
+def maximize(
+    log_likelihood: Callable[[np.ndarray], float],
+    start: tuple[float, ...],
+    name: str,
+    callback: Callable[[np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """The positive parameters maximizing ``log_likelihood(params)``, from ``start``.
+
+    Raises :class:`ValueError` when the optimizer fails (L-BFGS-B's "abnormal termination in
+    line search" at a flat optimum is accepted: the point is the maximum to within precision).
+    """
+    result = optimize.minimize(
+        lambda log_params: -log_likelihood(np.exp(log_params)),
+        np.log(start),
+        method="L-BFGS-B",
+        bounds=[(-12.0, 12.0)] * len(start),
+        callback=callback,
+    )
+    if not result.success and "ABNORMAL" not in str(result.message).upper():
+        raise ValueError(f"{name} fit did not converge: {result.message}")
+    return np.exp(result.x)
