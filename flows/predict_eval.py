@@ -65,7 +65,9 @@ def read_log(
         rows = csv.reader(lines, delimiter=delimiter)
     picks: list[int] = [int(c) for c in columns] if positional else []
     days: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
-    for number, row in enumerate(tqdm(rows, desc="reading", unit=" rows", disable=not progress)):
+    for number, row in enumerate(
+        tqdm(rows, desc="reading", unit=" rows", disable=None if progress else True)
+    ):
         if not row:
             continue
         if not picks:
@@ -202,5 +204,5 @@ def _curve(
 def _ticker(progress: bool, desc: str) -> Callable[[np.ndarray], None] | None:
     if not progress:
         return None
-    bar = tqdm(desc=desc, unit=" iterations")
+    bar = tqdm(desc=desc, unit=" iterations", disable=None)
     return lambda _params: bar.update(1)

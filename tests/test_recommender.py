@@ -1,0 +1,127 @@
+"""Recommendations: learning moves towards a planted preference, business rules (purchased,
+out of stock, excluded, diversity), cold start for users and items, and the prequential
+evaluator's metrics on cases computed by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from flows.reco_eval import Interaction, Score, evaluate, read_interactions
+from flows.reco_sim import Catalog, interactions
+from operators.recommender import EVENT_WEIGHTS, Recommender
+
+
+def shop() -> Recommender:
+    reco = Recommender(per_category=2)
+    for category in ("shoes", "bags", "tech"):
+        for n in range(5):
+            reco.register(f"{category}-{n}", category=category, price=10.0 * (n + 1))
+    return reco
+
+
+def test_learning_moves_recommendations_towards_a_planted_preference() -> None:
+    reco = shop()
+    for n in range(30):  # everybody likes bags-3 along with shoes-1; u-x likes shoes-1
+        reco.learn(f"u{n}", "shoes-1", 1.0, ts=n * 10)
+        reco.learn(f"u{n}", "bags-3", 1.0, ts=n * 10 + 1)
+    for n in range(5):
+        reco.learn(f"t{n}", "tech-0", 1.0, ts=400 + n)  # trending lately, but unrelated
+    reco.learn("newcomer", "shoes-1", 1.0, ts=500)
+    top = reco.recommend("newcomer", k=3, now=500)
+    assert top[0] in ("bags-3", "shoes-1") and "bags-3" in top[:2]
+
+
+def test_purchased_out_of_stock_and_excluded_items_never_appear() -> None:
+    reco = shop()
+    for n in range(10):
+        reco.learn(f"u{n}", "shoes-0", 1.0, ts=n)
+        reco.learn(f"u{n}", "shoes-2", 1.0, ts=n)
+    reco.learn("buyer", "shoes-0", EVENT_WEIGHTS["purchase"], ts=20)
+    reco.register("shoes-2", category="shoes", in_stock=False)
+    top = reco.recommend("buyer", k=10, exclude=["shoes-3"], now=20)
+    assert top and not {"shoes-0", "shoes-2", "shoes-3"} & set(top)
+    keeps = Recommender(exclude_purchased=False)
+    keeps.learn("buyer", "x", EVENT_WEIGHTS["purchase"], ts=0)
+    assert keeps.recommend("buyer", k=1, now=0) == ["x"]  # "buy again" when configured
+
+
+def test_no_more_than_n_items_of_a_category_in_a_top_k() -> None:
+    reco = shop()
+    for n in range(5):
+        reco.learn("u", f"shoes-{n}", 1.0, ts=n)
+        reco.learn("other", f"bags-{n}", 1.0, ts=n)  # something else is popular too
+    top = reco.recommend("u", k=5, now=10)
+    categories = [reco.items[i].category for i in top]
+    assert categories.count("shoes") == 2  # the user's favourites, capped
+    assert categories.count("bags") == 2  # the rest is filled from what is popular elsewhere
+    assert len(top) == 4  # no other category has any signal yet
+
+
+def test_cold_start_users_get_trending_in_their_segment_and_new_items_get_exposure() -> None:
+    reco = shop()
+    for n in range(10):
+        reco.learn(f"s{n}", "tech-1", 1.0, ts=n, segment="student")
+        reco.learn(f"f{n}", "bags-0", 1.0, ts=n, segment="family")
+    assert reco.recommend("fresh", k=1, segment="student", now=20) == ["tech-1"]
+    assert reco.recommend("fresh", k=1, segment="family", now=20) == ["bags-0"]
+    reco.register("hat-old", category="hats")
+    reco.learn("fan", "hat-old", 1.0, ts=30)
+    reco.register("hat-new", category="hats")  # nobody has seen it: no collaborative signal
+    assert "hat-new" in reco.recommend("fan", k=2, now=30)  # content-based exposure
+
+
+def test_forget_erases_the_users_history() -> None:
+    reco = shop()
+    reco.learn("u", "bags-1", EVENT_WEIGHTS["purchase"], ts=0)
+    reco.forget("u")
+    assert "u" not in reco.users and "u" not in reco.affinity
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+def test_prequential_metrics_on_a_case_computed_by_hand() -> None:
+    score = Score()
+    score.add(["a", "b", "c"], "a")  # rank 0: 1 / log2(2) = 1
+    score.add(["a", "b", "c"], "c")  # rank 2: 1 / log2(4) = 0.5
+    score.add(["b", "d"], "e")  # miss
+    summary = score.summary(catalog=8)
+    assert summary == {"hit_rate": 2 / 3, "ndcg": pytest.approx(1.5 / 3), "coverage": 4 / 8}
+    rows = [
+        Interaction("u1", "x", 0),
+        Interaction("u2", "y", 1),
+        Interaction("u2", "y", 2),  # popularity at ts 2: y (1) beats x (1, older)
+        Interaction("u3", "x", 3),  # x and y tie on count; y is more recent
+    ]
+    (pop,) = evaluate(rows, ["popularity"], k=1).values()
+    assert (pop.interactions, pop.hits) == (4, 1)
+    assert pop.ndcg == pytest.approx(1.0) and pop.shown == {"x", "y"}
+    assert math.isclose(pop.summary(2)["coverage"], 1.0)
+
+
+def test_logs_read_as_csv_or_json_lines_in_time_order(tmp_path: Path) -> None:
+    csv_log = tmp_path / "log.csv"
+    csv_log.write_text("user,item,timestamp,weight\nu,b,2000,1\nu,a,1970-01-01T00:00:01Z,3\n")
+    jsonl = tmp_path / "log.jsonl"
+    jsonl.write_text(
+        '{"user": "u", "item": "b", "timestamp": 2000}\n'
+        '{"user": "u", "item": "a", "timestamp": 1000, "weight": 3}\n'
+    )
+    for path in (csv_log, jsonl):
+        rows = read_interactions(str(path))
+        assert [(r.item, r.ts, r.weight) for r in rows] == [("a", 1000, 3.0), ("b", 2000, 1.0)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item\nu,a\n")
+    with pytest.raises(ValueError, match="line 1: needs user, item, timestamp"):
+        read_interactions(str(bad))
+
+
+def test_on_planted_tastes_the_hybrid_beats_popularity() -> None:
+    log = interactions(Catalog.planted(seed=3), users=300, count=4_000, seed=3)
+    scores = evaluate(log, ["hybrid", "popularity"], k=10)
+    hybrid, popular = (scores[m].summary(240) for m in ("hybrid", "popularity"))
+    assert hybrid["hit_rate"] > 2 * popular["hit_rate"]
+    assert hybrid["coverage"] > popular["coverage"]
