@@ -1,5 +1,6 @@
 """Profile-flow benchmark: events/s of the profile flow (ingestion included) in one process,
-with and without streaming attribution, and the batch attribution command on 10,000 paths.
+with every feature on and with each optional feature off in turn (streaming attribution,
+product recommendations), and the batch attribution command on 10,000 paths.
 
 Events (the demo's mix: JSON and Avro, 5% malformed) are produced to fresh topics first, so
 only the flow is timed. Each run is a real ``python -m bytewax.run`` process reading the topic
@@ -31,6 +32,8 @@ from flows.tally import tally
 
 #: Distinct paths in the batch attribution timing.
 PATHS = 10_000
+#: Optional features the benchmark also runs without, and the setting that turns each off.
+FEATURES = {"attribution": "OFFERFLOW_ATTRIBUTION", "recommendations": "OFFERFLOW_RECOMMENDATIONS"}
 
 
 def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dict[str, float]:
@@ -49,12 +52,14 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         now_ms=int(time.time() * 1000),
     )
     startup = _timed_run(base, [], "start-up (empty topic)")
-    walls, walls_off = [], []
-    for i in range(repeat):  # interleaved, so broker drift hits both alike
+    walls: list[float] = []
+    walls_off: dict[str, list[float]] = {feature: [] for feature in FEATURES}
+    for i in range(repeat):  # interleaved, so broker drift hits every variant alike
         walls.append(_timed_run(base, samples, f"run {i + 1}/{repeat}"))
-        off = f"run {i + 1}/{repeat} without attribution"
-        walls_off.append(_timed_run(base, samples, off, attribution=False))
-    wall, wall_off = statistics.median(walls), statistics.median(walls_off)
+        for feature, variable in FEATURES.items():
+            off = f"run {i + 1}/{repeat} without {feature}"
+            walls_off[feature].append(_timed_run(base, samples, off, {variable: "false"}))
+    wall = statistics.median(walls)
     paths_s = _paths_run(PATHS)
     population = generate(
         state_users * 4,
@@ -64,7 +69,7 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         now_ms=int(time.time() * 1000),
     )
     with tempfile.TemporaryDirectory() as recovery:
-        _timed_run(base, population, f"state size ({state_users:,} users)", recovery)
+        _timed_run(base, population, f"state size ({state_users:,} users)", recovery=recovery)
         sizes = _snapshot_sizes(Path(recovery))
     figures = {
         "events": events,
@@ -72,9 +77,15 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         "startup_s": startup,
         "rate_wall": events / wall,
         "rate_net": events / max(wall - startup, 1e-9),
-        "wall_off_s": wall_off,
-        "rate_off_wall": events / wall_off,
-        "rate_off_net": events / max(wall_off - startup, 1e-9),
+        **{
+            f"{key}_{feature}": value
+            for feature, runs in walls_off.items()
+            for key, value in (
+                ("wall_off_s", statistics.median(runs)),
+                ("rate_off_wall", events / statistics.median(runs)),
+                ("rate_off_net", events / max(statistics.median(runs) - startup, 1e-9)),
+            )
+        },
         "paths": PATHS,
         "paths_s": paths_s,
         "state_users": len(sizes),
@@ -88,10 +99,11 @@ def run_bench(events: int, *, repeat: int, output: str, state_users: int) -> dic
         f"events (median of {repeat}, {wall:.2f} s wall incl. {startup:.2f} s start-up); "
         f"{figures['rate_net']:,.0f} events/s excluding start-up"
     )
-    print(
-        f"without attribution: {figures['rate_off_wall']:,.0f} events/s "
-        f"({figures['rate_off_net']:,.0f} excluding start-up)"
-    )
+    for feature in FEATURES:
+        print(
+            f"without {feature}: {figures[f'rate_off_wall_{feature}']:,.0f} events/s "
+            f"({figures[f'rate_off_net_{feature}']:,.0f} excluding start-up)"
+        )
     print(f"offerflow attribution paths, {PATHS:,} paths: {paths_s:.2f} s wall")
     print(
         f"state per user at {len(sizes):,} users: mean {figures['state_mean']:,.0f} B, "
@@ -105,15 +117,15 @@ def _timed_run(
     base: dict[str, str],
     samples: list,
     label: str,
+    overrides: dict[str, str] | None = None,
     recovery: str = "",
-    attribution: bool = True,
 ) -> float:
     run_id = f"bench-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}"
     env = {
         "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}",
         "OFFERFLOW_REDIS_PREFIX": run_id,
         "OFFERFLOW_TAIL": "false",
-        "OFFERFLOW_ATTRIBUTION": str(attribution).lower(),
+        **(overrides or {}),
     }
     settings = Settings.from_env({**base, **env})
     stack.ensure_topics(settings)
@@ -182,6 +194,15 @@ def _snapshot_sizes(recovery: Path) -> list[int]:
     return sizes
 
 
+def _off_rows(f: dict[str, float]) -> str:
+    return "\n".join(
+        f"| {feature} off | {f['events']:,.0f} | {f[f'wall_off_s_{feature}']:.2f} s "
+        f"| {f['startup_s']:.2f} s | {f[f'rate_off_wall_{feature}']:,.0f} "
+        f"| {f[f'rate_off_net_{feature}']:,.0f} |"
+        for feature in FEATURES
+    )
+
+
 def _write_report(path: Path, f: dict[str, float], repeat: int) -> None:
     cpu = next(
         (
@@ -213,16 +234,18 @@ half-lives, consent, segment rules), dead letters, segment changes and privacy a
 Kafka, profile documents to Redis. Median of {repeat} runs; start-up measured on an empty
 topic.
 
-Streaming attribution (on by default) adds touchpoints to each journey and, per purchase (4%
-of the mix), seven attribution records to Kafka, a Markov-chain step and seven Redis totals;
-the runs without it set `OFFERFLOW_ATTRIBUTION=false`. Runs alternate between the two.
+Optional features, each also run switched off (runs alternate between the variants):
+streaming attribution adds touchpoints to each journey and, per purchase (4% of the mix),
+seven attribution records to Kafka, a Markov-chain step and seven Redis totals
+(`OFFERFLOW_ATTRIBUTION=false` turns it off); recommendations send every product event (about
+half the mix) to the recommendation step, which learns it and refreshes the user's Redis top-k
+at most once a minute of event time (`OFFERFLOW_RECOMMENDATIONS=false`).
 
-| attribution | events | wall | start-up | events/s (wall) | events/s (net of start-up) |
+| variant | events | wall | start-up | events/s (wall) | events/s (net of start-up) |
 |---|---:|---:|---:|---:|---:|
-| on | {f["events"]:,.0f} | {f["wall_s"]:.2f} s | {f["startup_s"]:.2f} s | {f["rate_wall"]:,.0f} \
-| {f["rate_net"]:,.0f} |
-| off | {f["events"]:,.0f} | {f["wall_off_s"]:.2f} s | {f["startup_s"]:.2f} s \
-| {f["rate_off_wall"]:,.0f} | {f["rate_off_net"]:,.0f} |
+| everything on | {f["events"]:,.0f} | {f["wall_s"]:.2f} s | {f["startup_s"]:.2f} s \
+| {f["rate_wall"]:,.0f} | {f["rate_net"]:,.0f} |
+{_off_rows(f)}
 
 ## Batch attribution
 `offerflow attribution paths` on {f["paths"]:,.0f} distinct aggregated paths (1 to 8 touches over

@@ -227,6 +227,26 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("CLV_HORIZON", "90d", "Horizon of the predicted customer lifetime value."),
     Variable("CLV_DISCOUNT", "0.1", "Annual discount rate of the predicted lifetime value."),
+    Variable(
+        "RECOMMENDATIONS",
+        "true",
+        "`false` turns product recommendations off (no products in decisions, no Redis top-k).",
+    ),
+    Variable(
+        "CATALOG_FILE",
+        "",
+        "Product catalogue CSV (item,category,price,tags,in_stock); empty: products are "
+        "learned from the properties of product events.",
+    ),
+    Variable("RECO_K", "5", "Products per decision and in each user's Redis top-k."),
+    Variable("RECO_PER_CATEGORY", "2", "Most products of one category in a top-k (diversity)."),
+    Variable(
+        "RECO_EXCLUDE_PURCHASED", "true", "Leave products the user bought out of their top-k."
+    ),
+    Variable(
+        "RECO_HALF_LIFE", "7d", "Half-life (event time) of co-occurrence, affinity and trends."
+    ),
+    Variable("RECO_REFRESH", "60s", "Least event time between refreshes of a user's Redis top-k."),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
@@ -279,6 +299,13 @@ class Settings:
     predict_min_repeat: int
     clv_horizon_days: int
     clv_discount: float
+    recommendations: bool
+    catalog_file: str
+    reco_k: int
+    reco_per_category: int
+    reco_exclude_purchased: bool
+    reco_half_life_ms: int
+    reco_refresh_ms: int
     recovery_dir: str
     snapshot_s: int
     stack_dir: str
@@ -349,6 +376,13 @@ class Settings:
             predict_min_repeat=_int(raw, "PREDICT_MIN_REPEAT", 2),
             clv_horizon_days=max(1, _duration(raw, "CLV_HORIZON") // 86_400_000),
             clv_discount=_float(raw, "CLV_DISCOUNT"),
+            recommendations=_bool(raw, "RECOMMENDATIONS"),
+            catalog_file=raw["CATALOG_FILE"],
+            reco_k=_int(raw, "RECO_K", 1),
+            reco_per_category=_int(raw, "RECO_PER_CATEGORY", 1),
+            reco_exclude_purchased=_bool(raw, "RECO_EXCLUDE_PURCHASED"),
+            reco_half_life_ms=_duration(raw, "RECO_HALF_LIFE"),
+            reco_refresh_ms=_duration(raw, "RECO_REFRESH"),
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_int(raw, "SNAPSHOT_S", 1),
             stack_dir=raw["STACK_DIR"],

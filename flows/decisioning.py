@@ -2,7 +2,9 @@
 
 Steps: screened requests and closed reward windows, keyed by ``campaign|segment`` → the
 policy step (bandit and response model: a decision, or learning) → keyed by campaign → the
-budget gate → the decisions topic (with the "no offer" decisions the user step made itself),
+budget gate → (decisions that carry content, and recommendations-only requests: the
+recommendation step, :mod:`flows.recommendations`, fills their ``products``) → the
+decisions topic (with the "no offer" decisions the user step made itself),
 plus ``decided``/``released`` messages back to each user's ledger through the internal topic,
 and policy and budget aggregates to Redis (``<prefix>:policy:<campaign>:<segment>``,
 ``<prefix>:budget:<campaign>``).
@@ -15,6 +17,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.recommendations import carries_content, recommend
 from flows.wiring import publish
 from operators.budget_gate import BudgetGate
 from operators.campaign_book import CampaignBook
@@ -63,6 +66,15 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
         "user_no_offers", changes, lambda kv: kv[1][1] if kv[1][0] == "decision" else None
     )
     final = op.filter_map("final", gated, lambda kv: kv[1][1] if kv[1][0] == "final" else None)
+    if settings.recommendations:
+        content = op.branch("content_decisions", final, carries_content)
+        requests = op.filter_map(
+            "recommendation_requests",
+            changes,
+            lambda kv: kv[1][1] if kv[1][0] == "recommend" else None,
+        )
+        filled = recommend(changes, op.merge("to_fill", content.trues, requests), book, settings)
+        final = op.merge("final_decisions", content.falses, filled)
     fmt = settings.output_format
     encoded = op.map(
         "encode_decisions",

@@ -218,6 +218,12 @@ def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:
     )
     for reason, n in report.no_offer.most_common(6):
         print(f"  no offer, {reason}: {n:,}")
+    if report.with_products:
+        print(
+            f"{report.with_products:,} decisions carried recommended products; "
+            f"{report.favourite_products / report.with_products:.0%} of them include one of "
+            "the user's planted favourites (5 of 240 products each)"
+        )
     sent = {k: v for k, v in sorted(report.sender_counts.items())}
     print(f"senders: {sent}")
     print(f"outboxes: {outbox}/email.jsonl; in-app inboxes: {settings.redis_key('inbox', '*')}")

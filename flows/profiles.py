@@ -123,9 +123,14 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         ttl_ms=settings.profile_ttl_s * 1000,
         erase_grace_ms=settings.erase_grace_s * 1000,
         clustering=settings.clusters > 0,
-        decisioning=Decisioning(book, profile.labels[len(profile.labels) // 2]) if book else None,
+        decisioning=Decisioning(
+            book, profile.labels[len(profile.labels) // 2], settings.recommendations
+        )
+        if book
+        else None,
         attribution=attribution_config(settings),
         predictions=settings.predictions,
+        recommendations=settings.recommendations,
     )
 
 

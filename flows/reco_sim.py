@@ -56,6 +56,21 @@ class Catalog:
     def category_items(self, category: str, launched: bool) -> list[str]:
         return [i for i, c, _ in self.items if c == category and (launched or i not in self.late)]
 
+    def favourites(self, rng: random.Random, category: str) -> list[str]:
+        """Five of ``category``'s hits: one user's planted taste."""
+        return rng.sample(self.hits[category], 5)
+
+    def pick(
+        self, rng: random.Random, favourites: list[str], category: str, launched: bool = True
+    ) -> str:
+        """The item a user with ``favourites`` in ``category`` interacts with next."""
+        roll = rng.random()
+        if roll < 0.55:
+            return rng.choice(favourites)
+        if roll < 0.85:
+            return rng.choice(self.category_items(category, launched))
+        return rng.choice(self.category_items(rng.choice(CATEGORIES), launched))
+
 
 def interactions(
     catalog: Catalog, users: int = 2_000, count: int = 50_000, seed: int = 7, step_ms: int = 60_000
@@ -63,19 +78,12 @@ def interactions(
     """``count`` interactions of ``users`` users, one every ``step_ms`` of event time."""
     rng = random.Random(seed)
     persona = {f"u{n:05d}": rng.choice(CATEGORIES) for n in range(users)}
-    favourites = {u: rng.sample(catalog.hits[c], 5) for u, c in persona.items()}
+    favourites = {u: catalog.favourites(rng, c) for u, c in persona.items()}
     category = {i: c for i, c, _ in catalog.items}
     out = []
     for n in range(count):
-        launched = n >= count // 2
         user = rng.choice(list(persona))
-        roll = rng.random()
-        if roll < 0.55:
-            item = rng.choice(favourites[user])
-        elif roll < 0.85:
-            item = rng.choice(catalog.category_items(persona[user], launched))
-        else:
-            item = rng.choice(catalog.category_items(rng.choice(CATEGORIES), launched))
+        item = catalog.pick(rng, favourites[user], persona[user], launched=n >= count // 2)
         kind = rng.choices(("product_view", "add_to_cart", "purchase"), (0.87, 0.10, 0.03))[0]
         out.append(Interaction(user, item, n * step_ms, EVENT_WEIGHTS[kind], category[item]))
     return out

@@ -27,10 +27,11 @@ from tqdm import tqdm
 
 from flows.config import Settings
 from flows.population import Population
+from flows.reco_sim import CATEGORIES, Catalog
 from flows.senders import Senders
 from operators.campaign_book import CampaignBook
 from operators.pseudonymize import Pseudonymizer
-from state.campaigns import Catalog
+from state.campaigns import Catalog as Campaigns
 
 CHANNEL_MIX = (("web", 0.6), ("email", 0.2), ("push", 0.2))
 #: Sources of organic visits, and the share of requests that follow one.
@@ -71,6 +72,8 @@ class LiveReport:
     sender_counts: Counter = field(default_factory=Counter)
     organic_purchases: int = 0
     seconds: float = 0.0
+    with_products: int = 0
+    favourite_products: int = 0
     exposed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     exposures: Counter = field(default_factory=Counter)
 
@@ -164,13 +167,20 @@ class Simulator:
     ) -> None:
         self.settings = settings
         self.rng = random.Random(seed)
-        self.catalog: Catalog = CampaignBook(settings.campaigns_file).current()
+        self.catalog: Campaigns = CampaignBook(settings.campaigns_file).current()
         offers = sorted({o.id for c in self.catalog.campaigns.values() for o in c.offers})
         self.population = Population.planted(offers, seed=seed)
         pseudonymizer = Pseudonymizer(settings.id_key)
         self.users = [f"sim-{seed}-{i:06d}" for i in range(users)]
         self.persona = {u: self.population.persona_of(u) for u in self.users}
         self.by_pseudonym = {pseudonymizer.user(u): u for u in self.users}
+        self.products = Catalog.planted(seed)  # planted tastes in products, for recommendations
+        self.product_rng = random.Random(seed * 31 + 1)  # apart: the rest replays as before
+        self.categories = dict(zip(self.population.personas, CATEGORIES, strict=True))
+        self.favourites = {
+            u: self.products.favourites(self.product_rng, self.categories[self.persona[u]])
+            for u in self.users
+        }
         self.purchase_rate = purchase_rate
         self.report = LiveReport()
         self.started = time.monotonic()
@@ -219,17 +229,19 @@ class Simulator:
         roll = self.rng.random()
         channel = next(c for c, w in _cumulative(CHANNEL_MIX) if roll < w)
         now = _now()
-        category = ("shoes", "bags", "tech", "home", "sport", "beauty")[
-            self.population.personas.index(self.persona[user])
-        ]
+        category = self.categories[self.persona[user]]
+        product = self.products.pick(self.product_rng, self.favourites[user], category)
         if self.rng.random() < ORGANIC_SHARE:
             source = self.rng.choice(ORGANIC_SOURCES)
             self._event(user, "page_view", now, properties={"utm_source": source})
-        self._event(user, "product_view", now, properties={"category": category})
+        self._event(
+            user, "product_view", now, properties={"category": category, "product_id": product}
+        )
         if self.rng.random() < ORGANIC_PURCHASE_SHARE:
             self._purchase(user, now)
         if self.rng.random() < 0.05:
-            self._event(user, "add_to_cart", now, properties={"category": category})
+            cart = {"category": category, "product_id": product}
+            self._event(user, "add_to_cart", now, properties=cart)
         self._event(user, "decision_request", now, channel=channel)
 
     def _respond(self, decision: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -278,6 +290,13 @@ class Simulator:
 
     def count_decision(self, decision: dict[str, Any]) -> None:
         self.report.decisions += 1
+        products = (decision.get("payload") or {}).get("products")
+        user = self.by_pseudonym.get(decision["user_id"])
+        if products and user is not None:
+            self.report.with_products += 1
+            self.report.favourite_products += bool(
+                set(products.split(",")) & set(self.favourites[user])
+            )
         if decision.get("offer_id") is None:
             self.report.no_offer[decision.get("reason") or "?"] += 1
             if decision.get("reason") in ("experiment_holdout", "global_holdout"):

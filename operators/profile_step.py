@@ -27,6 +27,7 @@ Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`
 ``("internal", Feedback)`` for the internal topic, ``("vector", (user, features))`` for
 the clustering stage, ``("predict", ("facts" | "forget", ...))`` for the predictive models
 (:mod:`operators.predict_step`, whose ``predicted`` answers land in the profile's features),
+``("reco", ("learn" | "forget", ...))`` for the recommender (:mod:`operators.reco_step`),
 and the outputs of :mod:`operators.user_decisions` and :mod:`operators.user_attribution`.
 """
 
@@ -46,6 +47,7 @@ from bytewax.operators import StatefulLogic
 
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
+from operators.recommender import EVENT_WEIGHTS
 from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
 from schemas import codec
@@ -54,17 +56,19 @@ from schemas.rejection import Reason, Rejected
 from state.clusters import cluster_vector
 from state.contacts import ContactLedger
 from state.journey import Journey
-from state.profile import Profile, ProfileConfig
+from state.profile import Profile, ProfileConfig, amount
 from state.segments import RuleFile
 
 Output = tuple[str, Any]
+#: Event properties that name the product, in order of preference.
+PRODUCT_KEYS = ("product_id", "item_id", "sku")
 
 
 @dataclass(frozen=True)
 class ProfileStepConfig:
     """What every user's step shares: profile shape, rules, timers, clustering, decisioning
     and attribution (``None``: off), predictions (facts sent to :mod:`operators.predict_step`),
-    the clock."""
+    recommendations (product interactions sent to :mod:`operators.reco_step`), the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
@@ -74,6 +78,7 @@ class ProfileStepConfig:
     decisioning: Decisioning | None = None
     attribution: AttributionConfig | None = None
     predictions: bool = False
+    recommendations: bool = False
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -148,7 +153,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 out += self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now)
             return out, self.RETAIN
         ended = attribution.on_expire(self.journey) if attribution else []
-        ended += self._forget_facts()
+        ended += self._leave()
         audit = self._audit(
             f"expire:{profile.touched_ms}",
             now,
@@ -206,6 +211,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             out += attribution.on_event(self.user, self.journey, event, profile.touched_ms)
         if applied and event.type is EventType.PURCHASE:
             out += self._facts(event.ts)
+        if applied and self.cfg.recommendations:
+            out += _interaction(self.user, event, profile.segments)
         return out
 
     def _facts(self, ts: int) -> list[Output]:
@@ -215,9 +222,13 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return []
         return [("predict", ("facts", {"user": self.user, "facts": facts, "ts": ts}))]
 
-    def _forget_facts(self) -> list[Output]:
-        """This id leaves the customer base (erased, expired, merged into another)."""
-        return [("predict", ("forget", self.user))] if self.cfg.predictions else []
+    def _leave(self) -> list[Output]:
+        """This id leaves the customer base and the recommender (erased, expired, merged into
+        another)."""
+        out: list[Output] = [("predict", ("forget", self.user))] if self.cfg.predictions else []
+        if self.cfg.recommendations:
+            out.append(("reco", ("forget", self.user)))
+        return out
 
     def _profile(self) -> Profile:
         if self.profile is None:
@@ -260,7 +271,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         forgets: list[Output] = [
             ("internal", Feedback("forget", alias, {"erased_by": self.user})) for alias in merged
         ]
-        return [("profile", None), ("privacy", audit), *forgets, *self._forget_facts()]
+        return [("profile", None), ("privacy", audit), *forgets, *self._leave()]
 
     # -- internal messages ---------------------------------------------------------------
 
@@ -305,7 +316,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         out: list[Output] = [
             ("internal", Feedback("absorb", known, handover)),
             ("profile", None),
-            *self._forget_facts(),
+            *self._leave(),
         ]
         if profile.segments:
             out.append(
@@ -376,7 +387,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             None,
             {"alias_of_erased": str(payload["erased_by"])},
         )
-        return [("profile", None), ("privacy", audit), *self._forget_facts()]
+        return [("profile", None), ("privacy", audit), *self._leave()]
 
     # -- records -------------------------------------------------------------------------
 
@@ -430,6 +441,25 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "source_event_id": source,
             "details": details,
         }
+
+
+def _interaction(user: str, event: Event, segments: tuple[str, ...]) -> list[Output]:
+    """A product event naming its product, for the recommender."""
+    weight = EVENT_WEIGHTS.get(event.type.value)
+    props = event.properties
+    item = next((props[k] for k in PRODUCT_KEYS if isinstance(props.get(k), str | int)), None)
+    if weight is None or item is None or item == "":
+        return []
+    learn = {
+        "user": user,
+        "item": str(item),
+        "weight": weight,
+        "ts": event.ts,
+        "segment": segments[0] if segments else None,
+        "category": props.get("category") if isinstance(props.get("category"), str) else None,
+        "price": amount(props.get("price")) or None,
+    }
+    return [("reco", ("learn", learn))]
 
 
 def _unknown(letter: DeadLetter) -> bool:

@@ -95,7 +95,7 @@ class Recommender:
         self,
         half_life_ms: int = 7 * 86_400_000,
         history: int = 20,
-        neighbours: int = 100,
+        neighbours: int = 50,
         weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
         per_category: int = 3,
         exclude_purchased: bool = True,
@@ -107,7 +107,7 @@ class Recommender:
         self.per_category = per_category
         self.exclude_purchased = exclude_purchased
         self.items: dict[str, Item] = {}
-        self.by_feature: dict[str, set[str]] = {}  # category / tag feature -> items
+        self.by_feature: dict[str, dict[str, None]] = {}  # category / tag -> items, in order
         self.users: dict[str, _User] = {}
         self.popularity: dict[str, DecayedFeatures] = {}  # segment ("" for all) -> items
         self.cooc: dict[str, DecayedFeatures] = {}
@@ -115,6 +115,7 @@ class Recommender:
         self.now = 0
         self.learned = 0
         self._trending: dict[str, tuple[int, dict[str, float]]] = {}
+        self._by_feature_top: dict[str, tuple[int, list[str]]] = {}
 
     # -- learning ------------------------------------------------------------------------
 
@@ -129,10 +130,10 @@ class Recommender:
         """Add or update an item's metadata (a catalog file, or a ``product_view``'s properties)."""
         old = self.items.get(item)
         for feature in _features(old) if old else ():
-            self.by_feature.get(feature, set()).discard(item)
+            self.by_feature.get(feature, {}).pop(item, None)
         meta = self.items[item] = Item(item, category, price, tuple(tags), in_stock)
         for feature in _features(meta):
-            self.by_feature.setdefault(feature, set()).add(item)
+            self.by_feature.setdefault(feature, {})[item] = None
 
     def learn(
         self, user: str, item: str, weight: float, ts: int, segment: str | None = None
@@ -213,7 +214,7 @@ class Recommender:
         # Popularities share one epoch: their raw sums are the decayed values times one
         # common factor, which the final scaling cancels.
         popularity = self._decayed(self.popularity, "").sums
-        for rank, item in enumerate(reversed(recent[-10:])):
+        for rank, item in enumerate(reversed(recent[-5:])):
             neighbours = self.cooc.get(item)
             if neighbours is None:
                 continue
@@ -221,7 +222,7 @@ class Recommender:
             for other, (value,) in neighbours.items(now):
                 share = weight * value / math.sqrt(popularity.get(other, (1.0,))[0])
                 scores[other] = scores.get(other, 0.0) + share
-        return _scaled(scores)
+        return _scaled(dict(heapq.nlargest(50, scores.items(), key=lambda kv: kv[1])))
 
     def _popular(self, segment: str, now: int, n: int = 50) -> dict[str, float]:
         """Trending items (in ``segment``, or overall when it has none), recomputed after a
@@ -247,10 +248,29 @@ class Recommender:
                 counts[feature] = counts.get(feature, 0.0) + 1.0
         return _scaled(counts)
 
-    def _category_items(self, content: dict[str, float]) -> set[str]:
+    def _category_items(self, content: dict[str, float], per_feature: int = 20) -> set[str]:
+        """Candidates from the user's three strongest categories or tags: their most popular
+        items, plus the newest items nobody has interacted with yet (content-based exposure)."""
         features = ((f, v) for f, v in content.items() if not f.startswith("item:"))
         top = heapq.nlargest(3, features, key=lambda kv: kv[1])
-        return set().union(*(self.by_feature.get(f, set()) for f, _ in top))
+        out: set[str] = set()
+        for feature, _value in top:
+            out.update(self._feature_top(feature, per_feature))
+        return out
+
+    def _feature_top(self, feature: str, n: int) -> list[str]:
+        """A category's (or tag's) most popular items and its newest unseen ones, recomputed
+        like the trending list (at most every 100 interactions)."""
+        cached = self._by_feature_top.get(feature)
+        if cached is not None and self.learned - cached[0] < min(100, 1 + cached[0] // 10):
+            return cached[1]
+        popularity = self._decayed(self.popularity, "").sums
+        items = self.by_feature.get(feature, {})
+        seen = (i for i in items if i in popularity)
+        top = heapq.nlargest(n, seen, key=lambda i: popularity[i][0])
+        top += [i for i in reversed(items) if i not in popularity][:5]
+        self._by_feature_top[feature] = (self.learned, top)
+        return top
 
     def _diverse(self, scored: list[tuple[float, str]], k: int) -> list[str]:
         picked: list[str] = []

@@ -3,7 +3,8 @@ internal message: requests and behavioural triggers become screened candidates f
 policy step (or an explicit "no offer"), and feedback becomes rewards.
 
 Outputs (added to the profile step's): ``("candidate", (policy_key, request))`` for the
-policy step, ``("decision", record)`` for a "no offer" decided here, ``("reward",
+policy step, ``("decision", record)`` for a "no offer" decided here, ``("recommend",
+record)`` for a recommendations-only request (to the recommendation step), ``("reward",
 (policy_key, reward))`` when a reward window closes, and ``("dead", DeadLetter)`` for
 feedback naming an unknown or already-closed decision.
 
@@ -46,10 +47,12 @@ ANY_CHANNEL = "any"
 
 @dataclass(frozen=True)
 class Decisioning:
-    """What the user step needs to decide: the live campaigns and the context half-life."""
+    """What the user step needs to decide: the live campaigns, the context half-life, and
+    whether web requests may ask for product recommendations alone."""
 
     campaigns: CampaignBook
     context_label: str
+    recommendations: bool = False
 
     def on_event(
         self,
@@ -65,7 +68,9 @@ class Decisioning:
         kind = event.type
         if kind is EventType.ADD_TO_CART:
             ledger.last_cart = max(ledger.last_cart or 0, event.ts)
-        if kind is EventType.DECISION_REQUEST:
+        if kind is EventType.DECISION_REQUEST and self._content_only(event):
+            out += _recommendations_only(user, profile, event)
+        elif kind is EventType.DECISION_REQUEST:
             channel = event.channel or event.properties.get("channel")
             channel = None if channel in (None, "", "best", ANY_CHANNEL) else str(channel)
             source = f"{event.event_id}|{channel or '*'}"
@@ -85,6 +90,9 @@ class Decisioning:
         elif kind in _FEEDBACK:
             out += _feedback(ledger, event, _FEEDBACK[kind], letter)
         return out + observed(ledger.exposures, event, _revenue(event))
+
+    def _content_only(self, event: Event) -> bool:
+        return self.recommendations and event.properties.get("content") == "recommendations"
 
     def on_timer(
         self, user: str, profile: Profile, ledger: ContactLedger, now_ms: int
@@ -172,6 +180,25 @@ class Decisioning:
             variants=enrolled.variants,
         )
         return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
+
+
+def _recommendations_only(user: str, profile: Profile, event: Event) -> list[Output]:
+    """A request for products alone (``properties.content = "recommendations"``): no
+    campaign, no offer; the recommendation step fills the record's ``products`` if the user
+    consented to marketing."""
+    request = {
+        "decision_id": decision_id(user, f"{event.event_id}|recommendations"),
+        "user": user,
+        "ts": event.ts,
+        "segment": profile.segments[0] if profile.segments else None,
+        "trigger": "request",
+        "request_event_id": event.event_id,
+    }
+    channel = event.channel or "web"
+    granted = profile.consent.get("marketing")
+    if granted is None or granted[0] is not True:
+        return [("decision", no_offer(request, channel, "no_consent:marketing"))]
+    return [("recommend", no_offer(request, channel, "recommendations_only"))]
 
 
 def on_decided(ledger: ContactLedger, kind: str, payload: dict[str, Any]) -> list[Output]:

@@ -94,6 +94,7 @@ _CAMPAIGN_KEYS = {
     "caps",
     "trigger",
     "offer",
+    "exclude_products",
 }
 
 
@@ -186,6 +187,7 @@ class Campaign:
     max_conversions: int | None = None
     caps: tuple[Cap, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    exclude_products: tuple[str, ...] = ()
     version: str = ""
 
     def active(self, now_ms: int) -> bool:
@@ -461,6 +463,11 @@ def _campaign(raw: dict[str, Any], errors: list[str], line_of) -> Campaign | Non
             err("budget", f"{key} must be a whole number >= 0")
         elif value is not None:
             kwargs[key] = value
+    excluded = raw.get("exclude_products", [])
+    if not isinstance(excluded, list) or not all(isinstance(p, str) for p in excluded):
+        err("exclude_products", "must be a list of product ids")
+    else:
+        kwargs["exclude_products"] = tuple(excluded)
     kwargs["caps"] = tuple(_caps(raw.get("caps", []), name, errors, line_of))
     kwargs["triggers"] = tuple(_triggers(raw.get("trigger", []), channels, err))
     kwargs["offers"] = tuple(_offers(raw.get("offer", []), channels, err))

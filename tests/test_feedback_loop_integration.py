@@ -33,20 +33,18 @@ def test_stitching_and_clusters_through_the_internal_topic(
 
     records = [(s.key, s.value) for s in samples]
     records += [event(f"anon-{i}", "visitor-1", "page_view") for i in range(5)]
-    records += [
-        event(
-            "login",
-            "customer-1",
-            "identify",
-            traits={"anonymous_id": "visitor-1", "email": "c1@example.com"},
-        )
-    ]
-    records += [
+    # The login comes once the visitor's profile exists: the two are on different partitions,
+    # so sent together the link could reach the visitor first, with nothing yet to hand over.
+    login = event(
+        "login",
+        "customer-1",
+        "identify",
+        traits={"anonymous_id": "visitor-1", "email": "c1@example.com"},
+    )
+    later = [
         event(f"later-{i}", "visitor-1", "product_view", properties={"category": "shoes"})
         for i in range(3)
     ]
-    produce(run.settings, run.settings.topic("events"), records)
-
     known, anonymous = pseudonym("customer-1"), pseudonym("visitor-1")
 
     def settled() -> bool:
@@ -62,6 +60,9 @@ def test_stitching_and_clusters_through_the_internal_topic(
 
     try:
         with tailing_flow(run) as flow:
+            produce(run.settings, run.settings.topic("events"), records)
+            wait_for(lambda: anonymous in profiles(run.settings), 60)
+            produce(run.settings, run.settings.topic("events"), [login, *later])
             wait_for(settled, 90)
             assert flow.poll() is None
         merged = profiles(run.settings)[known]

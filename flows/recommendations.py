@@ -1,0 +1,73 @@
+"""The recommendation half of the main dataflow.
+
+Steps: product interactions and departures from the profile step, and the decisions that
+carry content (offers on email, push and web, and recommendations-only requests) → keyed
+``reco`` → the recommendation step (learns the interactions, fills each decision's
+``products``) → the filled decisions back to the decisions topic, and each user's current
+top-k to Redis (``<prefix>:reco:<pseudonym>``, with the profile TTL; erasure deletes it).
+"""
+
+from __future__ import annotations
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+
+from flows.config import Settings
+from operators.campaign_book import CampaignBook
+from operators.reco_step import RecoStep
+from operators.redis_mirror import RedisMirrorSink
+
+#: Channels whose messages carry content around the offer.
+CONTENT_CHANNELS = frozenset({"email", "push", "web"})
+
+
+def carries_content(decision: dict) -> bool:
+    """Whether a decision gets products: an offer on a content channel, or a
+    recommendations-only request."""
+    if decision["reason"] == "recommendations_only":
+        return True
+    return decision["offer_id"] is not None and decision["channel"] in CONTENT_CHANNELS
+
+
+def recommend(
+    changes: Stream, to_fill: Stream, book: CampaignBook, settings: Settings
+) -> Stream[dict]:
+    """Wire the recommendation step; returns ``to_fill``'s decisions with their products."""
+    learn = op.filter_map(
+        "reco_interactions", changes, lambda kv: kv[1][1] if kv[1][0] == "reco" else None
+    )
+    fill = op.map("reco_decisions", to_fill, lambda d: ("decision", d))
+    keyed = op.key_on("key_reco", op.merge("reco_inputs", learn, fill), lambda _item: "reco")
+
+    def excluded(campaign_id: str) -> tuple[str, ...]:
+        campaign = book.current().campaigns.get(campaign_id)
+        return campaign.exclude_products if campaign is not None else ()
+
+    step = RecoStep(
+        k=settings.reco_k,
+        per_category=settings.reco_per_category,
+        exclude_purchased=settings.reco_exclude_purchased,
+        half_life_ms=settings.reco_half_life_ms,
+        refresh_ms=settings.reco_refresh_ms,
+        catalog_file=settings.catalog_file,
+        excluded=excluded,
+    )
+    outputs = op.flat_map_value(
+        "reco_outputs", op.stateful_map("reco", keyed, step), lambda out: out
+    )
+    tops = op.filter_map(
+        "reco_tops",
+        outputs,
+        lambda kv: (
+            (
+                settings.redis_key("reco", kv[1][1][0]),
+                None if kv[1][1][1] is None else {"products": kv[1][1][1]},
+            )
+            if kv[1][0] == "top"
+            else None
+        ),
+    )
+    op.output("redis_reco", tops, RedisMirrorSink(settings.redis_url, ttl_s=settings.profile_ttl_s))
+    return op.filter_map(
+        "filled_decisions", outputs, lambda kv: kv[1][1] if kv[1][0] == "decision" else None
+    )
