@@ -15,7 +15,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
-from flows.wiring import publish
+from flows.wiring import keyed_outputs, publish
 from operators.attribution_models import HeuristicParams
 from operators.attribution_totals import totals_step
 from operators.markov_step import MarkovStep
@@ -45,9 +45,7 @@ def attribute(changes: Stream, settings: Settings) -> None:
         "ended_paths", changes, lambda kv: ("markov", kv[1][1]) if kv[1][0] == "path" else None
     )
     markov = MarkovStep(settings.markov_order, settings.markov_refresh)
-    chain_out = op.flat_map_value(
-        "markov_outputs", op.stateful_map("markov", paths, markov), lambda out: out
-    )
+    chain_out = keyed_outputs("markov", paths, markov)
     rule_based = op.filter_map(
         "rule_based_credits", changes, lambda kv: kv[1][1] if kv[1][0] == "attribution" else None
     )

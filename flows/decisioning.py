@@ -18,7 +18,7 @@ from bytewax.dataflow import Stream
 
 from flows.config import Settings
 from flows.recommendations import carries_content, recommend
-from flows.wiring import publish
+from flows.wiring import keyed_outputs, publish
 from operators.budget_gate import BudgetGate
 from operators.campaign_book import CampaignBook
 from operators.feedback import Feedback
@@ -48,9 +48,7 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
     )
     by_policy = op.key_on("key_by_policy", to_policy, lambda item: item[1][0])
     policy_in = op.map_value("policy_payload", by_policy, lambda item: (item[0], item[1][1]))
-    policy_out = op.flat_map_value(
-        "policy_outputs", op.stateful_map("policy", policy_in, PolicyStep(book)), lambda out: out
-    )
+    policy_out = keyed_outputs("policy", policy_in, PolicyStep(book))
 
     to_budget = op.filter_map(
         "budget_inputs",
@@ -58,9 +56,7 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
         lambda kv: kv[1] if kv[1][0] in ("decision", "conversion") else None,
     )
     by_campaign = op.key_on("key_by_campaign", to_budget, _campaign_of)
-    gated = op.flat_map_value(
-        "budget_outputs", op.stateful_map("budget", by_campaign, BudgetGate(book)), lambda o: o
-    )
+    gated = keyed_outputs("budget", by_campaign, BudgetGate(book))
 
     local = op.filter_map(
         "user_no_offers", changes, lambda kv: kv[1][1] if kv[1][0] == "decision" else None

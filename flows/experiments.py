@@ -12,6 +12,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.wiring import keyed_outputs
 from operators.campaign_book import CampaignBook
 from operators.experiment_totals import TotalsStep
 from operators.redis_mirror import RedisMirrorSink
@@ -31,11 +32,7 @@ def measure(changes: Stream, book: CampaignBook, settings: Settings) -> None:
             return catalog.holdout
         return catalog.experiments.get(experiment_id)
 
-    totals = op.flat_map_value(
-        "experiment_outputs",
-        op.stateful_map("experiment_totals", keyed, TotalsStep(definition)),
-        lambda out: out,
-    )
+    totals = keyed_outputs("experiment_totals", keyed, TotalsStep(definition))
     documents = op.map("experiment_documents", totals, lambda kv: _keyed(settings, kv[1]))
     op.output(
         "redis_experiments",

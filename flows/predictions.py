@@ -12,6 +12,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.wiring import keyed_outputs
 from operators.feedback import Feedback
 from operators.predict_step import PredictStep
 from operators.redis_mirror import RedisMirrorSink
@@ -31,9 +32,7 @@ def predict(changes: Stream, settings: Settings) -> Stream[Feedback]:
         horizon_days=settings.clv_horizon_days,
         annual_discount=settings.clv_discount,
     )
-    outputs = op.flat_map_value(
-        "predict_outputs", op.stateful_map("predict", inputs, step), lambda out: out
-    )
+    outputs = keyed_outputs("predict", inputs, step)
     params = op.filter_map(
         "predict_params",
         outputs,

@@ -13,6 +13,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.wiring import keyed_outputs
 from operators.campaign_book import CampaignBook
 from operators.reco_step import RecoStep
 from operators.redis_mirror import RedisMirrorSink
@@ -52,9 +53,7 @@ def recommend(
         catalog_file=settings.catalog_file,
         excluded=excluded,
     )
-    outputs = op.flat_map_value(
-        "reco_outputs", op.stateful_map("reco", keyed, step), lambda out: out
-    )
+    outputs = keyed_outputs("reco", keyed, step)
     tops = op.filter_map(
         "reco_tops",
         outputs,

@@ -85,6 +85,14 @@ def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings
     )
 
 
+def keyed_outputs(step_id: str, keyed: Stream, mapper) -> Stream:
+    """A ``stateful_map`` step whose mapper returns a list of outputs per item, flattened:
+    ``(key, output)`` for each (the list step is named ``<step_id>_outputs``)."""
+    return op.flat_map_value(
+        f"{step_id}_outputs", op.stateful_map(step_id, keyed, mapper), lambda out: out
+    )
+
+
 def origin(msg: KafkaSourceMessage) -> Origin:
     """Where a consumed record came from, for its dead letter."""
     ts = msg.timestamp[1] if msg.timestamp and msg.timestamp[0] else None
