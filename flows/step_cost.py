@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 
 import orjson
@@ -40,7 +41,8 @@ def measure(events: list[Event], settings: Settings, feature: str, on: bool) -> 
         cfg = dataclasses.replace(cfg, **{FEATURES[feature]: FEATURE_OFF[feature]})
     users: dict[str, ProfileLogic] = {}
     markov, chain, totals = MarkovStep(refresh=settings.markov_refresh), None, {}
-    reco_step, reco = RecoStep(k=settings.reco_k, refresh_ms=settings.reco_refresh_ms), None
+    reco_step = RecoStep(k=settings.reco_k, refresh_ms=settings.reco_refresh_ms)
+    reco = None
     started = time.perf_counter()
     for event in events:
         logic = users.get(event.user_id) or users.setdefault(event.user_id, ProfileLogic(cfg, None))
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (3)")
     parser.add_argument("--feature", choices=sorted(FEATURES), default="attribution")
     args = parser.parse_args(argv)
-    settings = Settings.from_env({"OFFERFLOW_ENV": "dev"})
+    settings = Settings.from_env({**os.environ, "OFFERFLOW_ENV": "dev"})  # OFFERFLOW_* tune it
     now = int(time.time() * 1000)
     samples = generate(args.events, seed=1, users=args.events // 20, malformed_rate=0.0, now_ms=now)
     events = []

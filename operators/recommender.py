@@ -64,10 +64,16 @@ class Item:
     tags: tuple[str, ...] = ()
     in_stock: bool = True
 
+    @functools.cached_property
+    def features(self) -> tuple[str, ...]:
+        """``cat:<category>`` and ``tag:<tag>``: what affinity is kept on."""
+        category = (f"cat:{self.category}",) if self.category else ()
+        return (*category, *(f"tag:{t}" for t in self.tags))
+
 
 @dataclass
 class _User:
-    history: deque = field(default_factory=lambda: deque(maxlen=20))  # (item, ts, weight)
+    history: deque = field(default_factory=deque)  # (item, ts, weight), bounded by the caller
     purchased: set[str] = field(default_factory=set)
 
 
@@ -94,7 +100,7 @@ class Recommender:
     def __init__(
         self,
         half_life_ms: int = 7 * 86_400_000,
-        history: int = 20,
+        history: int = 10,
         neighbours: int = 50,
         weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
         per_category: int = 3,
@@ -129,10 +135,10 @@ class Recommender:
     ) -> None:
         """Add or update an item's metadata (a catalog file, or a ``product_view``'s properties)."""
         old = self.items.get(item)
-        for feature in _features(old) if old else ():
+        for feature in old.features if old else ():
             self.by_feature.get(feature, {}).pop(item, None)
         meta = self.items[item] = Item(item, category, price, tuple(tags), in_stock)
-        for feature in _features(meta):
+        for feature in meta.features:
             self.by_feature.setdefault(feature, {})[item] = None
 
     def learn(
@@ -156,7 +162,7 @@ class Recommender:
         if weight >= EVENT_WEIGHTS["purchase"]:
             state.purchased.add(item)
         affinity = self._decayed(self.affinity, user)
-        for feature in (*_features(meta), f"item:{item}"):
+        for feature in (*meta.features, f"item:{item}"):
             affinity.add(feature, weight, ts)
 
     def forget(self, user: str) -> None:
@@ -202,9 +208,7 @@ class Recommender:
                 + w_popular * popular.get(item, 0.0)
             )
             if meta is not None and content:
-                score += w_content * max(
-                    (content.get(f, 0.0) for f in _features(meta)), default=0.0
-                )
+                score += w_content * max((content.get(f, 0.0) for f in meta.features), default=0.0)
             scored.append((score, item))
         scored.sort(key=lambda s: (-s[0], s[1]))
         return self._diverse(scored, k)
@@ -244,7 +248,7 @@ class Recommender:
             return _scaled({name: v for name, (v,) in affinity.items(now)})
         counts: dict[str, float] = {}
         for item in recent:  # an explicit history (evaluation) without a learned affinity
-            for feature in _features(self.items.get(item) or Item(item)):
+            for feature in (self.items.get(item) or Item(item)).features:
                 counts[feature] = counts.get(feature, 0.0) + 1.0
         return _scaled(counts)
 
@@ -297,11 +301,6 @@ class Recommender:
         if len(neighbours.sums) > 2 * self.neighbours:  # keep the strongest
             ranked = sorted(neighbours.items(ts), key=lambda kv: kv[1][0])
             neighbours.remove(name for name, _ in ranked[: len(ranked) - self.neighbours])
-
-
-@functools.lru_cache(maxsize=65_536)
-def _features(item: Item) -> tuple[str, ...]:
-    return (*((f"cat:{item.category}",) if item.category else ()), *(f"tag:{t}" for t in item.tags))
 
 
 def _scaled(scores: dict[str, float]) -> dict[str, float]:
