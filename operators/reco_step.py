@@ -12,9 +12,9 @@ Bytewax ``stateful_map`` mapper over a :class:`~operators.recommender.Recommende
   user's top ``k`` product ids (comma-separated), minus the products its campaign excludes.
 
 Outputs: ``("decision", record)``, and ``("top", (user, items | None))`` for Redis: a user's
-top-k is refreshed when a decision is filled and after their interactions, at most once per
-``refresh_ms`` of event time (a recommendation costs about a millisecond); ``None`` deletes
-it (erasure).
+top-k is recomputed when a decision is filled and after their interactions, at most once per
+``refresh_ms`` of event time (a recommendation costs about half a millisecond), and written
+only when it changed; ``None`` deletes it (erasure).
 
 It is a hot key by design (co-occurrence needs every user's interactions), seeing one message
 per product event and per content decision.
@@ -49,10 +49,19 @@ Output = tuple[str, Any]
 
 @dataclass
 class RecoState:
-    """The recommender, and when each user's Redis top-k was last refreshed (event time)."""
+    """The recommender, and each user's top-k last written to Redis with when it was
+    computed (event time): a refresh that changes nothing writes nothing."""
 
     reco: Recommender
-    refreshed: dict[str, int] = field(default_factory=dict)
+    published: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+
+    def publish(self, user: str, ts: int, products: list[str]) -> list[Output]:
+        """``("top", ...)`` for Redis if ``products`` differ from what it holds."""
+        before = self.published.get(user)
+        self.published[user] = (ts, tuple(products))
+        if before is not None and before[1] == tuple(products):
+            return []
+        return [("top", (user, products))]
 
 
 class RecoStep:
@@ -98,7 +107,7 @@ class RecoStep:
         kind, payload = item
         if kind == "forget":
             state.reco.forget(payload)
-            state.refreshed.pop(payload, None)
+            state.published.pop(payload, None)
             return state, [("top", (payload, None))]
         if kind == "learn":
             return state, self._learn(state, payload)
@@ -108,8 +117,9 @@ class RecoStep:
             user, self.k, exclude=exclude, segment=payload.get("segment")
         )
         record = {**payload, "payload": {**payload["payload"], "products": ",".join(products)}}
-        state.refreshed[user] = payload["ts"]
-        return state, [("decision", record), ("top", (user, products))]
+        if exclude:  # a campaign's own list: Redis keeps the user's general one
+            return state, [("decision", record)]
+        return state, [("decision", record), *state.publish(user, payload["ts"], products)]
 
     def _new(self) -> Recommender:
         reco = Recommender(
@@ -134,12 +144,11 @@ class RecoStep:
                 tags=event.get("tags") or (),
             )
         reco.learn(user, item, float(event["weight"]), ts, event.get("segment"))
-        last = state.refreshed.get(user)
-        if last is not None and ts - last < self.refresh_ms:
+        last = state.published.get(user)
+        if last is not None and ts - last[0] < self.refresh_ms:
             return []
-        state.refreshed[user] = ts
         products = reco.recommend(user, self.k, segment=event.get("segment"), now=ts)
-        return [("top", (user, products))]
+        return state.publish(user, ts, products)
 
 
 def read_catalog(path: str) -> list[dict[str, Any]]:
