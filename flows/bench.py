@@ -238,7 +238,7 @@ Optional features, each also run switched off (runs alternate between the varian
 streaming attribution adds touchpoints to each journey and, per purchase (4% of the mix),
 seven attribution records to Kafka, a Markov-chain step and seven Redis totals
 (`OFFERFLOW_ATTRIBUTION=false` turns it off); recommendations send every product event (about
-half the mix) to the recommendation step, which learns it and refreshes the user's Redis top-k
+a third of the mix) to the recommendation step, which learns it and refreshes the user's Redis top-k
 at most once a minute of event time (`OFFERFLOW_RECOMMENDATIONS=false`).
 
 | variant | events | wall | start-up | events/s (wall) | events/s (net of start-up) |
