@@ -23,7 +23,14 @@ from typing import Any
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.eligibility import context_features, decision_id, screen
-from operators.user_experiments import covariates, delivered, enroll, exposed, observed
+from operators.user_experiments import (
+    Enrollment,
+    covariates,
+    delivered,
+    enroll,
+    exposed,
+    observed,
+)
 from schemas.event import Event, EventType
 from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
@@ -170,8 +177,7 @@ class Decisioning:
             return [*exposed(ledger.exposures, (key,), ts, x), ("decision", decision)]
         policy_segment = (segment or "none") if campaign.per_segment else "all"
         policy_segment += enrolled.policy_suffix
-        ledger.reserve(_contact(did, campaign, enrolled.channels, ts, policy_segment, context))
-        ledger.open[did].experiments, ledger.open[did].covariates = enrolled.keys, x
+        ledger.reserve(_contact(did, campaign, ts, policy_segment, context, enrolled, x))
         request.update(
             channels=list(enrolled.channels),
             offers=list(screened.offers),
@@ -242,12 +248,18 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
 
 
 def _contact(
-    did: str, campaign: Campaign, channels: tuple[str, ...], ts: int, segment: str, context
+    did: str,
+    campaign: Campaign,
+    ts: int,
+    segment: str,
+    context: dict[str, float],
+    enrolled: Enrollment,
+    covariates: tuple[float, ...],
 ) -> Contact:
     return Contact(
         did,
         campaign.id,
-        channels,
+        enrolled.channels,
         ts,
         segment,
         campaign.reward,
@@ -255,6 +267,8 @@ def _contact(
         campaign.reward_cap,
         campaign.reward_window_ms,
         context,
+        experiments=enrolled.keys,
+        covariates=covariates,
     )
 
 
