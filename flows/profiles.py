@@ -14,7 +14,8 @@ credits and ended journeys to the attribution steps (:mod:`flows.attribution`) a
 there to the attributions topic and Redis totals, experiment exposures and metric changes to
 the experiment totals (:mod:`flows.experiments`) and Redis, customers' purchase facts to the
 predictive models (:mod:`flows.predictions`) whose churn risk, expected purchases and CLV
-come back into the profiles, and internal messages back to the internal topic.
+come back into the profiles, product events (with content decisions) to the recommendation
+step (:mod:`flows.recommendations`), and internal messages back to the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """

@@ -217,8 +217,10 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 
     def _facts(self, ts: int) -> list[Output]:
         """The customer's RFM facts for the predictive models, after a purchase or a merge."""
-        facts = self.profile.rfm() if self.profile is not None else None
-        if not self.cfg.predictions or facts is None:
+        if not self.cfg.predictions or self.profile is None:
+            return []
+        facts = self.profile.rfm()
+        if facts is None:
             return []
         return [("predict", ("facts", {"user": self.user, "facts": facts, "ts": ts}))]
 
