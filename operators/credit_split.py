@@ -5,9 +5,11 @@ shares computed as ``fraction * value`` drift by fractions of a cent. Attributio
 must reconcile with the revenue they split, so credits are allocated in integer units with
 the largest-remainder (Hamilton) method: each share gets the floor of its exact quota and
 the units left over go to the largest remainders (ties to the earliest). Fractions are
-then ``parts / FRACTION_UNITS`` with ``FRACTION_UNITS = 2**52``: every such number is an
-exact binary float, and so is every partial sum, so the credits of one conversion add up
-to exactly ``1.0`` in any order. Money is split in minor units (cents).
+then ``parts / FRACTION_UNITS`` with ``FRACTION_UNITS = 2**20`` (about a millionth): every
+such number is an exact binary float, and so is every sum of them below ``2**33`` whole
+conversions (53 bits), so the credits of one conversion add up to exactly ``1.0`` in any
+order, and running totals of billions of conversions stay exact too. Money is split in
+minor units (cents).
 
 Examples
 --------
@@ -29,8 +31,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-#: Integer units of one whole conversion; powers of two keep ``parts / FRACTION_UNITS`` exact.
-FRACTION_UNITS = 2**52
+#: Integer units of one whole conversion; a power of two keeps ``parts / FRACTION_UNITS``
+#: exact, and a small one keeps totals exact: 2**52 units overflowed the 53-bit mantissa as
+#: soon as a total passed two conversions.
+FRACTION_UNITS = 2**20
 #: Minor currency units per major unit (cents).
 MINOR_UNITS = 100
 
