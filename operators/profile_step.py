@@ -448,9 +448,11 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 def _interaction(user: str, event: Event, segments: tuple[str, ...]) -> list[Output]:
     """A product event naming its product, for the recommender."""
     weight = EVENT_WEIGHTS.get(event.type.value)
+    if weight is None:  # most events: not about a product
+        return []
     props = event.properties
     item = next((props[k] for k in PRODUCT_KEYS if isinstance(props.get(k), str | int)), None)
-    if weight is None or item is None or item == "":
+    if item is None or item == "":
         return []
     learn = {
         "user": user,

@@ -96,7 +96,7 @@ class Decisioning:
             )
         elif kind in _FEEDBACK:
             out += _feedback(ledger, event, _FEEDBACK[kind], letter)
-        return out + observed(ledger.exposures, event, _revenue(event))
+        return out + observed(ledger.exposures, event)
 
     def _content_only(self, event: Event) -> bool:
         return self.recommendations and event.properties.get("content") == "recommendations"

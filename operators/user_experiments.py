@@ -50,6 +50,7 @@ from schemas.event import Event, EventType
 from state.campaigns import Catalog
 from state.experiments import HOLDOUT_ID, Experiment, Variant
 from state.exposures import Exposures
+from state.profile import amount
 
 Output = tuple[str, Any]
 
@@ -156,14 +157,16 @@ def delivered(
     return exposed(exposures, keys, ts, covariates)
 
 
-def observed(exposures: Exposures, event: Event, value: float) -> list[Output]:
-    """Metric changes an event makes for the experiments the user was exposed to."""
+def observed(exposures: Exposures, event: Event) -> list[Output]:
+    """Metric changes an event makes for the experiments the user was exposed to (nothing
+    to parse for users with no exposure: this runs on every event)."""
     if not exposures:
         return []
     kind = event.type
     changes = []
     if kind is EventType.PURCHASE:
         changes = exposures.observe(event.ts, "conversion", 1.0)
+        value = amount(event.properties.get("value"))
         if value:
             changes += exposures.observe(event.ts, "revenue", value)
     elif kind in _CLICKS:
