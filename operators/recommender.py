@@ -234,7 +234,7 @@ class Recommender:
         if segment not in self.popularity:
             segment = ""
         cached = self._trending.get(segment)
-        if cached is None or self.learned - cached[0] >= min(100, 1 + cached[0] // 10):
+        if cached is None or self._stale(cached[0]):
             values = (
                 (name, v) for name, (v,) in self._decayed(self.popularity, segment).items(now)
             )
@@ -266,7 +266,7 @@ class Recommender:
         """A category's (or tag's) most popular items and its newest unseen ones, recomputed
         like the trending list (at most every 100 interactions)."""
         cached = self._by_feature_top.get(feature)
-        if cached is not None and self.learned - cached[0] < min(100, 1 + cached[0] // 10):
+        if cached is not None and not self._stale(cached[0]):
             return cached[1]
         popularity = self._decayed(self.popularity, "").sums
         items = self.by_feature.get(feature, {})
@@ -288,6 +288,11 @@ class Recommender:
             if len(picked) == k:
                 break
         return picked
+
+    def _stale(self, computed_at: int) -> bool:
+        """Whether a ranking computed after ``computed_at`` interactions is due again: after
+        a tenth more interactions, at most every 100 (rankings that move slowly)."""
+        return self.learned - computed_at >= min(100, 1 + computed_at // 10)
 
     def _decayed(self, table: dict[str, DecayedFeatures], key: str) -> DecayedFeatures:
         found = table.get(key)
