@@ -16,6 +16,7 @@ from bytewax.dataflow import Stream
 
 from flows.config import Settings
 from flows.wiring import keyed_outputs, publish
+from operators import metrics
 from operators.attribution_models import HeuristicParams
 from operators.attribution_totals import totals_step
 from operators.markov_step import MarkovStep
@@ -52,7 +53,11 @@ def attribute(changes: Stream, settings: Settings) -> None:
     data_driven = op.filter_map(
         "markov_credits", chain_out, lambda kv: kv[1][1] if kv[1][0] == "attribution" else None
     )
-    records = op.merge("attribution_records", rule_based, data_driven)
+    records = op.inspect(
+        "count_attributions",
+        op.merge("attribution_records", rule_based, data_driven),
+        lambda _s, r: metrics.count_attribution(r["model"]),
+    )
     fmt = settings.output_format
     encoded = op.map(
         "encode_attributions",

@@ -249,6 +249,33 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RECO_REFRESH", "60s", "Least event time between refreshes of a user's Redis top-k."),
     Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
+    Variable(
+        "HISTORY_BUCKET",
+        "5m",
+        "Event time per point of the dashboard's time series (arm allocation, segment sizes, "
+        "experiment p-values); each series keeps its newest 500 points.",
+    ),
+    Variable(
+        "METRICS_PORT",
+        "9464",
+        "Prometheus endpoint of each flow process (`/metrics` on 127.0.0.1, port + process "
+        "index); 0 turns it off.",
+    ),
+    Variable("METRICS_HOST", "127.0.0.1", "Address the flow's Prometheus endpoint binds to."),
+    Variable(
+        "OPS_INTERVAL_S",
+        "2",
+        "Seconds between each flow process's operations report to Redis (counters, input "
+        "positions, last snapshot) for the dashboard.",
+    ),
+    Variable(
+        "DASHBOARD_TOKEN",
+        "",
+        "Token the dashboard requires (`?token=` once, then a cookie, or a Bearer header); "
+        "empty: a random one is made at start and printed with the URL.",
+    ),
+    Variable("DASHBOARD_HOST", "127.0.0.1", "Address `offerflow dashboard` binds to."),
+    Variable("DASHBOARD_PORT", "8050", "Port of `offerflow dashboard` (0: any free port)."),
     Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
     Variable("LOG_LEVEL", "INFO", "Log level of the `offerflow` commands."),
 )
@@ -308,6 +335,13 @@ class Settings:
     reco_refresh_ms: int
     recovery_dir: str
     snapshot_s: int
+    history_bucket_ms: int
+    metrics_port: int
+    metrics_host: str
+    ops_interval_s: float
+    dashboard_token: str
+    dashboard_host: str
+    dashboard_port: int
     stack_dir: str
 
     @classmethod
@@ -385,6 +419,13 @@ class Settings:
             reco_refresh_ms=_duration(raw, "RECO_REFRESH"),
             recovery_dir=raw["RECOVERY_DIR"],
             snapshot_s=_int(raw, "SNAPSHOT_S", 1),
+            history_bucket_ms=_duration(raw, "HISTORY_BUCKET"),
+            metrics_port=_int(raw, "METRICS_PORT", 0),
+            metrics_host=raw["METRICS_HOST"],
+            ops_interval_s=_float(raw, "OPS_INTERVAL_S") or 2.0,
+            dashboard_token=raw["DASHBOARD_TOKEN"],
+            dashboard_host=raw["DASHBOARD_HOST"],
+            dashboard_port=_int(raw, "DASHBOARD_PORT", 0),
             stack_dir=raw["STACK_DIR"],
         )
 
@@ -404,6 +445,7 @@ class Settings:
         """The settings for display, with the id key masked."""
         shown = dict(self.__dict__)
         shown["id_key"] = "(development key)" if self.id_key == DEV_ID_KEY.encode() else "(set)"
+        shown["dashboard_token"] = "(set)" if self.dashboard_token else "(random at start)"
         return shown
 
 

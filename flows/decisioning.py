@@ -4,7 +4,8 @@ Steps: screened requests and closed reward windows, keyed by ``campaign|segment`
 policy step (bandit and response model: a decision, or learning) → keyed by campaign → the
 budget gate → (decisions that carry content, and recommendations-only requests: the
 recommendation step, :mod:`flows.recommendations`, fills their ``products``) → the
-decisions topic (with the "no offer" decisions the user step made itself),
+decisions topic (with the "no offer" decisions the user step made itself) and the campaign
+funnels (:mod:`flows.statistics`),
 plus ``decided``/``released`` messages back to each user's ledger through the internal topic,
 and policy and budget aggregates to Redis (``<prefix>:policy:<campaign>:<segment>``,
 ``<prefix>:budget:<campaign>``).
@@ -18,7 +19,9 @@ from bytewax.dataflow import Stream
 
 from flows.config import Settings
 from flows.recommendations import carries_content, recommend
+from flows.statistics import count_campaigns
 from flows.wiring import keyed_outputs, publish
+from operators import metrics
 from operators.budget_gate import BudgetGate
 from operators.campaign_book import CampaignBook
 from operators.feedback import Feedback
@@ -46,6 +49,7 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
         changes,
         lambda kv: (kv[1][0], kv[1][1]) if kv[1][0] in ("candidate", "reward") else None,
     )
+    to_policy = op.inspect("count_rewards", to_policy, _count_reward)
     by_policy = op.key_on("key_by_policy", to_policy, lambda item: item[1][0])
     policy_in = op.map_value("policy_payload", by_policy, lambda item: (item[0], item[1][1]))
     policy_out = keyed_outputs("policy", policy_in, PolicyStep(book))
@@ -71,10 +75,16 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
         )
         filled = recommend(changes, op.merge("to_fill", content.trues, requests), book, settings)
         final = op.merge("final_decisions", content.falses, filled)
+    decisions = op.inspect(
+        "count_decisions",
+        op.merge("all_decisions", local, final),
+        lambda _s, d: metrics.count_decision(d),
+    )
+    count_campaigns(changes, decisions, book, settings)
     fmt = settings.output_format
     encoded = op.map(
         "encode_decisions",
-        op.merge("all_decisions", local, final),
+        decisions,
         lambda d: KafkaSinkMessage(d["user_id"].encode(), codec.encode("decision", d, fmt)),
     )  # type: ignore[arg-type]
     publish("decisions", encoded, settings)
@@ -97,6 +107,12 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
     return op.filter_map(
         "ledger_updates", gated, lambda kv: kv[1][1] if kv[1][0] == "internal" else None
     )
+
+
+def _count_reward(_step: str, item: tuple) -> None:
+    kind, (_key, payload) = item
+    if kind == "reward":
+        metrics.count_reward(payload["campaign"], payload["reward"])
 
 
 def _campaign_of(item: tuple) -> str:

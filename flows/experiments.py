@@ -2,8 +2,9 @@
 
 Steps: exposures and per-user metric changes from the profile step, keyed
 ``experiment|variant`` → running sums per variant → Redis: ``<prefix>:experiment:<id>:<variant>``
-(exposures, users, per-metric sums) and ``<prefix>:experiment_def:<id>`` (the definition the
-report analyses them with). ``offerflow experiments report`` reads both.
+(exposures, users, per-metric sums, their history in event-time buckets) and
+``<prefix>:experiment_def:<id>`` (the definition the report analyses them with).
+``offerflow experiments report`` reads both.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def measure(changes: Stream, book: CampaignBook, settings: Settings) -> None:
             return catalog.holdout
         return catalog.experiments.get(experiment_id)
 
-    totals = keyed_outputs("experiment_totals", keyed, TotalsStep(definition))
+    totals = keyed_outputs(
+        "experiment_totals", keyed, TotalsStep(definition, settings.history_bucket_ms)
+    )
     documents = op.map("experiment_documents", totals, lambda kv: _keyed(settings, kv[1]))
     op.output(
         "redis_experiments",

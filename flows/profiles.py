@@ -14,8 +14,9 @@ credits and ended journeys to the attribution steps (:mod:`flows.attribution`) a
 there to the attributions topic and Redis totals, experiment exposures and metric changes to
 the experiment totals (:mod:`flows.experiments`) and Redis, customers' purchase facts to the
 predictive models (:mod:`flows.predictions`) whose churn risk, expected purchases and CLV
-come back into the profiles, product events (with content decisions) to the recommendation
-step (:mod:`flows.recommendations`), and internal messages back to the internal topic.
+come back into the profiles, segment changes to the segment sizes (:mod:`flows.statistics`),
+product events (with content decisions) to the recommendation step
+(:mod:`flows.recommendations`), and internal messages back to the internal topic.
 
 Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 """
@@ -28,11 +29,13 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
+from flows import ops
 from flows.attribution import attribute, attribution_config
 from flows.config import Settings
 from flows.decisioning import campaign_book, decide
 from flows.experiments import measure
 from flows.predictions import predict
+from flows.statistics import count_segments
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
@@ -96,6 +99,7 @@ def build(settings: Settings) -> Dataflow:
     publish("internal", encoded, settings)
 
     measure(changes, book, settings)
+    count_segments(changes, settings)
     if settings.attribution:
         attribute(changes, settings)
 
@@ -105,8 +109,11 @@ def build(settings: Settings) -> Dataflow:
 
 
 def flow() -> Dataflow:
-    """Entry point for ``python -m bytewax.run flows.profiles:flow``."""
-    built = build(Settings.from_env())
+    """Entry point for ``python -m bytewax.run flows.profiles:flow``: the dataflow, plus
+    this process's metrics endpoint and operations report (:func:`flows.ops.start`)."""
+    settings = Settings.from_env()
+    built = build(settings)
+    ops.start(settings)
     gc.freeze()  # long-lived import-time objects out of the GC's way: no full-GC pauses
     return built
 

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from flows.ops import PROCESS_ID_VAR
+
 #: Runnable flows by short name.
 FLOWS = {"profiles": "flows.profiles:flow"}
 
@@ -78,16 +80,20 @@ def start(
         ensure_recovery_dir(recovery_dir, max(recovery_partitions, processes * workers))
     full_env = {**os.environ, **(env or {})}
     output = open(log_path, "ab") if log_path else None  # noqa: SIM115 (children keep it)
+    lines = commands(
+        flow,
+        processes=processes,
+        workers=workers,
+        recovery_dir=recovery_dir,
+        snapshot_s=snapshot_s,
+        member=member,
+    )
+    first = member[0] if member is not None else 0
     return [
-        subprocess.Popen(cmd, env=full_env, stdout=output, stderr=output)
-        for cmd in commands(
-            flow,
-            processes=processes,
-            workers=workers,
-            recovery_dir=recovery_dir,
-            snapshot_s=snapshot_s,
-            member=member,
+        subprocess.Popen(
+            cmd, env={**full_env, PROCESS_ID_VAR: str(first + i)}, stdout=output, stderr=output
         )
+        for i, cmd in enumerate(lines)
     ]
 
 

@@ -1,5 +1,7 @@
 """Steps every flow shares: consume events, pass them through the ingestion gate, and publish
-dead letters. Flows call these so the gate is wired the same way everywhere."""
+dead letters. Flows call these so the gate is wired the same way everywhere, and so is the
+counting (:mod:`operators.metrics`): input positions, accepted events by type, dead letters
+by reason and records out by topic are counted here, in ``op.inspect`` steps."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.config import Settings
+from operators import metrics
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor
 from operators.pseudonymize import Pseudonymizer
@@ -51,7 +54,14 @@ def consume(
         add_config={**SOURCE_TUNING, **settings.kafka_config},
         batch_size=settings.kafka_batch_size,
     )
-    return consumed.oks, op.map(f"{step_id}_errors", consumed.errs, _consumer_error_letter)
+    inbound = logical == "events"  # the ingest latency is the events topic's alone
+
+    def count(_step: str, msg: KafkaSourceMessage) -> None:
+        ts = origin(msg).timestamp_ms if inbound else None
+        metrics.count_consumed(msg.topic, msg.partition, msg.offset, ts)
+
+    records = op.inspect(f"{step_id}_positions", consumed.oks, count)
+    return records, op.map(f"{step_id}_errors", consumed.errs, _consumer_error_letter)
 
 
 def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[DeadLetter]]:
@@ -60,12 +70,14 @@ def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[De
     gate = make_ingestor(settings)
     results = op.map("ingest", records, lambda m: gate(m.key, m.value, m.headers, origin(m)))
     split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
-    return split.trues, op.merge("dead_letters", split.falses, consumer_errors)
+    accepted = op.inspect("count_accepted", split.trues, lambda _s, e: metrics.count_event(e.type))
+    return accepted, op.merge("dead_letters", split.falses, consumer_errors)
 
 
 def publish_dead_letters(dead: Stream[DeadLetter], settings: Settings) -> None:
     """Encode dead letters and write them to the dead-letter topic, keyed like the original."""
     fmt = settings.output_format
+    dead = op.inspect("count_dead_letters", dead, lambda _s, d: metrics.count_dead_letter(d.reason))
     encoded = op.map(
         "encode_dead_letters",
         dead,
@@ -75,10 +87,13 @@ def publish_dead_letters(dead: Stream[DeadLetter], settings: Settings) -> None:
 
 
 def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings) -> None:
-    """Write encoded messages to a logical topic (step ``<logical>_out``)."""
+    """Write encoded messages to a logical topic (step ``<logical>_out``), counted."""
+    counted = op.inspect(
+        f"count_{logical}_out", messages, lambda _s, _m: metrics.count_out(logical)
+    )
     kop.output(
         f"{logical}_out",
-        messages,
+        counted,
         brokers=brokers(settings),
         topic=settings.topic(logical),
         add_config=dict(settings.kafka_config),

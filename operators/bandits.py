@@ -145,6 +145,17 @@ class Bandit:
         """Rewards learned per arm."""
         return {str(a): n for a, n in self.policy._counts.items()}
 
+    def posterior(self, arm: str) -> tuple[float, float]:
+        """Beta ``(alpha, beta)`` of ``arm``'s mean reward, for credible intervals: Thompson
+        sampling's own posterior, else the uniform-prior Beta of the learned mean (exact for
+        0/1 rewards), so every policy kind can show how sure it is."""
+        reward = self.policy._rewards.get(arm)
+        if isinstance(reward, proba.Beta):
+            return float(reward.alpha), float(reward.beta)
+        n = self.policy._counts.get(arm, 0)
+        mean = self._mean(arm)
+        return 1.0 + mean * n, 1.0 + (1.0 - mean) * n
+
     def _mean(self, arm: str) -> float:
         reward = self.policy._rewards.get(arm)
         if reward is None:

@@ -11,14 +11,16 @@ Examples
 --------
 
 >>> from state.exposures import Exposures
->>> step = TotalsStep(lambda experiment_id: None)
+>>> step = TotalsStep(lambda experiment_id: None, bucket_ms=60_000)
 >>> ex = Exposures()
->>> state, out = step(None, ("e|b", ex.expose("e|b", 0, (0.0, 0.0, 1.0, 0.0))))
->>> key, change = ex.observe(5, "revenue", 12.5)[0]
->>> state, out = step(state, (key, change))
+>>> state, out = step(None, ("e|b", ex.expose("e|b", 0, (0.0, 0.0, 1.0, 0.0)), 0))
+>>> key, change = ex.observe(61_000, "revenue", 12.5)[0]
+>>> state, out = step(state, (key, change, 61_000))
 >>> doc = out[-1][1]
 >>> doc["users"], doc["metrics"]["revenue"]["sum"], doc["metrics"]["click"]["x_sum"]
 (1, 12.5, 1.0)
+>>> [(t, users, sums["revenue"]) for t, (users, sums) in doc["history"]]
+[(0, 1, [0.0, 0.0]), (60000, 1, [12.5, 156.25])]
 
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 from operators.experiment_stats import Sample
 from state.experiments import METRICS, Experiment
 from state.exposures import WIDTH, Delta
+from state.history import Series
 
 _FIELDS = ("sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum")
 
@@ -43,9 +46,22 @@ class VariantTotals:
     variant: str
     sums: list[float] = field(default_factory=lambda: [0.0] * WIDTH)
     version: str | None = None
+    history: Series = field(default_factory=lambda: Series(300_000))
 
-    def add(self, delta: Delta) -> None:
+    def add(self, delta: Delta, ts: int) -> None:
+        """Add a delta made at event time ``ts``; the history's point for ``ts`` becomes
+        the users and each metric's ``[sum, sum_sq]`` after it (all a sequential test over
+        time needs)."""
         self.sums = [a + b for a, b in zip(self.sums, delta, strict=True)]
+        point = self.history.slot(ts, _empty)
+        point[0] = int(self.sums[1])
+        for i, metric in enumerate(METRICS):
+            base = 2 + 5 * i
+            point[1][metric] = [round(self.sums[base], 9), round(self.sums[base + 1], 9)]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Snapshots from before the history existed restore with an empty one."""
+        self.__dict__.update({"history": Series(300_000), **state})
 
     def document(self) -> dict[str, Any]:
         """Exposures, users and per-metric sums as named numbers."""
@@ -61,7 +77,12 @@ class VariantTotals:
             "exposures": int(self.sums[0]),
             "users": int(self.sums[1]),
             "metrics": metrics,
+            "history": self.history.points,  # live: serialized once per batch by the mirror
         }
+
+
+def _empty(_previous: Any) -> list[Any]:
+    return [0, {}]
 
 
 def sample_of(document: dict[str, Any], metric: str) -> Sample:
@@ -71,7 +92,7 @@ def sample_of(document: dict[str, Any], metric: str) -> Sample:
 
 
 class TotalsStep:
-    """``op.stateful_map`` mapper: ``(totals, (key, delta)) -> (totals, outputs)`` where
+    """``op.stateful_map`` mapper: ``(totals, (key, delta, ts)) -> (totals, outputs)`` where
     outputs are ``("variant", document)`` and, when the definition changed,
     ``("definition", definition)``.
 
@@ -79,20 +100,25 @@ class TotalsStep:
     ----------
     definition
         The experiment in force by id (``None`` if it is gone), from the campaign book.
+    bucket_ms
+        Event time per point of each variant's history (``OFFERFLOW_HISTORY_BUCKET``).
 
     """
 
-    def __init__(self, definition: Callable[[str], Experiment | None]) -> None:
+    def __init__(
+        self, definition: Callable[[str], Experiment | None], bucket_ms: int = 300_000
+    ) -> None:
         self.definition = definition
+        self.bucket_ms = bucket_ms
 
     def __call__(
-        self, totals: VariantTotals | None, item: tuple[str, Delta]
+        self, totals: VariantTotals | None, item: tuple[str, Delta, int]
     ) -> tuple[VariantTotals, list[tuple[str, dict[str, Any]]]]:
-        key, delta = item
+        key, delta, ts = item
         if totals is None:
             experiment, variant = key.split("|", 1)
-            totals = VariantTotals(experiment, variant)
-        totals.add(delta)
+            totals = VariantTotals(experiment, variant, history=Series(self.bucket_ms))
+        totals.add(delta, ts)
         out = []
         experiment = self.definition(totals.experiment)
         if experiment is not None and experiment.version != totals.version:

@@ -27,7 +27,7 @@ Examples
 ...           "channel": "web", "reward": 1.0, "revenue": 0.0, "context": {}, "ts": 1}
 >>> state, out = step(state, ("reward", reward))
 >>> out[0][1][1]["arms"]
-{'o': {'pulls': 1, 'mean': 0.666667}}
+{'o': {'pulls': 1, 'mean': 0.666667, 'alpha': 2.0, 'beta': 1.0}}
 
 """
 

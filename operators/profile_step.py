@@ -154,6 +154,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return out, self.RETAIN
         ended = attribution.on_expire(self.journey) if attribution else []
         ended += self._leave()
+        left = self._left_segments(f"expire:{profile.touched_ms}", now)
         audit = self._audit(
             f"expire:{profile.touched_ms}",
             now,
@@ -161,7 +162,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             None,
             {"inactive_since": str(profile.touched_ms)},
         )
-        return [*ended, ("profile", None), ("privacy", audit)], self.DISCARD
+        return [*ended, ("profile", None), ("privacy", audit), *left], self.DISCARD
 
     def snapshot(self) -> bytes:
         if self.profile is not None:
@@ -232,6 +233,13 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             out.append(("reco", ("forget", self.user)))
         return out
 
+    def _left_segments(self, cause: str, ts: int) -> list[Output]:
+        """The segment change of a profile that is going away (erased, expired): it leaves
+        every segment, so segment sizes and CRM copies of the membership stay true."""
+        if self.profile is None or not self.profile.segments:
+            return []
+        return [("segment", self._segment_change(cause, ts, self.profile.segments, ()))]
+
     def _profile(self) -> Profile:
         if self.profile is None:
             self.profile = Profile(self.cfg.profile, self.user)
@@ -262,6 +270,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 
     def _erase(self, event: Event) -> list[Output]:
         merged = self.profile.merged_ids if self.profile is not None else []
+        left = self._left_segments(f"erase:{event.event_id}", event.ts)
         self.profile, self.journey = None, Journey()
         self.erased_at = self.cfg.now_ms()
         details = {
@@ -273,7 +282,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         forgets: list[Output] = [
             ("internal", Feedback("forget", alias, {"erased_by": self.user})) for alias in merged
         ]
-        return [("profile", None), ("privacy", audit), *forgets, *self._leave()]
+        return [("profile", None), ("privacy", audit), *left, *forgets, *self._leave()]
 
     # -- internal messages ---------------------------------------------------------------
 

@@ -42,6 +42,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from operators import metrics
+
 log = logging.getLogger(__name__)
 
 Document = Mapping[str, Any] | None
@@ -120,6 +122,7 @@ class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
             pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self.failures += 1
+            metrics.count_redis_error()
             backoff = min(30.0, 0.5 * 2 ** min(self.failures, 6))
             self._retry_at = self.clock() + backoff
             log.warning(

@@ -5,8 +5,10 @@ policy step (or an explicit "no offer"), and feedback becomes rewards.
 Outputs (added to the profile step's): ``("candidate", (policy_key, request))`` for the
 policy step, ``("decision", record)`` for a "no offer" decided here, ``("recommend",
 record)`` for a recommendations-only request (to the recommendation step), ``("reward",
-(policy_key, reward))`` when a reward window closes, and ``("dead", DeadLetter)`` for
-feedback naming an unknown or already-closed decision.
+(policy_key, reward))`` when a reward window closes, ``("funnel", (campaign, stage))`` for
+each impression, open, click or conversion of one of the user's decisions (the campaign
+statistics, :mod:`state.campaign_stats`), and ``("dead", DeadLetter)`` for feedback naming
+an unknown or already-closed decision.
 
 A request is screened (:func:`operators.eligibility.screen`) against the user's consent,
 segments, features and ledger; the chosen campaign reserves a cap slot on every channel the
@@ -48,6 +50,14 @@ _FEEDBACK = {
     EventType.OFFER_CLICK: CLICK,
     EventType.MESSAGE_OPEN: CLICK,
     EventType.PURCHASE: CONVERSION,
+}
+#: Funnel stage of each feedback event type, for the campaign statistics.
+_STAGES = {
+    EventType.OFFER_IMPRESSION: "impression",
+    EventType.MESSAGE_DELIVERED: "impression",
+    EventType.MESSAGE_OPEN: "open",
+    EventType.OFFER_CLICK: "click",
+    EventType.PURCHASE: "conversion",
 }
 ANY_CHANNEL = "any"
 
@@ -230,12 +240,17 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
             return []  # an organic purchase
     contact = ledger.open.get(did)
     undelivered = contact is not None and contact.delivered is None
+    sent = ledger.campaign_of(did)
     status, reward = ledger.feedback(did, kind, event.ts, revenue)
     out: list[Output] = []
+    if sent is not None:  # one of this user's decisions: the campaign's funnel counts it
+        channel = event.channel or sent[1]
+        stage = {"stage": _STAGES[event.type], "channel": channel, "ts": event.ts}
+        out.append(("funnel", (sent[0], {**stage, "revenue": revenue})))
     if undelivered and status in ("open", "closed"):  # first sign of delivery: exposure
-        out = delivered(ledger.exposures, contact.experiments, contact.covariates, event.ts)
+        out += delivered(ledger.exposures, contact.experiments, contact.covariates, event.ts)
     elif kind != CONVERSION and (awaited := ledger.exposures.claim(did)) is not None:
-        out = delivered(ledger.exposures, *awaited, event.ts)  # its window closed before
+        out += delivered(ledger.exposures, *awaited, event.ts)  # its window closed before
         status = "late" if status == "unknown" else status
     if status == "closed":
         return [*out, ("reward", _routed(reward))]

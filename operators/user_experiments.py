@@ -11,7 +11,7 @@ their later events move a metric.
 - :func:`delivered`: a delivery of a decision carrying experiments enrolls the user in each.
 - :func:`observed`: after exposure, purchases (conversion and revenue), clicks and opens
   (click) and unsubscribes or withdrawn marketing consent (unsubscribe) update the user's
-  metrics; each change is an ``("experiment", (key, delta))`` output for the totals step.
+  metrics; each change is an ``("experiment", (key, delta, ts))`` output for the totals step.
 
 Examples
 --------
@@ -145,7 +145,7 @@ def covariates(features: Mapping[str, Any], context: Mapping[str, float]) -> tup
 
 def exposed(exposures: Exposures, keys: tuple[str, ...], ts: int, x: tuple) -> list[Output]:
     """Exposure of the user to each of ``keys`` at ``ts``."""
-    return [("experiment", (key, exposures.expose(key, ts, x))) for key in keys]
+    return [("experiment", (key, exposures.expose(key, ts, x), ts)) for key in keys]
 
 
 def delivered(
@@ -175,4 +175,4 @@ def observed(exposures: Exposures, event: Event) -> list[Output]:
         kind is EventType.CONSENT and event.consent.get("marketing") is False
     ):
         changes = exposures.observe(event.ts, "unsubscribe", 1.0)
-    return [("experiment", change) for change in changes]
+    return [("experiment", (key, delta, event.ts)) for key, delta in changes]

@@ -146,6 +146,16 @@ class ContactLedger:
     def known(self, decision_id: str) -> bool:
         return decision_id in self.open or any(c[0] == decision_id for c in self.closed)
 
+    def campaign_of(self, decision_id: str) -> tuple[str, str] | None:
+        """``(campaign, channel)`` of one of this user's decisions, open or closed."""
+        contact = self.open.get(decision_id)
+        if contact is not None:
+            return contact.campaign, contact.channels[0]
+        for closed in reversed(self.closed):
+            if closed[0] == decision_id:
+                return closed[1], closed[2]
+        return None
+
     def _window_end(self, decision_id: str) -> int | None:
         return next((c[4] for c in self.closed if c[0] == decision_id), None)
 

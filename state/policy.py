@@ -100,9 +100,18 @@ class PolicyState:
         self.revenue += float(reward.get("revenue") or 0.0)
 
     def document(self, segment: str) -> dict[str, Any]:
-        """What Redis readers see: per-arm pulls and mean reward, and totals."""
+        """What Redis readers see: per-arm pulls, mean reward and Beta posterior (``alpha``,
+        ``beta``: the dashboard's credible intervals), and totals."""
         pulls = self.bandit.pulls()
-        means = self.bandit.means()
+        arms = {}
+        for arm, mean in self.bandit.means().items():
+            alpha, beta = self.bandit.posterior(arm)
+            arms[arm] = {
+                "pulls": pulls.get(arm, 0),
+                "mean": round(mean, 6),
+                "alpha": round(alpha, 6),
+                "beta": round(beta, 6),
+            }
         return {
             "campaign": self.campaign_id,
             "segment": segment,
@@ -111,7 +120,7 @@ class PolicyState:
             "rewards": self.rewards,
             "reward_sum": self.reward_sum,
             "revenue": self.revenue,
-            "arms": {a: {"pulls": pulls.get(a, 0), "mean": round(m, 6)} for a, m in means.items()},
+            "arms": arms,
         }
 
 

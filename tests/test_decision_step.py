@@ -62,7 +62,8 @@ class Harness:
         self.decisions: list[dict] = []
         self.rewards: list[dict] = []
         self.dead: list = []
-        self.experiment: list[tuple[str, list[float]]] = []
+        self.experiment: list[tuple[str, list[float], int]] = []
+        self.funnel: list[tuple[str, dict]] = []
         self.hold = False  # keep decided/released messages back, as a slow internal topic would
         self.held: list[Feedback] = []
 
@@ -83,6 +84,8 @@ class Harness:
                 self.dead.append(payload)
             elif tag == "experiment":
                 self.experiment.append(payload)
+            elif tag == "funnel":
+                self.funnel.append(payload)
             elif tag in ("candidate", "reward"):
                 key, item = payload
                 if tag == "reward":

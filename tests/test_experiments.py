@@ -256,10 +256,10 @@ def test_global_holdout_gets_no_marketing_and_counts_as_exposed_at_the_decision(
     (d,) = h.decisions
     assert d["offer_id"] is None and d["reason"] == "global_holdout"
     assert (d["experiment_id"], d["variant"]) == ("holdout", "holdout")
-    ((key, delta),) = h.experiment
+    ((key, delta, _ts),) = h.experiment
     assert key == "holdout|holdout" and delta[:2] == [1.0, 1.0]
     h.send("p1", EventType.PURCHASE, T0 + 5, properties={"value": 20.0})
-    keys = [k for k, _ in h.experiment[1:]]
+    keys = [k for k, *_ in h.experiment[1:]]
     assert keys == ["holdout|holdout", "holdout|holdout"]  # conversion, then revenue
 
 
@@ -276,15 +276,15 @@ def test_variant_decisions_carry_the_experiment_and_expose_on_delivery() -> None
     assert d["offer_id"] == "b" and d["policy"] == "random"  # the variant's policy and offers
     assert not h.experiment  # decided, not yet delivered
     h.send("i1", EventType.OFFER_IMPRESSION, T0 + 4, decision_id=d["decision_id"])
-    ((key, delta),) = h.experiment
+    ((key, delta, _ts),) = h.experiment
     assert key == f"e|{variant}" and delta[:2] == [1.0, 1.0]
     h.send("k1", EventType.OFFER_CLICK, T0 + 5, decision_id=d["decision_id"])
     h.send("p1", EventType.PURCHASE, T0 + 6, properties={"value": 30.0})
     h.send("p2", EventType.PURCHASE, T0 + 7, properties={"value": 10.0})
     totals = VariantTotals("e", variant)
-    for k, change in h.experiment:
+    for k, change, ts in h.experiment:
         assert k == key
-        totals.add(change)
+        totals.add(change, ts)
     doc = totals.document()
     conversion, revenue = doc["metrics"]["conversion"], doc["metrics"]["revenue"]
     assert (doc["users"], doc["exposures"], doc["metrics"]["click"]["sum"]) == (1, 1, 1.0)
@@ -305,7 +305,7 @@ def test_experiment_holdout_variant_withholds_only_its_users(variant: str) -> No
     assert (d["experiment_id"], d["variant"]) == ("e", variant)
     if variant == "z":
         assert d["offer_id"] is None and d["reason"] == "experiment_holdout"
-        assert [k for k, _ in h.experiment] == ["e|z"]  # exposed when withheld
+        assert [k for k, *_ in h.experiment] == ["e|z"]  # exposed when withheld
     else:
         assert d["offer_id"] is not None and not h.experiment  # exposed when delivered
 
@@ -356,8 +356,8 @@ def test_a_delivery_after_the_reward_window_closed_still_exposes() -> None:
     h.tick(T0 + 2 * 3_600_000)  # the 1 h window closes by the timer: the flow lagged
     assert not h.experiment
     h.send("i1", EventType.OFFER_IMPRESSION, T0 + 2 * 3_600_000, decision_id=d["decision_id"])
-    assert [k for k, _ in h.experiment] == ["e|x"]
+    assert [k for k, *_ in h.experiment] == ["e|x"]
     assert [letter.reason for letter in h.dead] == [Reason.LATE_FEEDBACK]
     h.send("k1", EventType.OFFER_CLICK, T0 + 2 * 3_600_000, decision_id=d["decision_id"])
-    assert [k for k, _ in h.experiment] == ["e|x", "e|x"]  # the click metric, not a re-exposure
+    assert [k for k, *_ in h.experiment] == ["e|x", "e|x"]  # the click metric, not a re-exposure
     assert h.experiment[1][1][:2] == [0.0, 0.0]

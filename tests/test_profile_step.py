@@ -125,9 +125,12 @@ def test_inactive_profiles_expire_after_ttl() -> None:
     clock.now += 29 * DAY_MS / 1000
     assert logic.on_notify() == ([], logic.RETAIN)
     clock.now += 2 * DAY_MS / 1000
+    member_of = list(logic.profile.segments)
     out, keep = logic.on_notify()
     assert keep is logic.DISCARD and out[0] == ("profile", None)
     assert out[1][1]["action"] == "expire"
+    (left,) = [payload for tag, payload in out if tag == "segment"]  # it leaves every segment
+    assert member_of and left["segments"] == [] and left["removed"] == member_of
 
 
 def test_snapshot_resumes_the_same_profile() -> None:
