@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from flows.analytics import PAGES
 from flows.config import VARIABLES, ConfigError, Settings
 
 
@@ -85,6 +86,26 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_run)
 
     p = sub.add_parser(
+        "dashboard",
+        help="serve the live dashboard (campaigns, experiments, attribution, segments, ops)",
+        description="One local web server over Redis and the topics; pages refresh every "
+        "2 s. Needs the token (OFFERFLOW_DASHBOARD_TOKEN, else a random one is printed).",
+    )
+    p.add_argument("--host", default=None, help="bind address (OFFERFLOW_DASHBOARD_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (OFFERFLOW_DASHBOARD_PORT)")
+    p.set_defaults(handler=_dashboard)
+
+    p = sub.add_parser(
+        "report",
+        help="the dashboard's numbers as tables or JSON",
+        description="The same query layer as the dashboard (flows/analytics.py): one page's "
+        "numbers, rendered as tables, or as JSON with --json.",
+    )
+    p.add_argument("page", choices=PAGES)
+    p.add_argument("--json", action="store_true", help="print the page's JSON document")
+    p.set_defaults(handler=_report)
+
+    p = sub.add_parser(
         "demo",
         help="end-to-end demo on the local stack",
         description="Part 1: produce synthetic events (a share malformed) to fresh topics, "
@@ -100,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rate", type=float, default=500.0, help="requests per second (500)")
     p.add_argument("--loop-users", type=int, default=3_000, help="simulated users (3,000)")
+    p.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="exit after the report instead of serving the dashboard until Ctrl-C (CI)",
+    )
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser(
@@ -367,8 +393,39 @@ def _demo(args: argparse.Namespace) -> int:
         requests=args.requests,
         rate=args.rate,
         loop_users=args.loop_users,
+        serve=not args.no_serve,
     )
     return 0 if ok else 1
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from flows import dashboard
+
+    running = dashboard.start(Settings.from_env(), host=args.host, port=args.port)
+    print(f"OfferFlow dashboard: {running.login_url}  (Ctrl-C stops it)", flush=True)
+    try:
+        running.thread.join()
+    finally:
+        running.stop()
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import orjson
+
+    from flows.analytics import Analytics
+    from flows.reports import print_page
+
+    analytics = Analytics(Settings.from_env())
+    try:
+        data = analytics.page(args.page)
+    finally:
+        analytics.close()
+    if args.json:
+        print(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    else:
+        print_page(args.page, data)
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:

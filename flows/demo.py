@@ -10,6 +10,10 @@
    offers), an offline evaluation of the decisions log, the conversions' attribution under
    every model, and the shipped experiment's report: the per-segment bandit against uniform
    random and against no message at all (lift, intervals, verdicts).
+
+The dashboard (:mod:`flows.dashboard`) serves part 2 live from its start; its URL is printed
+then, and the demo leaves it (and the idle flow) serving the results until Ctrl-C, unless
+``serve=False`` (``--no-serve``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from flows import attribution_report, experiment_report, runner, stack
+from flows import attribution_report, dashboard, experiment_report, runner, stack
 from flows.config import Settings
 from flows.kafka_io import produce
 from flows.sample import generate
@@ -41,13 +45,17 @@ def run_demo(
     requests: int = 15_000,
     rate: float = 500.0,
     loop_users: int = 3_000,
+    serve: bool = True,
 ) -> bool:
-    """Run both parts and print what they did; return whether both checks held."""
+    """Run both parts and print what they did; return whether both checks held. With
+    ``serve``, the dashboard keeps serving part 2's results until Ctrl-C."""
     run_id = time.strftime("demo-%Y%m%d-%H%M%S")
     accounted = run_accounting(
         run_id, events, malformed_rate=malformed_rate, users=users, seed=seed
     )
-    looped = run_loop(run_id, requests=requests, rate=rate, users=loop_users, seed=seed)
+    looped = run_loop(
+        run_id, requests=requests, rate=rate, users=loop_users, seed=seed, serve=serve
+    )
     return accounted and looped
 
 
@@ -69,7 +77,7 @@ def run_accounting(
         seed=seed,
         users=users,
         malformed_rate=malformed_rate,
-        now_ms=int(time.time() * 1000),
+        now_ms=_now_ms(),
     )
     produce(
         settings,
@@ -122,8 +130,11 @@ def run_accounting(
     return ok
 
 
-def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) -> bool:
-    """Part 2; returns whether every request got its decision."""
+def run_loop(
+    run_id: str, *, requests: int, rate: float, users: int, seed: int, serve: bool = True
+) -> bool:
+    """Part 2; returns whether every request got its decision, its conversions were
+    attributed and its exposures counted."""
     overrides = {
         "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}-loop",
         "OFFERFLOW_REDIS_PREFIX": f"offerflow-{run_id}-loop",
@@ -132,6 +143,8 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         # Journeys end unconverted after 10 s without a touch (default 7 days), so the Markov
         # model sees non-converting paths within the demo's minute.
         "OFFERFLOW_ATTRIBUTION_INACTIVITY": "10s",
+        # Dashboard time series in 2-s buckets of event time: the loop lasts about a minute.
+        "OFFERFLOW_HISTORY_BUCKET": "2s",
     }
     outbox = os.path.join(Settings.from_env().stack_dir, "outbox", run_id)
     os.makedirs(outbox, exist_ok=True)
@@ -148,15 +161,58 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         f"{rate:,.0f}/s, the flow tailing, reference senders delivering"
     )
     flow_log = os.path.join(outbox, "flow.log")
+    board = _dashboard(settings)
+    print(f"dashboard (live): {board.login_url}", flush=True)
     procs = runner.start("profiles", env=overrides, log_path=flow_log)
     try:
-        simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
-        report = simulator.run(requests, rate)
-        print(f"waiting for the flow to attribute the run's {report.purchases:,} conversions ...")
-        attribution = _await_attribution(settings, report.purchases, timeout_s=120)
-        counted = _await_exposures(settings, report, timeout_s=60)
+        ok = _loop(settings, requests, rate, users, seed, outbox, flow_log)
+        if serve:
+            _serve_until_interrupted(board)
     finally:
         runner.stop(procs)
+        board.stop()
+    return ok
+
+
+def _dashboard(settings: Settings) -> dashboard.Running:
+    """The dashboard on the configured port, or any free one if that port is taken."""
+    try:
+        return dashboard.start(settings)
+    except OSError:
+        return dashboard.start(settings, port=0)
+
+
+def _serve_until_interrupted(board: dashboard.Running) -> None:
+    print(
+        f"\ndashboard serving the demo's results at {board.login_url} until Ctrl-C",
+        flush=True,
+    )
+    try:
+        while board.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping the dashboard and the flow")
+
+
+def _loop(
+    settings: Settings,
+    requests: int,
+    rate: float,
+    users: int,
+    seed: int,
+    outbox: str,
+    flow_log: str,
+) -> bool:
+    """Part 2's traffic, waits and report, while the flow and the dashboard run."""
+    # About 1% of the loop's records are malformed, as real apps send some: dead letters for
+    # the operations view (part 1 accounts for every reason exactly).
+    bad = generate(max(20, requests // 100), seed=seed, malformed_rate=1.0, now_ms=_now_ms())
+    produce(settings, settings.topic("events"), ((s.key, s.value) for s in bad), total=len(bad))
+    simulator = Simulator(settings, users=users, seed=seed, outbox_dir=outbox)
+    report = simulator.run(requests, rate)
+    print(f"waiting for the flow to attribute the run's {report.purchases:,} conversions ...")
+    attribution = _await_attribution(settings, report.purchases, timeout_s=120)
+    counted = _await_exposures(settings, report, timeout_s=60)
     print(f"flow output: {flow_log}")
     _print_loop(report, settings, outbox)
     log_path = os.path.join(outbox, "decisions.jsonl")
@@ -177,6 +233,10 @@ def run_loop(run_id: str, *, requests: int, rate: float, users: int, seed: int) 
         f"({attribution.conversions:,.0f}/{report.purchases:,})"
     )
     return ok and credited and counted
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _await_exposures(settings: Settings, report: LiveReport, timeout_s: float) -> bool:

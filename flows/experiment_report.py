@@ -113,8 +113,16 @@ def live(
     settings: Settings, client: Any, experiment_id: str | None = None
 ) -> list[ExperimentReport]:
     """Reports for one experiment, or every experiment with sums in Redis (``client``)."""
+    return [analyse(d, docs) for d, docs in stored(settings, client, experiment_id)]
+
+
+def stored(
+    settings: Settings, client: Any, experiment_id: str | None = None
+) -> list[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+    """``(definition, {variant: document})`` of one experiment, or of every experiment
+    with sums in Redis."""
     pattern = settings.redis_key("experiment_def", experiment_id or "*")
-    reports = []
+    found = []
     for key in sorted(client.scan_iter(match=pattern)):
         definition = orjson.loads(client.get(key) or b"null")
         if not definition:
@@ -124,8 +132,8 @@ def live(
             raw = client.get(settings.redis_key("experiment", definition["id"], variant))
             if raw is not None:
                 documents[variant] = orjson.loads(raw)
-        reports.append(analyse(definition, documents))
-    return reports
+        found.append((definition, documents))
+    return found
 
 
 def variant_counts(settings: Settings, client: Any, keys: Any) -> dict[str, tuple[int, int]]:

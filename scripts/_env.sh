@@ -17,6 +17,21 @@ find_python() {
   return 1
 }
 
+# Debian's Chromium for the dashboard's browser test (Playwright drives it; no browser
+# download). Installed when missing and root; otherwise that one test is skipped (outside CI).
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the dashboard browser test (about a minute) ..."
+    local started=$SECONDS
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "chromium installed in $((SECONDS - started)) s"
+  else
+    echo "chromium is missing (apt-get install chromium): the browser test will be skipped" >&2
+  fi
+}
+
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     echo "creating virtualenv $VENV"
