@@ -188,7 +188,7 @@ function operations(data) {
   const deadRates = [];
   for (const p of data.processes)
     for (const [reason, ys] of Object.entries(p.dead_per_s)) deadRates.push({ x: dates(p.times), y: ys, name: `${reason} · ${p.process}`, type: "scatter", mode: "lines" });
-  chart(grid, "ops-dead-rate", deadRates, { title: { text: "Dead letters/s by reason", font: { size: 13 } } });
+  chart(grid, "ops-dead-rate", deadRates, { title: { text: "Dead letters/s by reason", font: { size: 13 } }, legend: { orientation: "v", x: 1.02, y: 1 } });
   const lag = data.lag.filter((l) => !l.error);
   chart(grid, "ops-lag", [
     { x: lag.map((l) => `${l.topic.split(".").pop()}/${l.partition}`), y: lag.map((l) => l.consumed), name: "consumed", type: "bar" },
