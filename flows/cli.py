@@ -10,6 +10,9 @@ import sys
 from flows.analytics import PAGES
 from flows.config import VARIABLES, ConfigError, Settings
 
+#: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
+DEFAULT_RECOVERY_DIR = "offerflow-recovery"
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; return the exit code."""
@@ -63,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         "-r",
         "--recovery-dir",
         default=None,
-        help="Bytewax recovery directory (default OFFERFLOW_RECOVERY_DIR; none: off)",
+        help=f"Bytewax recovery directory (default OFFERFLOW_RECOVERY_DIR, else "
+        f"./{DEFAULT_RECOVERY_DIR}); created on first use",
+    )
+    p.add_argument(
+        "--no-recovery",
+        action="store_true",
+        help="run without recovery (a crash then loses state and replays nothing)",
     )
     p.add_argument(
         "-i",
@@ -366,7 +375,9 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()  # fail here, with the message, not inside each worker
     env = {"OFFERFLOW_TAIL": "false"} if args.no_tail else {}
-    recovery = settings.recovery_dir if args.recovery_dir is None else args.recovery_dir
+    recovery = args.recovery_dir or settings.recovery_dir or DEFAULT_RECOVERY_DIR
+    if args.no_recovery:
+        recovery = ""
     if (args.process_id is None) != (args.addresses is None):
         print("offerflow run: --process-id and --addresses go together", file=sys.stderr)
         return 2

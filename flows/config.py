@@ -247,7 +247,13 @@ VARIABLES: tuple[Variable, ...] = (
         "RECO_HALF_LIFE", "7d", "Half-life (event time) of co-occurrence, affinity and trends."
     ),
     Variable("RECO_REFRESH", "60s", "Least event time between refreshes of a user's Redis top-k."),
-    Variable("RECOVERY_DIR", "", "Bytewax recovery directory; empty runs without recovery."),
+    Variable(
+        "RECOVERY_DIR",
+        "",
+        "Bytewax recovery directory. `offerflow run` uses `./offerflow-recovery` when it is "
+        "empty (`--no-recovery` turns recovery off); the demo, tests and benchmarks choose "
+        "their own.",
+    ),
     Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
     Variable(
         "HISTORY_BUCKET",

@@ -79,6 +79,8 @@ def start(
     if recovery_dir:
         ensure_recovery_dir(recovery_dir, max(recovery_partitions, processes * workers))
     full_env = {**os.environ, **(env or {})}
+    # the processes' operations reports name the directory (or none) and its snapshot times
+    full_env["OFFERFLOW_RECOVERY_DIR"] = recovery_dir
     output = open(log_path, "ab") if log_path else None  # noqa: SIM115 (children keep it)
     lines = commands(
         flow,
