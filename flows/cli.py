@@ -95,6 +95,19 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_run)
 
     p = sub.add_parser(
+        "soak",
+        help="bounded steady-load run reporting memory and lag (not for CI)",
+        description="Produce the benchmark mix at a steady rate to fresh topics while one "
+        "flow process tails them; sample its RSS and consumer lag; write docs/SOAK.md.",
+    )
+    p.add_argument("--minutes", type=float, default=10.0, help="duration (10)")
+    p.add_argument("--rate", type=float, default=1000.0, help="events per second (1,000)")
+    p.add_argument("--users", type=int, default=20_000, help="population (20,000)")
+    p.add_argument("--every", type=float, default=30.0, help="seconds between samples (30)")
+    p.add_argument("--output", default="docs/SOAK.md", help="report file ('' for none)")
+    p.set_defaults(handler=_soak)
+
+    p = sub.add_parser(
         "dashboard",
         help="serve the live dashboard (campaigns, experiments, attribution, segments, ops)",
         description="One local web server over Redis and the topics; pages refresh every "
@@ -407,6 +420,13 @@ def _demo(args: argparse.Namespace) -> int:
         serve=not args.no_serve,
     )
     return 0 if ok else 1
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from flows.soak import run_soak
+
+    flat = run_soak(args.minutes, args.rate, args.users, args.every, args.output)
+    return 0 if flat else 1
 
 
 def _dashboard(args: argparse.Namespace) -> int:

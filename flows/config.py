@@ -147,7 +147,12 @@ VARIABLES: tuple[Variable, ...] = (
         "6",
         "Online clusters (River KMeans) for users no rule segment claims; 0 turns clustering off.",
     ),
-    Variable("DEDUP_WINDOW", "32", "Recent event ids remembered per user to drop redeliveries."),
+    Variable(
+        "DEDUP_WINDOW",
+        "32",
+        "Recent event ids remembered per user: a redelivery changes nothing and is "
+        "dead-lettered as `duplicate_event`.",
+    ),
     Variable(
         "ERASE_GRACE_S",
         "604800",

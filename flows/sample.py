@@ -161,7 +161,7 @@ def _base(rng: random.Random, user: str, now_ms: int) -> dict:
 _Malformed = Callable[[random.Random, str, int], tuple[str, bytes | None]]
 _MALFORMED: tuple[_Malformed, ...] = (
     lambda r, u, t: ("unparseable", b'{"event_id": "x", "type": "page_view", "user'),
-    lambda r, u, t: ("unparseable", b"\xff\xfe{not json"),
+    lambda r, u, t: ("invalid_utf8", b"\xff\xfe{not json"),
     lambda r, u, t: ("not_an_object", _json([1, 2, 3])),
     lambda r, u, t: (
         "missing_field",

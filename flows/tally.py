@@ -20,6 +20,7 @@ class Tally:
     """Outcome of a run as read back from the DLQ topic and Redis."""
 
     events: int = 0
+    #: Redeliveries: dead-lettered as ``duplicate_event`` by the profile step.
     duplicates: int = 0
     users: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -27,12 +28,13 @@ class Tally:
 
     @property
     def accepted(self) -> int:
-        """Records the gate accepted: counted events plus redeliveries it dropped."""
-        return self.events + self.duplicates
+        """Events the profiles counted (every other record is a dead letter)."""
+        return self.events
 
     @property
     def dead(self) -> int:
-        """Dead letters written (including replayed duplicates, if any)."""
+        """Dead letters written: refused records, redeliveries (``duplicate_event``), events
+        of erased users, unknown feedback."""
         return sum(self.dead_letters.values())
 
 
@@ -46,7 +48,7 @@ def tally(settings: Settings) -> Tally:
     documents = profiles(settings)
     result.users = len(documents)
     result.events = sum(d["features"]["events"] for d in documents.values())
-    result.duplicates = sum(d["duplicates"] for d in documents.values())
+    result.duplicates = result.dead_letters["duplicate_event"]
     return result
 
 

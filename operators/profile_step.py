@@ -187,6 +187,11 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         out: list[Output] = []
         profile = self._profile()
         applied = profile.apply(event)
+        if not applied:  # a redelivery: counted in the profile, and told on the DLQ
+            window = self.cfg.profile.dedup_window
+            detail = f"event_id seen among this user's last {window} events"
+            out.append(("dead", self._letter(event, Reason.DUPLICATE_EVENT, detail,
+                                             f"duplicate_event:{profile.duplicates}")))  # fmt: skip
         if applied:
             if event.type in (EventType.CONSENT, EventType.UNSUBSCRIBE):
                 out.append(("privacy", self._consent_audit(event)))

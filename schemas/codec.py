@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import re
 import struct
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -117,12 +118,38 @@ def schema_name_of(data: bytes) -> str:
 
 
 def decode_json(data: bytes) -> Any:
-    """Parse JSON, mapping every parser error (bad UTF-8, NaN, nesting deeper than orjson's
-    limit, truncation) to ``unparseable``."""
+    """Parse JSON; a parser error is told apart (only once parsing failed, so valid records
+    pay nothing) as ``invalid_utf8``, ``non_finite_number`` (``NaN``/``Infinity``, which
+    JSON does not have), ``too_deep`` (nesting beyond orjson's limit of 1024) or
+    ``unparseable`` (anything else: truncation, syntax).
+
+    >>> def reason(data):
+    ...     try:
+    ...         decode_json(data)
+    ...     except Rejected as err:
+    ...         return err.reason.value
+    >>> [reason(b) for b in (b'{"a": 1', b'\\xff{}', b'{"a": NaN}', b"[" * 2000)]
+    ['unparseable', 'invalid_utf8', 'non_finite_number', 'too_deep']
+    """
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise Rejected(Reason.UNPARSEABLE, f"invalid JSON: {exc}") from None
+        raise Rejected(_json_reason(data, str(exc)), f"invalid JSON: {exc}") from None
+
+
+_NON_FINITE = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\b")
+
+
+def _json_reason(data: bytes, message: str) -> Reason:
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return Reason.INVALID_UTF8
+    if "depth limit" in message:
+        return Reason.TOO_DEEP
+    if _NON_FINITE.search(data):
+        return Reason.NON_FINITE_NUMBER
+    return Reason.UNPARSEABLE
 
 
 def decode_avro(name: str, data: bytes | memoryview) -> dict[str, Any]:

@@ -210,7 +210,7 @@ def _scalar_map(raw: dict[str, Any], key: str) -> dict[str, Scalar]:
                 raise Rejected(Reason.INVALID_VALUE, f"{key}.{name} does not fit in 64 bits")
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise Rejected(Reason.INVALID_VALUE, f"{key}.{name} is not a finite number")
+                raise Rejected(Reason.NON_FINITE_NUMBER, f"{key}.{name} is not a finite number")
         else:
             raise Rejected(
                 Reason.WRONG_TYPE,

@@ -150,9 +150,10 @@ def test_schema_id_overrides() -> None:
         (b"\x00\x00\x00", Reason.AVRO_DECODE_ERROR),
         (b"\x00\x00\x00\x00\x09" + bytes(8), Reason.UNKNOWN_SCHEMA_ID),
         (b"\x00\x00\x00\x00\x02" + bytes(8), Reason.UNKNOWN_SCHEMA_ID),  # a decision, not event
-        (b'{"a": NaN}', Reason.UNPARSEABLE),
-        (b"[" * 2000 + b"]" * 2000, Reason.UNPARSEABLE),
-        (b"\xc3\x28", Reason.UNPARSEABLE),
+        (b'{"a": NaN}', Reason.NON_FINITE_NUMBER),
+        (b'{"a": -Infinity}', Reason.NON_FINITE_NUMBER),
+        (b"[" * 2000 + b"]" * 2000, Reason.TOO_DEEP),
+        (b"\xc3\x28", Reason.INVALID_UTF8),
     ],
 )
 def test_decode_failures_have_reasons(data: bytes, reason: Reason) -> None:

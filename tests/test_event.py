@@ -65,7 +65,7 @@ def test_bad_timestamps_are_rejected(ts: object) -> None:
         ({"properties": [1]}, Reason.WRONG_TYPE),
         ({"properties": {"a": {"b": 1}}}, Reason.WRONG_TYPE),
         ({"properties": {"a": [1]}}, Reason.WRONG_TYPE),
-        ({"properties": {"value": float("nan")}}, Reason.INVALID_VALUE),
+        ({"properties": {"value": float("nan")}}, Reason.NON_FINITE_NUMBER),
         ({"context": {"x": 2**64}}, Reason.INVALID_VALUE),
         ({"consent": {"email": "yes"}}, Reason.WRONG_TYPE),
         ({"type": "consent"}, Reason.MISSING_FIELD),

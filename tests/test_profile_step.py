@@ -64,11 +64,15 @@ def test_segment_changes_are_emitted_only_on_change() -> None:
     )
 
 
-def test_redeliveries_update_the_document_but_nothing_else() -> None:
+def test_redeliveries_are_dead_lettered_and_counted_but_change_nothing_else() -> None:
     logic = ProfileLogic(step(Clock()), None)
     logic.on_item(ev("1", EventType.CONSENT, consent={"email": True}))
     out, _ = logic.on_item(ev("1", EventType.CONSENT, consent={"email": True}))
-    assert tags(out) == ["profile"] and dict(out)["profile"]["duplicates"] == 1
+    assert tags(out) == ["dead", "profile"] and dict(out)["profile"]["duplicates"] == 1
+    letter = dict(out)["dead"]
+    assert letter.reason == "duplicate_event" and letter.dead_letter_id == "duplicate_event:1:1"
+    out, _ = logic.on_item(ev("1", EventType.CONSENT, consent={"email": True}))
+    assert dict(out)["dead"].dead_letter_id == "duplicate_event:2:1"  # each one its own id
 
 
 def test_consent_and_unsubscribe_are_audited() -> None:
