@@ -15,7 +15,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
-from flows.wiring import keyed_outputs, publish
+from flows.wiring import keyed_outputs, publish, stateful_map
 from operators import metrics
 from operators.attribution_models import HeuristicParams
 from operators.attribution_totals import totals_step
@@ -71,7 +71,7 @@ def attribute(changes: Stream, settings: Settings) -> None:
     by_model = op.key_on("key_by_model", records, lambda r: r["model"])
     totals = op.map(
         "totals_documents",
-        op.stateful_map("attribution_totals", by_model, totals_step),
+        stateful_map("attribution_totals", by_model, totals_step),
         lambda kv: (settings.redis_key("attribution", kv[0]), kv[1]),
     )
     chain = op.filter_map(

@@ -152,15 +152,28 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="measure ingestion throughput on the local stack",
-        description="Pre-produce events, then time the ingestion flow in one "
-        "process; writes the figures to a Markdown file.",
+        help="throughput, ceiling, latency and memory on the local stack",
+        description="Throughput of the main flow (1 and 2 processes, recovery on, features "
+        "off) against a plain confluent-kafka loop, decision latency under load, memory and "
+        "state per user; writes a Markdown report and a PNG chart.",
     )
-    p.add_argument("--events", type=int, default=200_000, help="events per run (200,000)")
-    p.add_argument("--repeat", type=int, default=3, help="runs; the median is reported (3)")
+    p.add_argument("--events", type=int, default=100_000, help="events per run (100,000)")
+    p.add_argument("--repeat", type=int, default=2, help="runs; the median is reported (2)")
     p.add_argument("--output", default="docs/BENCHMARKS.md", help="Markdown report path")
+    p.add_argument("--chart", default="docs/benchmarks.png", help="PNG chart path")
     p.add_argument(
-        "--state-users", type=int, default=100_000, help="users for the state-size run (100,000)"
+        "--state-users",
+        default="100000,1000000",
+        help="users of the memory runs, comma-separated (100000,1000000)",
+    )
+    p.add_argument("--per-user", type=int, default=2, help="events per user there (2)")
+    p.add_argument(
+        "--latency-loads",
+        default="500,1000,2000,5000",
+        help="background loads (events/s) of the latency runs (500,1000,2000,5000)",
+    )
+    p.add_argument(
+        "--latency-duration", type=float, default=45.0, help="seconds per latency load (45)"
     )
     p.set_defaults(handler=_bench)
 
@@ -462,7 +475,16 @@ def _report(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from flows.bench import run_bench
 
-    run_bench(args.events, repeat=args.repeat, output=args.output, state_users=args.state_users)
+    run_bench(
+        args.events,
+        repeat=args.repeat,
+        output=args.output,
+        chart=args.chart,
+        state_users=tuple(int(n) for n in args.state_users.split(",") if n),
+        per_user=args.per_user,
+        latency_loads=tuple(float(n) for n in args.latency_loads.split(",") if n),
+        latency_s=args.latency_duration,
+    )
     return 0
 
 

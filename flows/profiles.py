@@ -36,7 +36,7 @@ from flows.decisioning import campaign_book, decide
 from flows.experiments import measure
 from flows.predictions import predict
 from flows.statistics import count_segments
-from flows.wiring import consume, ingest, origin, publish, publish_dead_letters
+from flows.wiring import consume, ingest, origin, publish, publish_dead_letters, stateful_map
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
@@ -166,7 +166,7 @@ def _clusters(changes: Stream, settings: Settings) -> Stream[Feedback]:
         user, vector = item
         return model, Feedback("cluster", user, {"cluster": model.assign(vector)})
 
-    answers = op.stateful_map("cluster_model", keyed, assign)
+    answers = stateful_map("cluster_model", keyed, assign)
     return op.map("cluster_answers", answers, lambda kv: kv[1])
 
 

@@ -15,6 +15,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.wiring import stateful_map
 from operators.campaign_book import CampaignBook
 from operators.redis_mirror import RedisMirrorSink
 from state.campaign_stats import CampaignStats
@@ -49,7 +50,7 @@ def count_campaigns(
             stats.set_budget(campaign.max_sends, campaign.max_conversions)
         return stats, stats.document()
 
-    counted = op.stateful_map("campaign_stats", keyed, count)
+    counted = stateful_map("campaign_stats", keyed, count)
     _mirror("campaign", counted, settings)
 
 
@@ -68,7 +69,7 @@ def count_segments(changes: Stream, settings: Settings) -> None:
         size.add(change, ts)
         return size, size.document()
 
-    _mirror("segment_size", op.stateful_map("segment_sizes", keyed, add), settings)
+    _mirror("segment_size", stateful_map("segment_sizes", keyed, add), settings)
 
 
 def _moves(change: dict[str, Any]) -> list[tuple[str, int, int]]:

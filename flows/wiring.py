@@ -14,6 +14,7 @@ from flows.config import Settings
 from operators import metrics
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor
+from operators.pickled_state import PickledMapLogic
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec, registry
 from schemas.event import Event
@@ -100,11 +101,17 @@ def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings
     )
 
 
+def stateful_map(step_id: str, keyed: Stream, mapper) -> Stream:
+    """``op.stateful_map`` with pickled snapshots instead of deep copies
+    (:mod:`operators.pickled_state`): ``(key, output)`` for each item."""
+    return op.stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume))
+
+
 def keyed_outputs(step_id: str, keyed: Stream, mapper) -> Stream:
-    """A ``stateful_map`` step whose mapper returns a list of outputs per item, flattened:
+    """A :func:`stateful_map` step whose mapper returns a list of outputs per item, flattened:
     ``(key, output)`` for each (the list step is named ``<step_id>_outputs``)."""
     return op.flat_map_value(
-        f"{step_id}_outputs", op.stateful_map(step_id, keyed, mapper), lambda out: out
+        f"{step_id}_outputs", stateful_map(step_id, keyed, mapper), lambda out: out
     )
 
 
