@@ -179,9 +179,15 @@ def _ceiling(base: dict[str, str], samples: list) -> float:
                         ended.add(msg.partition())
                     continue
                 try:
-                    producer.produce(out, orjson.dumps(codec.decode("event", msg.value())))
+                    topic_out, value = out, orjson.dumps(codec.decode("event", msg.value()))
                 except (Rejected, TypeError):
-                    producer.produce(dlq, msg.value(), msg.key())
+                    topic_out, value = dlq, msg.value()
+                while True:
+                    try:
+                        producer.produce(topic_out, value, msg.key())
+                        break
+                    except BufferError:  # the local queue is full: let deliveries drain
+                        producer.poll(0.05)
                 done += 1
             producer.poll(0)
         producer.flush(60)

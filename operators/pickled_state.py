@@ -2,12 +2,12 @@
 
 Bytewax calls ``snapshot()`` at the end of every epoch for every key touched in it, with
 recovery on or off, and its own ``op.stateful_map`` answers with ``copy.deepcopy(state)``.
-For the flow's single-key learners (the recommender, the Markov chain, the predictive models,
-the online clusters), whose state holds every user, that deep copy grew with the state until
-it took half the flow's CPU (py-spy on a soak run at a steady 1,000 events/s: 51% of the
-samples in that deep copy, and the flow fell ever further behind). A pickle is the immutable copy Bytewax needs, at about a ninth of the
-cost (0.44 s against 4.1 s for a 10 MB recommender state), and it is what the recovery store
-keeps anyway.
+For the flow's single-key learners (the recommender, the Markov chain, the predictive
+models, the online clusters), whose state holds every user, that deep copy grew with the
+state until it took half the flow's CPU. py-spy on a soak run at a steady 1,000 events/s
+found 51% of the samples in it, and the flow fell ever further behind. A pickle is the
+immutable copy Bytewax needs, at about a ninth of the cost (0.44 s against 4.1 s for a 10 MB
+recommender state), and it is what the recovery store keeps anyway.
 
 Examples
 --------
