@@ -45,6 +45,8 @@ from schemas.rejection import Rejected
 
 #: Distinct paths in the batch attribution timing.
 PATHS = 10_000
+#: A run still going after this long has stalled (the local broker can stop answering).
+RUN_TIMEOUT_S = 1_800
 ONE, TWO = "everything on, 1 process", "everything on, 2 processes"
 #: Throughput variants: settings, processes, recovery on.
 VARIANTS: dict[str, tuple[dict[str, str], int, bool]] = {
@@ -106,7 +108,13 @@ def run_bench(
     latency_rows = latency.measure(
         loads=latency_loads, duration_s=latency_s, output=str(Path(output).with_name("LATENCY.md"))
     )
-    memory = [_memory_run(base, users, per_user) for users in state_users]
+    memory = []
+    for users in state_users:
+        try:
+            memory.append(_memory_run(base, users, per_user))
+        except RuntimeError as exc:  # reported, not fatal: the other figures still stand
+            print(f"memory run at {users:,} users failed: {exc}")
+            memory.append({"users": users, "error": str(exc)})
     figures: dict[str, object] = {
         "events": events,
         "repeat": repeat,
@@ -257,6 +265,9 @@ def _timed_run(
         while any(p.poll() is None for p in procs):
             for p in procs:
                 peaks[p.pid] = max(peaks[p.pid], _peak_rss_mib(p.pid))
+            if time.monotonic() - started > RUN_TIMEOUT_S:
+                runner.stop(procs)
+                raise RuntimeError(f"{label}: not done after {RUN_TIMEOUT_S} s")
             time.sleep(0.5)
         wall = time.monotonic() - started
         if any(p.returncode != 0 for p in procs):
@@ -343,6 +354,7 @@ def _chart(path: Path, f: dict) -> None:
         right.plot(loads, [r[f"{q}_ms"] for r in rows], marker="o", label=q)
     right.axhline(50, color="#b3261e", linestyle=":", label="target p99 50 ms")
     right.set_yscale("log")
+    right.set_ylim(bottom=1)
     right.set_xlabel("background load achieved (events/s)")
     right.set_ylabel("request produced -> decision readable (ms)")
     right.set_title("Decision latency")
@@ -381,11 +393,14 @@ def _write_report(path: Path, f: dict, chart: Path) -> None:
         f"| {m['users']:,} | {m['events']:,} | {m['peak_rss_mib']:,.0f} MiB "
         f"| {m['rss_per_user_b']:,.0f} B | {m['state_mean']:,.0f} B | {m['state_p99']:,.0f} B "
         f"| {m['state_max']:,.0f} B | {m['wall_s']:.0f} s |"
+        if "error" not in m
+        else f"| {m['users']:,} | failed: {m['error']} | | | | | | |"
         for m in f["memory"]
     )
     at_5k = next((r for r in f["latency"] if r["load"] == 5_000), None)
     sustained = f["sustainable"]
-    worst_state = max(m["state_mean"] for m in f["memory"])
+    measured = [m for m in f["memory"] if "error" not in m]
+    worst_state = max((m["state_mean"] for m in measured), default=float("nan"))
     targets = [
         ("≥ 25,000 events/s full pipeline, one process", f"{one:,.0f} events/s", one >= 25_000),
         ("2 processes ≥ 1.5x one", f"{two / one:.2f}x", two >= 1.5 * one),
@@ -408,7 +423,7 @@ def _write_report(path: Path, f: dict, chart: Path) -> None:
         else "none of the measured loads (each missed the rate, a request, or p99 under 1 s)"
     )
     loads = ",".join(f"{r['load']:g}" for r in f["latency"])
-    users = ",".join(str(m["users"]) for m in f["memory"])
+    users = ",".join(str(m["users"]) for m in measured)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""# Benchmarks
 
