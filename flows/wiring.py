@@ -22,12 +22,6 @@ from schemas.rejection import Reason
 
 #: Source tuning measured in shared/notes/bytewax.md; ``OFFERFLOW_KAFKA_CONFIG`` overrides it.
 SOURCE_TUNING = {"fetch.wait.max.ms": "10", "fetch.queue.backoff.ms": "10"}
-#: Sink tuning: at most 5 produce requests in flight per connection (the Java client's
-#: default). With librdkafka's default (a million), a steady produce-and-consume load had
-#: hundreds in flight to the local broker after a few minutes; it stopped answering them
-#: (``REQTMOUT`` after 60 s) and the flow stalled, in two 10-minute soak runs out of two,
-#: and not in the run with this cap. ``OFFERFLOW_KAFKA_CONFIG`` overrides it.
-SINK_TUNING = {"max.in.flight.requests.per.connection": "5"}
 
 
 def brokers(settings: Settings) -> list[str]:
@@ -103,7 +97,7 @@ def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings
         counted,
         brokers=brokers(settings),
         topic=settings.topic(logical),
-        add_config={**SINK_TUNING, **settings.kafka_config},
+        add_config=dict(settings.kafka_config),
     )
 
 
