@@ -46,7 +46,7 @@ from schemas.rejection import Rejected
 #: Distinct paths in the batch attribution timing.
 PATHS = 10_000
 #: A run still going after this long has stalled (the local broker can stop answering).
-RUN_TIMEOUT_S = 1_800
+RUN_TIMEOUT_S = 900
 ONE, TWO = "everything on, 1 process", "everything on, 2 processes"
 #: Throughput variants: settings, processes, recovery on.
 VARIANTS: dict[str, tuple[dict[str, str], int, bool]] = {
@@ -125,6 +125,7 @@ def run_bench(
         "latency_s": latency_s,
         "sustainable": _sustainable(latency_rows),
         "memory": memory,
+        "state_users": state_users,
         "per_user": per_user,
         "paths": PATHS,
         "paths_s": _paths_run(PATHS),
@@ -423,14 +424,15 @@ def _write_report(path: Path, f: dict, chart: Path) -> None:
         else "none of the measured loads (each missed the rate, a request, or p99 under 1 s)"
     )
     loads = ",".join(f"{r['load']:g}" for r in f["latency"])
-    users = ",".join(str(m["users"]) for m in measured)
+    users = ", ".join(f"{m['users']:,}" for m in measured)
+    asked = ",".join(str(n) for n in f["state_users"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""# Benchmarks
 
 Produced by `scripts/bench` (`offerflow bench --events {f["events"]} --repeat {f["repeat"]}
---latency-loads {loads} --latency-duration {f["latency_s"]:g} --state-users ...`) on
-{time.strftime("%Y-%m-%d")}; {users} are the users the state runs ended with. Do not edit by
-hand: rerun the script.
+--latency-loads {loads} --latency-duration {f["latency_s"]:g} --state-users {asked}
+--per-user {f["per_user"]}`) on {time.strftime("%Y-%m-%d")}; {users} are the users the state
+runs ended with state for. Do not edit by hand: rerun the script.
 
 ![throughput and latency]({chart.name})
 
@@ -476,10 +478,11 @@ Highest sustainable of the measured loads (all of it produced, every request ans
 under 1 s): {sustained_text}.
 
 ## Memory
-The flow with recovery on over {f["per_user"]} events per user on average (the same mix, no
-malformed records): peak resident memory of the process, and the newest Bytewax snapshot of
-each user's profile state (the pickled `Profile.to_bytes()`, read from the recovery SQLite
-files). RSS per user divides the whole process by the users.
+The flow with recovery on over {f["per_user"]} event(s) per user on average (the same mix, no
+malformed records; users drawn at random, so some get none): peak resident memory of the
+process, and the newest Bytewax snapshot of each user's profile state (the pickled
+`Profile.to_bytes()`, read from the recovery SQLite files). RSS per user divides the whole
+process by the users.
 
 | users | events | peak RSS | RSS per user | state mean | state p99 | state max | wall |
 |---:|---:|---:|---:|---:|---:|---:|---:|

@@ -6,7 +6,6 @@ record's position per partition."""
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from collections import Counter
@@ -20,14 +19,9 @@ from flows.wiring import make_ingestor
 from schemas.event import Event
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_flow_integration import produce_samples
+from tests.test_redis_outage import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int) -> dict[str, dict[tuple, float]]:
@@ -46,7 +40,7 @@ def by_label(samples: dict[str, dict[tuple, float]], name: str, label: str) -> d
 
 
 def test_metrics_endpoint_and_ops_report_count_every_record(live_stack: None) -> None:
-    port = _free_port()
+    port = free_port()
     run = Run(
         OFFERFLOW_TAIL="true", OFFERFLOW_METRICS_PORT=str(port), OFFERFLOW_OPS_INTERVAL_S="0.5"
     )
