@@ -12,7 +12,7 @@ Examples
 >>> len(samples), sum(s.expect == "valid" for s in samples) > 150
 (200, True)
 >>> sorted({s.expect for s in samples if s.expect not in ("valid", "duplicate")})[:3]
-['avro_decode_error', 'empty', 'missing_field']
+['avro_decode_error', 'empty', 'invalid_utf8']
 
 """
 

@@ -48,7 +48,9 @@ def test_poison_on_every_partition_is_dead_lettered_and_the_flow_keeps_up(
     run = Run(OFFERFLOW_TAIL="true")
     try:
         now = int(time.time() * 1000)
-        valid = generate(2_000, seed=3, users=300, malformed_rate=0.0, now_ms=now)
+        valid = generate(
+            2_000, seed=3, users=300, malformed_rate=0.0, duplicate_rate=0.0, now_ms=now
+        )
         producer = Producer(run.settings.kafka())
         topic = run.settings.topic("events")
         half = len(valid) // 2
