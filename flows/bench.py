@@ -265,7 +265,7 @@ def _timed_run(
         peaks = {p.pid: 0.0 for p in procs}
         while any(p.poll() is None for p in procs):
             for p in procs:
-                peaks[p.pid] = max(peaks[p.pid], _peak_rss_mib(p.pid))
+                peaks[p.pid] = max(peaks[p.pid], runner.memory_mib(p.pid, "VmHWM"))
             if time.monotonic() - started > RUN_TIMEOUT_S:
                 runner.stop(procs)
                 raise RuntimeError(f"{label}: not done after {RUN_TIMEOUT_S} s")
@@ -280,16 +280,6 @@ def _timed_run(
         return Run(wall, sum(peaks.values()))
     finally:
         stack.remove_run(settings)
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """A running process's peak resident set (``VmHWM``), MiB; 0 once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0
-    line = next((ln for ln in status.splitlines() if ln.startswith("VmHWM:")), "VmHWM: 0 kB")
-    return int(line.split()[1]) / 1024
 
 
 def _paths_run(n: int) -> float:

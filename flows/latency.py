@@ -64,7 +64,7 @@ def _one(
     reader.start()
     log_path = os.path.join(settings.stack_dir, f"{run_id}.log")
     procs = runner.start("profiles", env=overrides, log_path=log_path)
-    broker = _broker_pid(settings)
+    broker = stack.broker_pid(settings)
     try:
         time.sleep(3)  # the flow's start-up is not what we measure
         cpu_before = (_cpu_s(broker), _cpu_s(procs[0].pid), time.monotonic())
@@ -100,13 +100,6 @@ def _one(
         "broker_cpu": cpu[0],
         "flow_cpu": cpu[1],
     }
-
-
-def _broker_pid(settings: Settings) -> int | None:
-    try:
-        return int(Path(settings.stack_dir, "kafka.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None  # an external broker: its CPU is not ours to read
 
 
 def _cpu_s(pid: int | None) -> float:

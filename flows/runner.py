@@ -134,6 +134,17 @@ def run(flow: str, **options) -> int:
     return max(codes, key=abs)
 
 
+def memory_mib(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory from ``/proc/<pid>/status``, MiB: ``VmRSS`` (resident now) or
+    ``VmHWM`` (peak resident); 0 once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((ln for ln in status.splitlines() if ln.startswith(f"{field}:")), "- 0 kB")
+    return int(line.split()[1]) / 1024
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

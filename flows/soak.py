@@ -43,14 +43,6 @@ class Point:
     rss_mib: float
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process, MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def run_soak(minutes: float, rate: float, users: int, every_s: float, output: str) -> bool:
     """Run the soak, print a line per sample, write ``output``; return whether memory and lag
     stayed flat (second-half RSS growth under 10% and second-half lag under 2 s of input,
@@ -105,7 +97,7 @@ def run_soak(minutes: float, rate: float, users: int, every_s: float, output: st
                     - totals.get("dead_letters", {}).get("duplicate_event", 0)
                 )
                 lag = max(0, int(acked[0] - counted))
-                point = Point(elapsed, acked[0], counted, lag, rss_mib(procs[0].pid))
+                point = Point(elapsed, acked[0], counted, lag, runner.memory_mib(procs[0].pid))
                 points.append(point)
                 print(
                     f"{point.elapsed_s:6.0f} s  acked {point.produced:>9,}  counted "

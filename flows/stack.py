@@ -244,6 +244,12 @@ def _spawn(cmd: list[str], root: Path, name: str) -> int:
     return proc.pid
 
 
+def broker_pid(settings: Settings) -> int | None:
+    """The pid of the local broker this stack started, or ``None`` (an external broker, or
+    one another checkout's stack started)."""
+    return _owned_pid(Path(settings.stack_dir) / "kafka.pid", "tansu")
+
+
 def _owned_pid(pidfile: Path, exe: str) -> int | None:
     """The pid in ``pidfile`` if that process is alive and is still ``exe`` (pids get reused)."""
     try:

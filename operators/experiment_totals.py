@@ -36,6 +36,8 @@ from state.exposures import WIDTH, Delta
 from state.history import Series
 
 _FIELDS = ("sum", "sum_sq", "x_sum", "x_sum_sq", "xy_sum")
+#: History bucket when none is configured (``OFFERFLOW_HISTORY_BUCKET``'s default, 5 min).
+DEFAULT_BUCKET_MS = 300_000
 
 
 @dataclass
@@ -46,7 +48,7 @@ class VariantTotals:
     variant: str
     sums: list[float] = field(default_factory=lambda: [0.0] * WIDTH)
     version: str | None = None
-    history: Series = field(default_factory=lambda: Series(300_000))
+    history: Series = field(default_factory=lambda: Series(DEFAULT_BUCKET_MS))
 
     def add(self, delta: Delta, ts: int) -> None:
         """Add a delta made at event time ``ts``; the history's point for ``ts`` becomes
@@ -61,7 +63,7 @@ class VariantTotals:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Snapshots from before the history existed restore with an empty one."""
-        self.__dict__.update({"history": Series(300_000), **state})
+        self.__dict__.update({"history": Series(DEFAULT_BUCKET_MS), **state})
 
     def document(self) -> dict[str, Any]:
         """Exposures, users and per-metric sums as named numbers."""
@@ -106,7 +108,7 @@ class TotalsStep:
     """
 
     def __init__(
-        self, definition: Callable[[str], Experiment | None], bucket_ms: int = 300_000
+        self, definition: Callable[[str], Experiment | None], bucket_ms: int = DEFAULT_BUCKET_MS
     ) -> None:
         self.definition = definition
         self.bucket_ms = bucket_ms

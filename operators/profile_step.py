@@ -239,8 +239,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         return out
 
     def _left_segments(self, cause: str, ts: int) -> list[Output]:
-        """The segment change of a profile that is going away (erased, expired): it leaves
-        every segment, so segment sizes and CRM copies of the membership stay true."""
+        """The segment change of a profile that is going away (erased, expired, merged into
+        another): it leaves every segment, so segment sizes and CRM copies of the membership
+        stay true."""
         if self.profile is None or not self.profile.segments:
             return []
         return [("segment", self._segment_change(cause, ts, self.profile.segments, ()))]
@@ -325,25 +326,17 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         self.alias_of = known
         if self.profile is None:
             return []
+        left = self._left_segments(f"link:{known}", self.profile.last_seen or 0)
         profile, self.profile = self.profile, None
         encoded = base64.b64encode(profile.to_bytes()).decode("ascii")
         journey, self.journey = self.journey.to_state(), Journey()
         handover = {"from": self.user, "profile": encoded, "journey": journey}
-        out: list[Output] = [
+        return [
             ("internal", Feedback("absorb", known, handover)),
             ("profile", None),
             *self._leave(),
+            *left,
         ]
-        if profile.segments:
-            out.append(
-                (
-                    "segment",
-                    self._segment_change(
-                        f"link:{known}", profile.last_seen or 0, profile.segments, ()
-                    ),
-                )
-            )
-        return out
 
     def _absorb(self, payload: dict[str, Any]) -> list[Output]:
         source = payload["from"]

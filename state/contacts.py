@@ -144,7 +144,7 @@ class ContactLedger:
         self.open[contact.decision_id] = contact
 
     def known(self, decision_id: str) -> bool:
-        return decision_id in self.open or any(c[0] == decision_id for c in self.closed)
+        return self.campaign_of(decision_id) is not None
 
     def campaign_of(self, decision_id: str) -> tuple[str, str] | None:
         """``(campaign, channel)`` of one of this user's decisions, open or closed."""

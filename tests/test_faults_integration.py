@@ -11,12 +11,13 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
 from confluent_kafka import Producer
 
+from flows import stack
+from flows.config import Settings
 from flows.kafka_io import read_to_end
 from flows.sample import generate
 from flows.tally import tally
@@ -81,13 +82,12 @@ def test_poison_on_every_partition_is_dead_lettered_and_the_flow_keeps_up(
         run.cleanup()
 
 
-def _broker_pid(stack_dir: str) -> int:
-    """The local Tansu broker's pid: its pid file, else the process listening as tansu."""
-    pid_file = Path(stack_dir) / "kafka.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text())
-        if Path(f"/proc/{pid}").exists():
-            return pid
+def _broker_pid(settings: Settings) -> int:
+    """The local Tansu broker's pid: the one this stack started, else (another checkout's
+    stack started it) the process running as a tansu broker."""
+    owned = stack.broker_pid(settings)
+    if owned is not None:
+        return owned
     found = subprocess.run(["pgrep", "-f", "tansu.*broker"], capture_output=True, text=True)
     return int(found.stdout.split()[0])
 
@@ -97,7 +97,7 @@ def _broker_pid(stack_dir: str) -> int:
 )
 def test_flow_waits_out_an_unresponsive_broker_and_loses_nothing(live_stack: None) -> None:
     run = Run(OFFERFLOW_TAIL="true")
-    pid = _broker_pid(run.settings.stack_dir)
+    pid = _broker_pid(run.settings)
     samples = generate(
         4_000, seed=8, users=400, malformed_rate=0.05, now_ms=int(time.time() * 1000)
     )
