@@ -15,7 +15,6 @@ import platform
 import statistics
 import threading
 import time
-from pathlib import Path
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -67,12 +66,16 @@ def _one(
     broker = stack.broker_pid(settings)
     try:
         time.sleep(3)  # the flow's start-up is not what we measure
-        cpu_before = (_cpu_s(broker), _cpu_s(procs[0].pid), time.monotonic())
+        cpu_before = (
+            runner.cpu_seconds(broker),
+            runner.cpu_seconds(procs[0].pid),
+            time.monotonic(),
+        )
         background, started = _drive(
             producer, settings, load, requests_per_s, duration_s, users, sent
         )
         cpu = [
-            (_cpu_s(pid) - before) / (time.monotonic() - cpu_before[2])
+            (runner.cpu_seconds(pid) - before) / (time.monotonic() - cpu_before[2])
             for pid, before in ((broker, cpu_before[0]), (procs[0].pid, cpu_before[1]))
         ]
         deadline = time.monotonic() + 15
@@ -100,17 +103,6 @@ def _one(
         "broker_cpu": cpu[0],
         "flow_cpu": cpu[1],
     }
-
-
-def _cpu_s(pid: int | None) -> float:
-    """CPU seconds (user + system) a process has used so far; NaN if unknown."""
-    if pid is None:
-        return float("nan")
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _drive(producer, settings, load, requests_per_s, duration_s, users, sent):

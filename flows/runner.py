@@ -145,6 +145,18 @@ def memory_mib(pid: int, field: str = "VmRSS") -> float:
     return int(line.split()[1]) / 1024
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far, from ``/proc/<pid>/stat``; NaN
+    if unknown (no pid, or the process is gone)."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

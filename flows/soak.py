@@ -41,6 +41,11 @@ class Point:
     counted: float
     lag: int
     rss_mib: float
+    #: share of a core the flow and the local broker used since the previous sample (NaN for
+    #: an external broker), and the broker's resident memory: a stall shows whose it is
+    flow_cpu: float
+    broker_cpu: float
+    broker_rss_mib: float
 
 
 def run_soak(minutes: float, rate: float, users: int, every_s: float, output: str) -> bool:
@@ -66,11 +71,13 @@ def run_soak(minutes: float, rate: float, users: int, every_s: float, output: st
 
     topic = settings.topic("events")
     procs = runner.start("profiles", env=env)
+    broker = stack.broker_pid(settings)
     analytics = Analytics(settings)
     points: list[Point] = []
     started = time.monotonic()
     produced = 0
     next_sample = every_s
+    cpu_before = (runner.cpu_seconds(procs[0].pid), runner.cpu_seconds(broker), started)
     print(f"soak {run_id}: {minutes:g} min at {rate:,.0f} events/s, {users:,} users")
     try:
         while (elapsed := time.monotonic() - started) < minutes * 60:
@@ -97,11 +104,25 @@ def run_soak(minutes: float, rate: float, users: int, every_s: float, output: st
                     - totals.get("dead_letters", {}).get("duplicate_event", 0)
                 )
                 lag = max(0, int(acked[0] - counted))
-                point = Point(elapsed, acked[0], counted, lag, runner.memory_mib(procs[0].pid))
+                cpu_now = (runner.cpu_seconds(procs[0].pid), runner.cpu_seconds(broker))
+                span = time.monotonic() - cpu_before[2]
+                point = Point(
+                    elapsed,
+                    acked[0],
+                    counted,
+                    lag,
+                    runner.memory_mib(procs[0].pid),
+                    (cpu_now[0] - cpu_before[0]) / span,
+                    (cpu_now[1] - cpu_before[1]) / span,
+                    runner.memory_mib(broker) if broker is not None else float("nan"),
+                )
+                cpu_before = (*cpu_now, time.monotonic())
                 points.append(point)
                 print(
                     f"{point.elapsed_s:6.0f} s  acked {point.produced:>9,}  counted "
-                    f"{point.counted:>11,.0f}  lag {point.lag:>7,}  RSS {point.rss_mib:7.1f} MiB",
+                    f"{point.counted:>11,.0f}  lag {point.lag:>7,}  RSS {point.rss_mib:7.1f} MiB"
+                    f"  CPU flow {point.flow_cpu:4.0%} broker {point.broker_cpu:4.0%}"
+                    f"  broker RSS {point.broker_rss_mib:7.1f} MiB",
                     flush=True,
                 )
             time.sleep(0.005)
@@ -126,11 +147,12 @@ def _report(points: list[Point], minutes: float, rate: float, users: int, output
         f"{time.strftime('%Y-%m-%d')}: one tailing flow process, the benchmark's event mix "
         "(2% malformed) produced at a steady rate. Do not edit by hand: rerun the command.",
         "",
-        "| elapsed | acknowledged | counted | lag (records) | RSS (MiB) |",
-        "|---:|---:|---:|---:|---:|",
+        "| elapsed | acknowledged | counted | lag (records) | RSS (MiB) | flow CPU "
+        "| broker CPU | broker RSS (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| {p.elapsed_s:.0f} s | {p.produced:,} | {p.counted:,.0f} | {p.lag:,} | "
-            f"{p.rss_mib:.1f} |"
+            f"{p.rss_mib:.1f} | {p.flow_cpu:.0%} | {p.broker_cpu:.0%} | {p.broker_rss_mib:.1f} |"
             for p in points
         ),
         "",

@@ -197,20 +197,33 @@ class Recommender:
         personal = _scaled({f[5:]: v for f, v in content.items() if f.startswith("item:")})
         w_collab, w_personal, w_content, w_popular = self.weights
         candidates = {*collab, *personal, *popular, *self._category_items(content)}
+        items, collab_of, personal_of, popular_of = (
+            self.items.get,
+            collab.get,
+            personal.get,
+            popular.get,
+        )  # bound once: this loop runs over a few hundred candidates per recommendation
+        affinity_of = content.get
         scored = []
         for item in candidates:
-            meta = self.items.get(item)
+            meta = items(item)
             if item in banned or (meta is not None and not meta.in_stock):
                 continue
             score = (
-                w_collab * collab.get(item, 0.0)
-                + w_personal * personal.get(item, 0.0)
-                + w_popular * popular.get(item, 0.0)
+                w_collab * collab_of(item, 0.0)
+                + w_personal * personal_of(item, 0.0)
+                + w_popular * popular_of(item, 0.0)
             )
             if meta is not None and content:
-                score += w_content * max((content.get(f, 0.0) for f in meta.features), default=0.0)
+                best = 0.0
+                for feature in meta.features:
+                    value = affinity_of(feature, 0.0)
+                    if value > best:
+                        best = value
+                score += w_content * best
             scored.append((score, item))
-        scored.sort(key=lambda s: (-s[0], s[1]))
+        scored.sort(key=_by_item)  # then by score, highest first: stable, so ties by item
+        scored.sort(key=_by_score, reverse=True)
         return self._diverse(scored, k)
 
     def _collaborative(self, recent: list[str], now: int) -> dict[str, float]:
@@ -218,14 +231,16 @@ class Recommender:
         # Popularities share one epoch: their raw sums are the decayed values times one
         # common factor, which the final scaling cancels.
         popularity = self._decayed(self.popularity, "").sums
+        popularity_of, score_of, sqrt = popularity.get, scores.get, math.sqrt
         for rank, item in enumerate(reversed(recent[-5:])):
             neighbours = self.cooc.get(item)
-            if neighbours is None:
+            if neighbours is None or neighbours.epoch is None:
                 continue
-            weight = 0.8**rank / math.sqrt(popularity.get(item, (1.0,))[0])
-            for other, (value,) in neighbours.items(now):
-                share = weight * value / math.sqrt(popularity.get(other, (1.0,))[0])
-                scores[other] = scores.get(other, 0.0) + share
+            weight = 0.8**rank / sqrt(popularity_of(item, (1.0,))[0])
+            factor = 2.0 ** (-(now - neighbours.epoch) / self.half_life_ms)
+            for other, sums in neighbours.sums.items():
+                share = weight * (sums[0] * factor) / sqrt(popularity_of(other, (1.0,))[0])
+                scores[other] = score_of(other, 0.0) + share
         return _scaled(dict(heapq.nlargest(50, scores.items(), key=lambda kv: kv[1])))
 
     def _popular(self, segment: str, now: int, n: int = 50) -> dict[str, float]:
@@ -235,17 +250,19 @@ class Recommender:
             segment = ""
         cached = self._trending.get(segment)
         if cached is None or self._stale(cached[0]):
-            values = (
-                (name, v) for name, (v,) in self._decayed(self.popularity, segment).items(now)
-            )
-            cached = (self.learned, _scaled(dict(heapq.nlargest(n, values, key=lambda kv: kv[1]))))
+            # one decay factor for all: rank the raw sums, decay only the n kept
+            popularity = self._decayed(self.popularity, segment)
+            sums = popularity.sums
+            top = heapq.nlargest(n, sums, key=lambda name: sums[name][0])
+            values = popularity.first(now, top)
+            cached = (self.learned, _scaled(values))
             self._trending[segment] = cached
         return cached[1]
 
     def _content(self, user: str, recent: list[str], now: int) -> dict[str, float]:
         affinity = self.affinity.get(user)
         if affinity is not None:
-            return _scaled({name: v for name, (v,) in affinity.items(now)})
+            return _scaled(affinity.first(now))
         counts: dict[str, float] = {}
         for item in recent:  # an explicit history (evaluation) without a learned affinity
             for feature in (self.items.get(item) or Item(item)).features:
@@ -304,8 +321,16 @@ class Recommender:
         neighbours = self._decayed(self.cooc, item)
         neighbours.add(other, weight, ts)
         if len(neighbours.sums) > 2 * self.neighbours:  # keep the strongest
-            ranked = sorted(neighbours.items(ts), key=lambda kv: kv[1][0])
+            ranked = sorted(neighbours.first(ts).items(), key=lambda kv: kv[1])
             neighbours.remove(name for name, _ in ranked[: len(ranked) - self.neighbours])
+
+
+def _by_item(scored: tuple[float, str]) -> str:
+    return scored[1]
+
+
+def _by_score(scored: tuple[float, str]) -> float:
+    return scored[0]
 
 
 def _scaled(scores: dict[str, float]) -> dict[str, float]:

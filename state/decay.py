@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from operator import mul
 
 #: Largest exponent (in half-lives of the shortest half-life) before the epoch is moved.
 REBASE_HALF_LIVES = 200.0
@@ -98,7 +99,27 @@ class DecayedFeatures:
         age = now - self.epoch
         factors = [2.0 ** (-age / h) for h in self.half_lives_ms]
         for name, sums in self.sums.items():
-            yield name, [s * f for s, f in zip(sums, factors, strict=True)]
+            yield name, list(map(mul, sums, factors))
+
+    def first(self, now: int, names: Iterable[str] | None = None) -> dict[str, float]:
+        """The decayed values at ``now`` at the first half-life of every feature (or of
+        ``names``, which must exist): what :meth:`items` gives first, as one dict (the
+        recommender ranks on one half-life, and building a list per feature cost it a third
+        of its time).
+
+        >>> f = DecayedFeatures(half_lives_ms=(1000, 2000))
+        >>> f.add("a", 4.0, ts=0)
+        >>> f.add("b", 8.0, ts=0)
+        >>> f.first(now=2000), f.first(now=2000, names=["b"])
+        ({'a': 1.0, 'b': 2.0}, {'b': 2.0})
+
+        """
+        if self.epoch is None:
+            return {}
+        factor = 2.0 ** (-(now - self.epoch) / self.half_lives_ms[0])
+        if names is None:
+            return {name: sums[0] * factor for name, sums in self.sums.items()}
+        return {name: self.sums[name][0] * factor for name in names}
 
     def names(self, prefix: str = "") -> list[str]:
         """Feature names starting with ``prefix``."""

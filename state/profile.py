@@ -41,6 +41,7 @@ import pickle
 from array import array
 from collections import deque
 from dataclasses import dataclass
+from operator import add
 from typing import Any
 
 from schemas.event import Event, EventType
@@ -283,10 +284,10 @@ class Profile:
         eng = [0.0] * len(labels)
         for name, values in self.decayed.items(as_of):
             f.update(zip(_feature_keys(name, labels), values, strict=True))
-            if name.startswith("imp:"):
-                imp = [a + b for a, b in zip(imp, values, strict=True)]
-            elif name.startswith("eng:"):
-                eng = [a + b for a, b in zip(eng, values, strict=True)]
+            if name[:4] == "imp:":
+                imp = list(map(add, imp, values))
+            elif name[:4] == "eng:":
+                eng = list(map(add, eng, values))
         for label, i, e in zip(labels, imp, eng, strict=True):
             f["fatigue." + label] = max(0.0, i - e)
         return f
