@@ -104,7 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="events per second (1,000)")
     p.add_argument("--users", type=int, default=20_000, help="population (20,000)")
     p.add_argument("--every", type=float, default=30.0, help="seconds between samples (30)")
-    p.add_argument("--output", default="docs/SOAK.md", help="report file ('' for none)")
+    p.add_argument(
+        "--output",
+        help="report file ('' for none; docs/SOAK.md, or docs/SOAK_BROKER.md with --broker-only)",
+    )
+    p.add_argument(
+        "--broker-only",
+        action="store_true",
+        help="a plain consumer tails the topic instead of the flow: the broker's baseline",
+    )
     p.set_defaults(handler=_soak)
 
     p = sub.add_parser(
@@ -438,7 +446,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _soak(args: argparse.Namespace) -> int:
     from flows.soak import run_soak
 
-    flat = run_soak(args.minutes, args.rate, args.users, args.every, args.output)
+    output = args.output
+    if output is None:
+        output = "docs/SOAK_BROKER.md" if args.broker_only else "docs/SOAK.md"
+    flat = run_soak(args.minutes, args.rate, args.users, args.every, output, args.broker_only)
     return 0 if flat else 1
 
 
