@@ -9,10 +9,13 @@
 - The batch attribution command on 10,000 paths.
 
 Events (the benchmark mix: JSON and Avro, 5% malformed) are produced to fresh topics first, so
-only the flow is timed. Each run is a real ``python -m bytewax.run`` process (or two) reading
-the topic to its end; its wall time includes start-up, which an empty run measures
-separately. Medians go to a Markdown report with the machine, versions and the issue's
-targets, and a PNG chart beside it.
+only the flow is timed. Every run (and every latency load) starts on a freshly restarted local
+broker (:func:`flows.stack.fresh_broker`): Tansu's cost per request grows with the records it
+holds, so without it each run would be slower than the one before. An external broker
+(``OFFERFLOW_KAFKA_BOOTSTRAP``) is used as it is. Each run is a real ``python -m bytewax.run``
+process (or two) reading the topic to its end; its wall time includes start-up, which an
+empty run measures separately. Medians go to a Markdown report with the machine, versions
+and the issue's targets, and a PNG chart beside it.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ def _ceiling(base: dict[str, str], samples: list) -> float:
     run_id = f"ceiling-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}"
     env = {"OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}", "OFFERFLOW_REDIS_PREFIX": run_id}
     settings = Settings.from_env({**base, **env})
+    stack.fresh_broker(settings, say=lambda _line: None)
     stack.ensure_topics(settings)
     topic = settings.topic("events")
     produce(settings, topic, ((s.key, s.value) for s in samples), total=len(samples),
@@ -251,6 +255,7 @@ def _timed_run(
         **(overrides or {}),
     }
     settings = Settings.from_env({**base, **env})
+    stack.fresh_broker(settings, say=lambda _line: None)
     stack.ensure_topics(settings)
     try:
         produce(
@@ -439,7 +444,8 @@ runs ended with state for. Do not edit by hand: rerun the script.
 
 ## Full pipeline throughput
 {f["events"]:,} events (the benchmark mix over {f["events"] // 20:,} users: every event type,
-JSON with 10% Avro, 5% malformed, 0.5% redeliveries) are pre-produced to a 4-partition topic;
+JSON with 10% Avro, 5% malformed, 0.5% redeliveries) are pre-produced to a 4-partition topic
+on a freshly restarted local broker (it slows as it fills: docs/SOAK_BROKER.md);
 then the main flow reads them to the end: the gate, profiles, segments, decisions (policy,
 budget, recommendations), experiments, attribution, predictions, statistics, every output
 topic and Redis. Median of {f["repeat"]} runs per variant, runs interleaved; wall time

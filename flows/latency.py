@@ -47,6 +47,7 @@ def _one(
         "OFFERFLOW_TAIL": "true",
     }
     settings = Settings.from_env({**os.environ, **overrides})
+    stack.fresh_broker(settings, say=lambda _line: None)
     stack.ensure_topics(settings)
     producer = Producer(settings.kafka(**{"linger.ms": "5"}))
     now = int(time.time() * 1000)

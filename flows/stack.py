@@ -34,6 +34,10 @@ class StackError(RuntimeError):
     """A service could not be reached or started; the message says what to do."""
 
 
+#: The processes this stack may start: pid file name and executable.
+_OWNED = (("kafka", "tansu"), ("redis", "redis-server"))
+
+
 def up(settings: Settings, *, external_kafka: bool, say: Callable[[str], None] = print) -> None:
     """Make sure the broker and Redis answer and every topic exists."""
     root = Path(settings.stack_dir)
@@ -47,19 +51,35 @@ def up(settings: Settings, *, external_kafka: bool, say: Callable[[str], None] =
 def down(settings: Settings, say: Callable[[str], None] = print) -> None:
     """Stop the processes this stack started (pid files in ``STACK_DIR``), nothing else."""
     root = Path(settings.stack_dir)
-    stopped = False
-    for name, exe in (("kafka", "tansu"), ("redis", "redis-server")):
-        pid = _owned_pid(root / f"{name}.pid", exe)
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        if not _wait(lambda pid=pid: not _alive(pid), 10.0):
-            os.kill(pid, signal.SIGKILL)
-        (root / f"{name}.pid").unlink(missing_ok=True)
-        say(f"{name}: stopped pid {pid}")
-        stopped = True
-    if not stopped:
+    stopped = [_stop_owned(root, name, exe, say) for name, exe in _OWNED]
+    if not any(stopped):
         say("nothing to stop: this stack started no process that is still running")
+
+
+def fresh_broker(settings: Settings, say: Callable[[str], None] = print) -> bool:
+    """Restart the local broker this stack started, empty; ``False`` (nothing done) for any
+    other broker. Tansu keeps every record in memory and its cost per request grows with
+    what it holds (docs/SOAK_BROKER.md), so a measurement that follows others would run on
+    a slower broker than the first: benchmarks start each run on a fresh one. Clients of the
+    old broker must be closed first."""
+    root = Path(settings.stack_dir)
+    if not _stop_owned(root, "kafka", "tansu", say):
+        return False
+    _ensure_kafka(settings, root, False, say)
+    return True
+
+
+def _stop_owned(root: Path, name: str, exe: str, say: Callable[[str], None]) -> bool:
+    """Stop the ``exe`` process whose pid ``root/<name>.pid`` holds; whether there was one."""
+    pid = _owned_pid(root / f"{name}.pid", exe)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    if not _wait(lambda: not _alive(pid), 10.0):
+        os.kill(pid, signal.SIGKILL)
+    (root / f"{name}.pid").unlink(missing_ok=True)
+    say(f"{name}: stopped pid {pid}")
+    return True
 
 
 def status(settings: Settings, say: Callable[[str], None] = print) -> bool:
