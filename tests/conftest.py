@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from flows import stack
 from flows.config import Settings
 from flows.kafka_io import delete_topics
+from operators.campaign_book import default_campaigns_text
 
 KEY = "test-key-0123456789abcdef-0123456"
 
@@ -87,3 +89,23 @@ def wait_for(check: Callable[[], object], timeout: float) -> float:
             return time.monotonic() - started
         time.sleep(0.2)
     raise TimeoutError(f"condition not met within {timeout} s")
+
+
+#: The shipped campaigns' push quiet hours (22:00-08:00 Paris).
+SHIPPED_QUIET_HOURS = 'quiet_hours = { push = ["22:00", "08:00"] }\n'
+
+
+def campaigns_without_quiet_hours(path: Path, replace: dict[str, str] | None = None) -> Path:
+    """Write the shipped campaigns to ``path`` without their push quiet hours, each
+    ``old: new`` of ``replace`` applied too, and return ``path``. The quiet hours follow the
+    wall clock: at night they withhold every push offer, so a test that counts push offers
+    or push touches would pass or fail by the hour it runs. Quiet hours have tests of their
+    own (test_eligibility, test_campaigns, the two-process guarantees)."""
+    text = default_campaigns_text()
+    assert SHIPPED_QUIET_HOURS in text
+    text = text.replace(SHIPPED_QUIET_HOURS, "")
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path

@@ -21,7 +21,7 @@ from flows.simulator import Simulator
 from operators.attribution_models import HEURISTIC_MODELS, MODELS
 from operators.credit_split import to_cents
 from operators.redis_mirror import client_for
-from tests.conftest import Run, tailing_flow, wait_for
+from tests.conftest import Run, campaigns_without_quiet_hours, tailing_flow, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +41,8 @@ def test_every_conversion_gets_one_exact_record_per_model(live_stack: None, tmp_
     run = Run(
         OFFERFLOW_TAIL="true",
         OFFERFLOW_SEGMENTS_FILE=str(Path("state/persona_segments.toml").resolve()),
+        # push touches are asserted below: not at night only
+        OFFERFLOW_CAMPAIGNS_FILE=str(campaigns_without_quiet_hours(tmp_path / "campaigns.toml")),
     )
     try:
         with tailing_flow(run) as flow:

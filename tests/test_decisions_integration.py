@@ -16,9 +16,8 @@ from flows.campaign_admin import delete
 from flows.kafka_io import produce, read_to_end
 from flows.simulator import Simulator
 from flows.tally import tally
-from operators.campaign_book import default_campaigns_text
 from operators.redis_mirror import client_for
-from tests.conftest import Run, tailing_flow, wait_for
+from tests.conftest import Run, campaigns_without_quiet_hours, tailing_flow, wait_for
 from tests.test_profile_integration import pseudonym
 
 pytestmark = pytest.mark.integration
@@ -32,15 +31,8 @@ def decisions(run: Run) -> list[dict]:
 
 
 def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) -> None:
-    campaigns = tmp_path / "campaigns.toml"
-    # The shipped push quiet hours (22:00-08:00 Paris) follow the wall clock: at night they
-    # withhold every push offer and the counts below would depend on when the test runs.
-    # Quiet hours have their own tests (the two-process guarantees below, test_eligibility).
-    quiet = 'quiet_hours = { push = ["22:00", "08:00"] }\n'
-    text = default_campaigns_text()
-    assert quiet in text
-    campaigns.write_text(
-        text.replace(quiet, "").replace('reward_window = "30m"', 'reward_window = "8s"')
+    campaigns = campaigns_without_quiet_hours(
+        tmp_path / "campaigns.toml", {'reward_window = "30m"': 'reward_window = "8s"'}
     )
     segments = Path("state/persona_segments.toml").resolve()
     run = Run(
