@@ -234,10 +234,10 @@ class Recommender:
         popularity_of, score_of, sqrt = popularity.get, scores.get, math.sqrt
         for rank, item in enumerate(reversed(recent[-5:])):
             neighbours = self.cooc.get(item)
-            if neighbours is None or neighbours.epoch is None:
+            if neighbours is None:
                 continue
             weight = 0.8**rank / sqrt(popularity_of(item, (1.0,))[0])
-            factor = 2.0 ** (-(now - neighbours.epoch) / self.half_life_ms)
+            factor = neighbours.factor(now)
             for other, sums in neighbours.sums.items():
                 share = weight * (sums[0] * factor) / sqrt(popularity_of(other, (1.0,))[0])
                 scores[other] = score_of(other, 0.0) + share

@@ -101,6 +101,20 @@ class DecayedFeatures:
         for name, sums in self.sums.items():
             yield name, list(map(mul, sums, factors))
 
+    def factor(self, now: int) -> float:
+        """The decay factor at ``now`` at the first half-life: a stored ``sums[name][0]``
+        times it is that feature's decayed value (0 before the first event).
+
+        >>> f = DecayedFeatures(half_lives_ms=(1000,))
+        >>> f.add("a", 4.0, ts=0)
+        >>> f.sums["a"][0] * f.factor(now=2000)
+        1.0
+
+        """
+        if self.epoch is None:
+            return 0.0
+        return 2.0 ** (-(now - self.epoch) / self.half_lives_ms[0])
+
     def first(self, now: int, names: Iterable[str] | None = None) -> dict[str, float]:
         """The decayed values at ``now`` at the first half-life of every feature (or of
         ``names``, which must exist): what :meth:`items` gives first, as one dict (the
@@ -114,9 +128,7 @@ class DecayedFeatures:
         ({'a': 1.0, 'b': 2.0}, {'b': 2.0})
 
         """
-        if self.epoch is None:
-            return {}
-        factor = 2.0 ** (-(now - self.epoch) / self.half_lives_ms[0])
+        factor = self.factor(now)
         if names is None:
             return {name: sums[0] * factor for name, sums in self.sums.items()}
         return {name: self.sums[name][0] * factor for name in names}
