@@ -35,7 +35,8 @@ class StackError(RuntimeError):
 
 
 #: The processes this stack may start: pid file name and executable.
-_OWNED = (("kafka", "tansu"), ("redis", "redis-server"))
+_BROKER = ("kafka", "tansu")
+_OWNED = (_BROKER, ("redis", "redis-server"))
 
 
 def up(settings: Settings, *, external_kafka: bool, say: Callable[[str], None] = print) -> None:
@@ -63,7 +64,7 @@ def fresh_broker(settings: Settings, say: Callable[[str], None] = print) -> bool
     a slower broker than the first: benchmarks start each run on a fresh one. Clients of the
     old broker must be closed first."""
     root = Path(settings.stack_dir)
-    if not _stop_owned(root, "kafka", "tansu", say):
+    if not _stop_owned(root, *_BROKER, say):
         return False
     _ensure_kafka(settings, root, False, say)
     return True
@@ -267,7 +268,8 @@ def _spawn(cmd: list[str], root: Path, name: str) -> int:
 def broker_pid(settings: Settings) -> int | None:
     """The pid of the local broker this stack started, or ``None`` (an external broker, or
     one another checkout's stack started)."""
-    return _owned_pid(Path(settings.stack_dir) / "kafka.pid", "tansu")
+    name, exe = _BROKER
+    return _owned_pid(Path(settings.stack_dir) / f"{name}.pid", exe)
 
 
 def _owned_pid(pidfile: Path, exe: str) -> int | None:
