@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from flows import runner
 from flows.analytics import PAGES
 from flows.config import VARIABLES, ConfigError, Settings
 
@@ -16,6 +17,7 @@ DEFAULT_RECOVERY_DIR = "offerflow-recovery"
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; return the exit code."""
+    runner.honour_sigint()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -405,8 +407,6 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flows import runner
-
     settings = Settings.from_env()  # fail here, with the message, not inside each worker
     env = {"OFFERFLOW_TAIL": "false"} if args.no_tail else {}
     recovery = args.recovery_dir or settings.recovery_dir or DEFAULT_RECOVERY_DIR

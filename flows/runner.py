@@ -21,6 +21,18 @@ from flows.ops import PROCESS_ID_VAR
 FLOWS = {"profiles": "flows.profiles:flow"}
 
 
+def honour_sigint() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` again if it was inherited ignored.
+
+    A program started in the background by a non-interactive shell (``cmd &`` in a script, as
+    CI runners and nohup-style launchers do) inherits SIGINT ignored, and Python then leaves
+    it ignored: Ctrl-C, :func:`stop` and Bytewax's own shutdown on SIGINT would do nothing,
+    and a demo or a flow would run until killed. OfferFlow stops on SIGINT by design.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def ensure_recovery_dir(path: str, partitions: int) -> None:
     """Create ``partitions`` Bytewax recovery partitions in ``path`` unless it has some."""
     directory = Path(path)

@@ -127,7 +127,11 @@ def test_every_dashboard_page_against_a_live_demo(live_stack: None) -> None:
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)
-        code = demo.wait(60)
+        try:
+            code = demo.wait(60)
+        except subprocess.TimeoutExpired:
+            demo.kill()  # never leave a demo and its flow running after the test
+            raise
         while (line := lines.get(timeout=5)) is not None:
             output.append(line)
     text = "".join(output)

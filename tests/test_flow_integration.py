@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from flows.kafka_io import produce, read_to_end
 from flows.sample import Sample, email_of, generate
 from flows.tally import profiles, tally
 from schemas import codec
-from tests.conftest import KEY, Run
+from tests.conftest import KEY, Run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +148,24 @@ def test_production_run_without_key_refuses_to_start() -> None:
     )
     assert proc.returncode == 2
     assert "OFFERFLOW_ID_KEY is not set" in proc.stderr
+
+
+def test_run_stops_on_sigint_even_when_its_launcher_ignored_it(run: Run, tmp_path) -> None:
+    """A background launch from a script leaves SIGINT ignored in the child; ``offerflow
+    run`` and its flow processes must still stop on it (they once ran on until killed)."""
+    env = {**os.environ, **run.env, "OFFERFLOW_TAIL": "true", "OFFERFLOW_METRICS_PORT": "0"}
+    cmd = [sys.executable, "-m", "flows.cli", "run", "-p", "2", "--no-recovery"]
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` does
+    )
+    try:
+        produce_samples(run, generate(200, seed=5, users=20, now_ms=int(time.time() * 1000)))
+        wait_for(lambda: tally(run.settings).accepted + tally(run.settings).dead == 200, 90)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)  # it returns once every flow process has exited
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
