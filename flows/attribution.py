@@ -15,6 +15,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.placement import MODEL_KEYS
 from flows.wiring import keyed_outputs, publish, stateful_map
 from operators import metrics
 from operators.attribution_models import HeuristicParams
@@ -43,7 +44,9 @@ def attribute(changes: Stream, settings: Settings) -> None:
     """Wire the Markov step, the attributions topic and the Redis totals after the profile
     step's ``changes``."""
     paths = op.filter_map(
-        "ended_paths", changes, lambda kv: ("markov", kv[1][1]) if kv[1][0] == "path" else None
+        "ended_paths",
+        changes,
+        lambda kv: (MODEL_KEYS["markov"], kv[1][1]) if kv[1][0] == "path" else None,
     )
     markov = MarkovStep(settings.markov_order, settings.markov_refresh)
     chain_out = keyed_outputs("markov", paths, markov)

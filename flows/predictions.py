@@ -12,6 +12,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.placement import MODEL_KEYS
 from flows.wiring import keyed_outputs
 from operators.feedback import Feedback
 from operators.predict_step import PredictStep
@@ -24,7 +25,7 @@ def predict(changes: Stream, settings: Settings) -> Stream[Feedback]:
     inputs = op.filter_map(
         "predict_inputs",
         changes,
-        lambda kv: ("predict", kv[1][1]) if kv[1][0] == "predict" else None,
+        lambda kv: (MODEL_KEYS["predict"], kv[1][1]) if kv[1][0] == "predict" else None,
     )
     step = PredictStep(
         refit_ms=settings.predict_refit_ms,

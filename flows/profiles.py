@@ -34,6 +34,7 @@ from flows.attribution import attribute, attribution_config
 from flows.config import Settings
 from flows.decisioning import campaign_book, decide
 from flows.experiments import measure
+from flows.placement import MODEL_KEYS
 from flows.predictions import predict
 from flows.statistics import count_segments
 from flows.wiring import consume, ingest, origin, publish, publish_dead_letters, stateful_map
@@ -161,7 +162,7 @@ def _decode_internal(msg: KafkaSourceMessage) -> Feedback | DeadLetter:
 def _clusters(changes: Stream, settings: Settings) -> Stream[Feedback]:
     """Unclaimed users' vectors → one online KMeans (a single key: see the README) → answers."""
     vectors = _tagged("cluster_vectors", changes, "vector", lambda kv: kv[1][1])
-    keyed = op.key_on("one_cluster_model", vectors, lambda _v: "kmeans")
+    keyed = op.key_on("one_cluster_model", vectors, lambda _v: MODEL_KEYS["kmeans"])
 
     def assign(model: ClusterModel | None, item: tuple) -> tuple[ClusterModel, Feedback]:
         model = model or ClusterModel(n_clusters=settings.clusters)

@@ -13,6 +13,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from flows.config import Settings
+from flows.placement import MODEL_KEYS
 from flows.wiring import keyed_outputs
 from operators.campaign_book import CampaignBook
 from operators.reco_step import RecoStep
@@ -38,7 +39,9 @@ def recommend(
         "reco_interactions", changes, lambda kv: kv[1][1] if kv[1][0] == "reco" else None
     )
     fill = op.map("reco_decisions", to_fill, lambda d: ("decision", d))
-    keyed = op.key_on("key_reco", op.merge("reco_inputs", learn, fill), lambda _item: "reco")
+    keyed = op.key_on(
+        "key_reco", op.merge("reco_inputs", learn, fill), lambda _item: MODEL_KEYS["reco"]
+    )
 
     def excluded(campaign_id: str) -> tuple[str, ...]:
         campaign = book.current().campaigns.get(campaign_id)
