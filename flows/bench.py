@@ -102,6 +102,10 @@ def run_bench(
             "rate": events / wall,
             "rate_net": events / max(wall - startup, 1e-9),
             "peak_rss_mib": max(r.peak_rss_mib for r in done),
+            **{
+                cores: statistics.median(getattr(r, cores) for r in done)
+                for cores in ("flow_cores", "broker_cores", "machine_cores")
+            },
         }
         for name, done in runs.items()
     }
@@ -141,10 +145,15 @@ def run_bench(
 
 @dataclass(frozen=True)
 class Run:
-    """One timed flow run."""
+    """One timed flow run: wall time, peak memory, and the cores used on average by the flow
+    processes (summed), by the local broker (NaN for an external one) and by the whole
+    machine."""
 
     wall_s: float
     peak_rss_mib: float
+    flow_cores: float
+    broker_cores: float
+    machine_cores: float
 
 
 def _sustainable(rows: list[dict[str, float]]) -> dict[str, float] | None:
@@ -266,25 +275,42 @@ def _timed_run(
             total=len(samples),
             desc=f"{label}: producing",
         )
+        broker = stack.broker_pid(settings)
         started = time.monotonic()
+        before = (runner.cpu_seconds(broker), runner.machine_cpu_seconds())
         timeout_s = max(RUN_TIMEOUT_S, len(samples) / 500)
         procs = runner.start("profiles", env=env, recovery_dir=recovery, processes=processes)
         peaks = {p.pid: 0.0 for p in procs}
+        cpu = {p.pid: 0.0 for p in procs}  # the last reading before each process exits
         while any(p.poll() is None for p in procs):
             for p in procs:
                 peaks[p.pid] = max(peaks[p.pid], runner.memory_mib(p.pid, "VmHWM"))
+                cpu[p.pid] = max(cpu[p.pid], runner.cpu_seconds(p.pid))
             if time.monotonic() - started > timeout_s:
                 runner.stop(procs)
                 raise RuntimeError(f"{label}: not done after {timeout_s:.0f} s")
             time.sleep(0.5)
         wall = time.monotonic() - started
+        after = (runner.cpu_seconds(broker), runner.machine_cpu_seconds())
         if any(p.returncode != 0 for p in procs):
             raise RuntimeError(f"{label}: the flow failed")
         result = tally(settings)
         if result.accepted + result.dead != len(samples):
             raise RuntimeError(f"{label}: {result.accepted} + {result.dead} != {len(samples)}")
-        print(f"{label}: {wall:.2f} s ({len(samples) / wall:,.0f} events/s)", flush=True)
-        return Run(wall, sum(peaks.values()))
+        run = Run(
+            wall,
+            sum(peaks.values()),
+            sum(cpu.values()) / wall,
+            (after[0] - before[0]) / wall,
+            (after[1] - before[1]) / wall,
+        )
+        print(
+            f"{label}: {wall:.2f} s ({len(samples) / wall:,.0f} events/s; cores: flow "
+            f"{run.flow_cores:.2f}, broker {run.broker_cores:.2f}, "
+            f"machine {run.machine_cores:.2f})",
+            flush=True,
+        )
+        return run
     finally:
         stack.remove_run(settings)
 
@@ -364,6 +390,13 @@ def _chart(path: Path, f: dict) -> None:
     print(f"wrote {path}")
 
 
+#: The throughput table's header.
+THROUGHPUT_HEADER = (
+    "| variant | wall | events/s | events/s net | of the ceiling | peak RSS | flow CPU "
+    "| broker CPU | machine CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
 def _write_report(path: Path, f: dict, chart: Path) -> None:
     cpu = next(
         (
@@ -378,7 +411,8 @@ def _write_report(path: Path, f: dict, chart: Path) -> None:
     one, two = t[ONE]["rate"], t[TWO]["rate"]
     throughput_rows = "\n".join(
         f"| {name} | {row['wall_s']:.2f} s | {row['rate']:,.0f} | {row['rate_net']:,.0f} "
-        f"| {row['rate'] / ceiling:.1%} | {row['peak_rss_mib']:,.0f} MiB |"
+        f"| {row['rate'] / ceiling:.1%} | {row['peak_rss_mib']:,.0f} MiB | {row['flow_cores']:.2f} "
+        f"| {row['broker_cores']:.2f} | {row['machine_cores']:.2f} |"
         for name, row in t.items()
     )
     latency_rows = "\n".join(
@@ -452,15 +486,18 @@ then the main flow reads them to the end: the gate, profiles, segments, decision
 budget, recommendations), experiments, attribution, predictions, statistics, every output
 topic and Redis. Median of {f["repeat"]} runs per variant, runs interleaved; wall time
 includes process start-up ({f["startup_s"]:.2f} s on an empty topic), "net" excludes it.
-Peak RSS is the flow processes' `VmHWM`, summed.
+Peak RSS is the flow processes' `VmHWM`, summed. The CPU columns are cores used on average
+over the run: the flow processes (summed), the local broker, and the whole machine (all
+{os.cpu_count()} cores; the broker, Redis and the flows share them).
 
-| variant | wall | events/s | events/s net | of the ceiling | peak RSS |
-|---|---:|---:|---:|---:|---:|
+{THROUGHPUT_HEADER}
 {throughput_rows}
 
 **Ceiling**: a plain confluent-kafka loop over the same records (manual assignment, batches of
 1,000, the flow's fetch tuning; decode with orjson or fastavro; produce each decoded record as
-JSON): **{ceiling:,.0f} events/s**. Two processes give {two / one:.2f}x one process.
+JSON): **{ceiling:,.0f} events/s**. Two processes give {two / one:.2f}x one process, using
+{t[TWO]["flow_cores"]:.2f} cores between them against {t[ONE]["flow_cores"]:.2f} for one, with the
+machine {t[TWO]["machine_cores"] / (os.cpu_count() or 1):.0%} busy.
 
 ## Decision latency
 Request produced → decision readable on the decisions topic, one flow process, a steady
