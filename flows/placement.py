@@ -5,8 +5,8 @@ Bytewax 0.21 sends every item of a stateful step to worker
 key's UTF-8 bytes and the ``0xff`` that Rust's ``Hash for str`` appends
 (``src/operators/stateful_unary.rs``, ``BuildHasherDefault<DefaultHasher>``). Worker ``i`` is
 thread ``i % w`` of process ``i // w``. :func:`worker_of` is that function, so a key's
-placement is known before the flow runs; ``tests/test_placement_integration.py`` checks it
-against a real two-process run, and fails if a Bytewax upgrade changes the routing.
+placement is known before the flow runs; ``tests/test_placement.py`` checks it against a
+real three-process run, and fails if a Bytewax upgrade changes the routing.
 
 The four single-key models (the recommender, the predictive models, the online clusters and
 the Markov chain) would otherwise land wherever their names hash to: ``"reco"``,
