@@ -88,10 +88,12 @@ def status(settings: Settings, say: Callable[[str], None] = print) -> bool:
     root = Path(settings.stack_dir)
     kafka_ok = kafka_answers(settings)
     redis_ok = redis_answers(settings.redis_url)
-    for name, ok, where, exe in (
-        ("kafka", kafka_ok, settings.kafka_bootstrap, "tansu"),
-        ("redis", redis_ok, settings.redis_url, "redis-server"),
-    ):
+    answers = {
+        "kafka": (kafka_ok, settings.kafka_bootstrap),
+        "redis": (redis_ok, settings.redis_url),
+    }
+    for name, exe in _OWNED:
+        ok, where = answers[name]
         pid = _owned_pid(root / f"{name}.pid", exe)
         owner = f"started by this stack, pid {pid}" if pid else "not started by this stack"
         say(f"{name}: {'up' if ok else 'DOWN'} at {where} ({owner})")
