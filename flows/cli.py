@@ -10,6 +10,7 @@ import sys
 from flows import runner
 from flows.analytics import PAGES
 from flows.config import VARIABLES, ConfigError, Settings
+from flows.secrets import mask_text, mask_url
 
 #: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
 DEFAULT_RECOVERY_DIR = "offerflow-recovery"
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as exc:
-        print(f"offerflow: configuration error: {exc}", file=sys.stderr)
+        print(f"offerflow: configuration error: {mask_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -382,9 +383,11 @@ def _parser() -> argparse.ArgumentParser:
         "pseudonymize",
         help="print the pseudonym of a raw user id",
         description="Pseudonymize a raw user id with OFFERFLOW_ID_KEY, to find "
-        "a user's entries in Redis and topics.",
+        "a user's entries in Redis and topics; with --event, hash an event id instead (what "
+        "decisions carry as request_event_id and audits as source_event_id).",
     )
-    p.add_argument("user_id")
+    p.add_argument("user_id", help="raw user id (or event id with --event)")
+    p.add_argument("--event", action="store_true", help="hash an event id, not a user id")
     p.set_defaults(handler=_pseudonymize)
     return parser
 
@@ -392,7 +395,7 @@ def _parser() -> argparse.ArgumentParser:
 def _stack(args: argparse.Namespace) -> int:
     from flows import stack
 
-    settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})  # no key needed here
+    settings = Settings.from_env(need_id_key=False)
     try:
         if args.action == "up":
             stack.up(settings, external_kafka="OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ)
@@ -456,7 +459,7 @@ def _soak(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from flows import dashboard
 
-    running = dashboard.start(Settings.from_env(), host=args.host, port=args.port)
+    running = dashboard.start(Settings.from_env(need_id_key=False), host=args.host, port=args.port)
     print(f"OfferFlow dashboard: {running.login_url}  (Ctrl-C stops it)", flush=True)
     try:
         running.thread.join()
@@ -471,7 +474,7 @@ def _report(args: argparse.Namespace) -> int:
     from flows.analytics import Analytics
     from flows.reports import print_page
 
-    analytics = Analytics(Settings.from_env())
+    analytics = Analytics(Settings.from_env(need_id_key=False))
     try:
         data = analytics.page(args.page)
     finally:
@@ -528,7 +531,8 @@ def _profile(args: argparse.Namespace) -> int:
             raw = client.get(key)
     except redis.RedisError as exc:
         print(
-            f"offerflow profile: Redis at {settings.redis_url} did not answer: {exc}",
+            f"offerflow profile: Redis at {mask_url(settings.redis_url)} did not answer: "
+            f"{mask_text(str(exc))}",
             file=sys.stderr,
         )
         return 1
@@ -555,7 +559,7 @@ def _campaigns(args: argparse.Namespace) -> int:
             print(line)
         print(f"{args.target}: valid")
         return 0
-    settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})  # no key needed
+    settings = Settings.from_env(need_id_key=False)
     if args.action == "publish":
         errors = campaign_admin.validate(args.target)
         if errors:
@@ -575,7 +579,7 @@ def _attribution(args: argparse.Namespace) -> int:
     if args.action == "report":
         from operators.redis_mirror import client_for
 
-        settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})  # no key needed
+        settings = Settings.from_env(need_id_key=False)
         report = attribution_report.live(settings, client_for(settings.redis_url))
         if not report.channels:
             print(f"no attribution totals in Redis under {settings.redis_key('attribution')}")
@@ -630,7 +634,7 @@ def _experiments(args: argparse.Namespace) -> int:
     from flows import experiment_report
     from operators.redis_mirror import client_for
 
-    settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})  # no key needed
+    settings = Settings.from_env(need_id_key=False)
     reports = experiment_report.live(settings, client_for(settings.redis_url), args.experiment)
     if not reports:
         print(f"no experiment results in Redis under {settings.redis_key('experiment_def', '*')}")
@@ -790,7 +794,11 @@ def _senders(args: argparse.Namespace) -> int:
 
     from flows.senders import Senders
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(need_id_key=False)
+    if not settings.sender_key:
+        raise ConfigError(
+            "senders need OFFERFLOW_SENDER_KEY (or OFFERFLOW_ID_KEY) to sign feedback"
+        )
     outbox = args.outbox or os.path.join(settings.stack_dir, "outbox")
     senders = Senders(settings, outbox, webhook_url=args.webhook)
     print(f"delivering decisions from {settings.topic('decisions')}; outbox {outbox}")
@@ -808,7 +816,8 @@ def _senders(args: argparse.Namespace) -> int:
 def _pseudonymize(args: argparse.Namespace) -> int:
     from operators.pseudonymize import Pseudonymizer
 
-    print(Pseudonymizer(Settings.from_env().id_key).user(args.user_id))
+    pseudonymizer = Pseudonymizer(Settings.from_env().id_key)
+    print(pseudonymizer.event(args.user_id) if args.event else pseudonymizer.user(args.user_id))
     return 0
 
 

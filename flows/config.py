@@ -26,270 +26,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flows.secrets import MIN_KEY_BITS, mask_kafka_config, mask_url, weakness
+from flows.variables import DEV_ID_KEY, TOPICS, VARIABLES
+from operators.gate_policy import (
+    DEFAULT_CHANNELS,
+    DEFAULT_PURPOSES,
+    DEFAULT_SOURCES,
+    DEFAULT_TRAITS,
+    GatePolicy,
+)
+from operators.ingest import sender_key
 from schemas.codec import FORMATS
 from schemas.event import EventType
-
-#: Publicly known key for demos and tests only; production refuses to run with it.
-DEV_ID_KEY = "offerflow-dev-key-not-secret-000"
-
-#: Logical topic names from DESIGN.md; the real name is ``<prefix>.<logical>`` unless
-#: ``OFFERFLOW_TOPIC_<LOGICAL>`` names it outright.
-TOPICS = (
-    "events",
-    "campaigns",
-    "decisions",
-    "attributions",
-    "segments",
-    "privacy",
-    "dlq",
-    "internal",
-)
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
-@dataclass(frozen=True)
-class Variable:
-    """One configuration variable: name (without prefix), default and what it does."""
-
-    name: str
-    default: str
-    help: str
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "ENV",
-        "production",
-        "`dev` allows the built-in development id key; anything else is treated as production.",
-    ),
-    Variable(
-        "CONFIG",
-        "",
-        "Path of a TOML file with any of these settings (lower-case names "
-        "without the prefix); environment variables win over it.",
-    ),
-    Variable(
-        "ID_KEY",
-        "",
-        "Secret HMAC key (≥ 16 bytes) that pseudonymizes user ids. Required "
-        "unless ENV=dev. Changing it re-keys every user.",
-    ),
-    Variable(
-        "KAFKA_BOOTSTRAP",
-        "127.0.0.1:9092",
-        "Kafka `bootstrap.servers`. When set, "
-        "`scripts/stack` uses that cluster and starts no local broker.",
-    ),
-    Variable(
-        "KAFKA_CONFIG",
-        "",
-        "Extra librdkafka properties for every client, `k=v` pairs "
-        "separated by `;` (e.g. `security.protocol=SASL_SSL;sasl.mechanism=PLAIN`).",
-    ),
-    Variable("KAFKA_BATCH_SIZE", "1000", "Messages per Kafka source poll."),
-    Variable(
-        "PARTITIONS",
-        "4",
-        "Partitions per topic created by `offerflow stack up`; bounds parallelism.",
-    ),
-    Variable("REPLICATION", "1", "Replication factor of created topics."),
-    Variable("TOPIC_PREFIX", "offerflow", "Prefix of every topic name (`<prefix>.events`, ...)."),
-    *(
-        Variable(f"TOPIC_{t.upper()}", "", f"Full name of the {t} topic (default `<prefix>.{t}`).")
-        for t in TOPICS
-    ),
-    Variable(
-        "INPUT_FORMAT",
-        "auto",
-        "Inbound event format: `auto` (JSON, or Avro in the "
-        "Confluent wire format, told apart per record), `json`, `avro` (schemaless) or "
-        "`confluent`.",
-    ),
-    Variable("OUTPUT_FORMAT", "json", "Outbound record format: `json`, `avro` or `confluent`."),
-    Variable(
-        "AVRO_SCHEMA_IDS",
-        "",
-        "Wire ids assigned by your schema registry, e.g. "
-        "`event=17,dead_letter=22` (defaults: event=1 ... dead_letter=6).",
-    ),
-    Variable("MAX_EVENT_BYTES", "65536", "Larger inbound records are dead-lettered unread."),
-    Variable(
-        "MAX_EVENT_AGE_S",
-        "2592000",
-        "Events older than this (seconds before now) are dead-lettered; raise it for backfills.",
-    ),
-    Variable("MAX_FUTURE_S", "3600", "Events further than this in the future are dead-lettered."),
-    Variable(
-        "TAIL",
-        "true",
-        "`false`: flows stop at the end of their input topics (tests, backfills, the demo).",
-    ),
-    Variable("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for profiles and aggregates."),
-    Variable("REDIS_PREFIX", "offerflow", "Prefix of every Redis key."),
-    Variable(
-        "PROFILE_TTL_S",
-        "7776000",
-        "Profiles not updated for this long (wall clock) are "
-        "deleted from flow state and Redis (default 90 days).",
-    ),
-    Variable(
-        "HALF_LIVES",
-        "1d,7d,30d",
-        "Half-lives of the decayed profile features (`d`, `h`, "
-        "`m` or `s` suffix). Changing them drops stored decayed sums; facts stay.",
-    ),
-    Variable("MAX_CATEGORIES", "10", "Categories kept per profile for affinity (weakest evicted)."),
-    Variable(
-        "CLUSTERS",
-        "6",
-        "Online clusters (River KMeans) for users no rule segment claims; 0 turns clustering off.",
-    ),
-    Variable(
-        "DEDUP_WINDOW",
-        "32",
-        "Recent event ids remembered per user: a redelivery changes nothing and is "
-        "dead-lettered as `duplicate_event`.",
-    ),
-    Variable(
-        "ERASE_GRACE_S",
-        "604800",
-        "After an `erase`, events for that user are "
-        "dead-lettered for this long instead of rebuilding a profile (default 7 days).",
-    ),
-    Variable(
-        "SEGMENTS_FILE",
-        "",
-        "Segment rule file (TOML); empty uses the shipped "
-        "`state/segments.toml`. Reloaded within seconds of a change.",
-    ),
-    Variable(
-        "CAMPAIGNS_FILE",
-        "",
-        "Campaign file (TOML, see docs/campaigns.md); empty uses the shipped "
-        "`state/campaigns.toml`. Reloaded on change; the campaigns topic overrides it live.",
-    ),
-    Variable(
-        "ANALYTICS_TTL_S",
-        "2592000",
-        "Expiry of campaign, policy and budget aggregates in Redis, refreshed on every "
-        "update (default 30 days).",
-    ),
-    Variable(
-        "ATTRIBUTION",
-        "true",
-        "`false` turns streaming attribution off (no touchpoints kept, no attribution records).",
-    ),
-    Variable(
-        "ATTRIBUTION_CONVERSIONS",
-        "purchase",
-        "Event types that count as conversions, comma-separated.",
-    ),
-    Variable(
-        "ATTRIBUTION_LOOKBACK",
-        "30d",
-        "Touchpoints older than this before a conversion (event time) earn no credit.",
-    ),
-    Variable(
-        "ATTRIBUTION_MAX_TOUCHES",
-        "32",
-        "Touchpoints kept per user; the oldest are dropped (and counted) beyond it.",
-    ),
-    Variable(
-        "ATTRIBUTION_INACTIVITY",
-        "7d",
-        "A journey with no new touchpoint for this long (wall clock) ends as non-converting.",
-    ),
-    Variable("ATTRIBUTION_HALF_LIFE", "7d", "Half-life of the time-decay attribution model."),
-    Variable(
-        "ATTRIBUTION_POSITION",
-        "0.4,0.4",
-        "First and last touch shares of the position-based (U-shaped) model.",
-    ),
-    Variable("MARKOV_ORDER", "1", "Order of the Markov-chain (data-driven) attribution model."),
-    Variable(
-        "MARKOV_REFRESH",
-        "100",
-        "Paths learned between recomputations of the Markov removal effects (1: always exact, "
-        "at about a millisecond per path).",
-    ),
-    Variable(
-        "PREDICTIONS",
-        "true",
-        "`false` turns predictive analytics off (no churn risk, expected purchases or CLV).",
-    ),
-    Variable(
-        "PREDICT_REFIT",
-        "1h",
-        "Event time between refits of the BG/NBD and Gamma-Gamma models on all customers.",
-    ),
-    Variable(
-        "PREDICT_MIN_REPEAT",
-        "50",
-        "Customers with a repeat purchase needed before the first fit.",
-    ),
-    Variable("CLV_HORIZON", "90d", "Horizon of the predicted customer lifetime value."),
-    Variable("CLV_DISCOUNT", "0.1", "Annual discount rate of the predicted lifetime value."),
-    Variable(
-        "RECOMMENDATIONS",
-        "true",
-        "`false` turns product recommendations off (no products in decisions, no Redis top-k).",
-    ),
-    Variable(
-        "CATALOG_FILE",
-        "",
-        "Product catalogue CSV (item,category,price,tags,in_stock); empty: products are "
-        "learned from the properties of product events.",
-    ),
-    Variable("RECO_K", "5", "Products per decision and in each user's Redis top-k."),
-    Variable("RECO_PER_CATEGORY", "2", "Most products of one category in a top-k (diversity)."),
-    Variable(
-        "RECO_EXCLUDE_PURCHASED", "true", "Leave products the user bought out of their top-k."
-    ),
-    Variable(
-        "RECO_HALF_LIFE", "7d", "Half-life (event time) of co-occurrence, affinity and trends."
-    ),
-    Variable("RECO_REFRESH", "60s", "Least event time between refreshes of a user's Redis top-k."),
-    Variable(
-        "RECOVERY_DIR",
-        "",
-        "Bytewax recovery directory. `offerflow run` uses `./offerflow-recovery` when it is "
-        "empty (`--no-recovery` turns recovery off); the demo, tests and benchmarks choose "
-        "their own.",
-    ),
-    Variable("SNAPSHOT_S", "10", "Whole seconds between recovery snapshots."),
-    Variable(
-        "HISTORY_BUCKET",
-        "5m",
-        "Event time per point of the dashboard's time series (arm allocation, segment sizes, "
-        "experiment p-values); each series keeps its newest 500 points.",
-    ),
-    Variable(
-        "METRICS_PORT",
-        "9464",
-        "Prometheus endpoint of each flow process (`/metrics` on 127.0.0.1, port + process "
-        "index); 0 turns it off.",
-    ),
-    Variable("METRICS_HOST", "127.0.0.1", "Address the flow's Prometheus endpoint binds to."),
-    Variable(
-        "OPS_INTERVAL_S",
-        "2",
-        "Seconds between each flow process's operations report to Redis (counters, input "
-        "positions, last snapshot) for the dashboard.",
-    ),
-    Variable(
-        "DASHBOARD_TOKEN",
-        "",
-        "Token the dashboard requires (`?token=` once, then a cookie, or a Bearer header); "
-        "empty: a random one is made at start and printed with the URL.",
-    ),
-    Variable("DASHBOARD_HOST", "127.0.0.1", "Address `offerflow dashboard` binds to."),
-    Variable("DASHBOARD_PORT", "8050", "Port of `offerflow dashboard` (0: any free port)."),
-    Variable("STACK_DIR", ".stack", "Where `scripts/stack` keeps logs and pid files."),
-    Variable("LOG_LEVEL", "INFO", "Log level of the `offerflow` commands."),
-)
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
 
 
@@ -299,6 +53,11 @@ class Settings:
 
     env: str
     id_key: bytes
+    sender_key: bytes
+    dlq_redact: bool
+    dlq_retention_ms: int
+    gate: GatePolicy
+    max_products: int
     kafka_bootstrap: str
     kafka_config: Mapping[str, str]
     kafka_batch_size: int
@@ -356,26 +115,46 @@ class Settings:
     stack_dir: str
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Resolve every setting from ``environ`` (default ``os.environ``) and the config file."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, need_id_key: bool = True
+    ) -> Settings:
+        """Resolve every setting from ``environ`` (default ``os.environ``) and the config file.
+        ``need_id_key=False`` is for processes that never pseudonymize (senders, dashboard):
+        they run without the id key, which then is empty."""
         environ = os.environ if environ is None else environ
         raw = _layered(environ)
-        env = raw["ENV"].strip().lower()
+        env = raw["ENV"]
+        if env not in ("dev", "production"):
+            raise ConfigError(f"OFFERFLOW_ENV must be dev or production, got {env!r}")
         key = raw["ID_KEY"]
-        if not key:
-            if env != "dev":
-                raise ConfigError(
-                    "OFFERFLOW_ID_KEY is not set: production runs need a secret pseudonymization "
-                    "key of at least 16 bytes (set OFFERFLOW_ENV=dev to use the built-in "
-                    "development key)"
-                )
+        if not key and env == "dev":
             key = DEV_ID_KEY
+        elif not key and need_id_key:
+            raise ConfigError(
+                "OFFERFLOW_ID_KEY is not set: production runs need a secret pseudonymization "
+                "key of at least 16 bytes (set OFFERFLOW_ENV=dev to use the built-in "
+                "development key)"
+            )
         elif key == DEV_ID_KEY and env != "dev":
             raise ConfigError(
                 "OFFERFLOW_ID_KEY is the public development key; production runs need a secret one"
             )
-        if len(key.encode()) < 16:
+        if key and len(key.encode()) < 16:
             raise ConfigError("OFFERFLOW_ID_KEY must be at least 16 bytes")
+        signing = raw["SENDER_KEY"]
+        if env == "production":
+            _check_strength("ID_KEY", key)
+            _check_strength("SENDER_KEY", signing)
+        channels = _names(raw, "CHANNELS", DEFAULT_CHANNELS)
+        gate = GatePolicy(
+            channels=channels,
+            sources=_names(raw, "ATTRIBUTION_SOURCES", DEFAULT_SOURCES) | channels,
+            purposes=_names(raw, "CONSENT_PURPOSES", DEFAULT_PURPOSES) | channels,
+            traits=_names(raw, "TRAITS", DEFAULT_TRAITS),
+            max_properties=_int(raw, "MAX_PROPERTIES", 1),
+            max_string=_int(raw, "MAX_STRING", 16),
+            max_value=_float(raw, "MAX_PURCHASE_VALUE"),
+        )
         prefix = raw["TOPIC_PREFIX"]
         topics = {t: raw[f"TOPIC_{t.upper()}"] or f"{prefix}.{t}" for t in TOPICS}
         input_format = _choice(raw, "INPUT_FORMAT", ("auto", *FORMATS))
@@ -383,6 +162,11 @@ class Settings:
         return cls(
             env=env,
             id_key=key.encode(),
+            sender_key=signing.encode() if signing else (sender_key(key.encode()) if key else b""),
+            dlq_redact=env != "dev" if raw["DLQ_REDACT"] == "auto" else _bool(raw, "DLQ_REDACT"),
+            dlq_retention_ms=_duration(raw, "DLQ_RETENTION"),
+            gate=gate,
+            max_products=_int(raw, "MAX_PRODUCTS", 1),
             kafka_bootstrap=raw["KAFKA_BOOTSTRAP"],
             kafka_config=_pairs(raw["KAFKA_CONFIG"]),
             kafka_batch_size=_int(raw, "KAFKA_BATCH_SIZE", 1),
@@ -453,14 +237,26 @@ class Settings:
         return ":".join((self.redis_prefix, *parts))
 
     def describe(self) -> dict[str, Any]:
-        """The settings for display, with the id key masked."""
+        """The settings for display, every secret masked."""
         shown = dict(self.__dict__)
-        shown["id_key"] = "(development key)" if self.id_key == DEV_ID_KEY.encode() else "(set)"
+        dev = self.id_key == DEV_ID_KEY.encode()
+        shown["id_key"] = "(development key)" if dev else "(set)" if self.id_key else "(not set)"
+        shown["sender_key"] = "(set)" if self.sender_key else "(not set)"
         shown["dashboard_token"] = "(set)" if self.dashboard_token else "(random at start)"
+        shown["kafka_config"] = mask_kafka_config(self.kafka_config)
+        shown["redis_url"] = mask_url(self.redis_url)
+        gate = self.gate
+        shown["gate"] = {
+            name: sorted(getattr(gate, name)) if isinstance(getattr(gate, name), frozenset)
+            else getattr(gate, name)
+            for name in ("channels", "sources", "purposes", "traits", "max_properties",
+                         "max_string", "max_value")
+        }  # fmt: skip
         return shown
 
 
 def _layered(environ: Mapping[str, str]) -> dict[str, str]:
+    environ = {**environ, **_from_files(environ)}
     path = environ.get("OFFERFLOW_CONFIG", "")
     from_file: dict[str, str] = {}
     if path:
@@ -479,6 +275,40 @@ def _layered(environ: Mapping[str, str]) -> dict[str, str]:
         name: environ.get(f"OFFERFLOW_{name}", from_file.get(name, default))
         for name, default in _DEFAULTS.items()
     }
+
+
+def _check_strength(name: str, key: str) -> None:
+    reason = weakness(key) if key else None
+    if reason:
+        raise ConfigError(
+            f"OFFERFLOW_{name} looks weak ({reason}): production needs a random key of at "
+            f"least {MIN_KEY_BITS} bits, e.g. `openssl rand -hex 32`"
+        )
+
+
+def _from_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """``OFFERFLOW_<NAME>_FILE`` variables read into ``OFFERFLOW_<NAME>``."""
+    out = {}
+    for name in _DEFAULTS:
+        path = environ.get(f"OFFERFLOW_{name}_FILE")
+        if not path:
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                out[f"OFFERFLOW_{name}"] = fh.read().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read OFFERFLOW_{name}_FILE={path}: {exc}") from None
+    return out
+
+
+def _names(raw: Mapping[str, str], name: str, built_in: frozenset[str]) -> frozenset[str]:
+    """An allow-list: empty is ``built_in``, ``+a,b`` adds to it, ``a,b`` replaces it."""
+    spec = raw[name].strip()
+    extend = spec.startswith("+")
+    names = frozenset(p.strip().lower() for p in spec.lstrip("+").split(",") if p.strip())
+    if spec and not names:
+        raise ConfigError(f"OFFERFLOW_{name} must list names separated by commas")
+    return built_in | names if extend or not spec else names
 
 
 def _int(raw: Mapping[str, str], name: str, minimum: int) -> int:

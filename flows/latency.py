@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from flows import runner, stack
 from flows.config import Settings
+from operators.pseudonymize import Pseudonymizer
 
 
 def measure(
@@ -108,6 +109,7 @@ def _one(
 
 def _drive(producer, settings, load, requests_per_s, duration_s, users, sent):
     topic = settings.topic("events")
+    hashed = Pseudonymizer(settings.id_key).event
     started = time.monotonic()
     n_events = n_requests = 0
     while (elapsed := time.monotonic() - started) < duration_s:
@@ -123,7 +125,7 @@ def _drive(producer, settings, load, requests_per_s, duration_s, users, sent):
             user = f"u{(n_requests * 7919) % users}"
             rid = f"r{n_requests}"
             body = {"event_id": rid, "type": "decision_request", "user_id": user, "ts": ts}
-            sent[rid] = time.monotonic()
+            sent[hashed(rid)] = time.monotonic()  # decisions carry the hashed request id
             producer.produce(topic, orjson.dumps({**body, "channel": "web"}), user.encode())
             n_requests += 1
         producer.poll(0)

@@ -24,6 +24,7 @@ Run it with ``offerflow run`` or ``python -m bytewax.run flows.profiles:flow``.
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
@@ -63,12 +64,7 @@ def build(settings: Settings) -> Dataflow:
     step = step_config(settings, book)
     changes = op.stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
 
-    documents = _tagged(
-        "profile_documents",
-        changes,
-        "profile",
-        lambda kv: (settings.redis_key("profile", kv[0]), kv[1][1]),
-    )
+    documents = op.flat_map("profile_documents", changes, lambda kv: _documents(settings, kv))
     if settings.tail:  # retry pending Redis writes even while no events arrive
         documents = op.merge(
             "documents_and_ticks", documents, op.input("redis_flush_ticks", flow, FlushTicks(1.0))
@@ -179,6 +175,18 @@ def _target(value: Event | Feedback) -> str:
 
 def _record(kv: tuple) -> tuple[str, dict]:
     return kv[0], kv[1][1]
+
+
+def _documents(settings: Settings, kv: tuple[str, tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The Redis writes of a profile change: a ``None`` document (erased, or expired) deletes
+    the profile and the user's in-app inbox that the senders keep."""
+    user, (tag, document) = kv
+    if tag != "profile":
+        return []
+    profile = settings.redis_key("profile", user)
+    if document is None:
+        return [(profile, None), (settings.redis_key("inbox", user), None)]
+    return [(profile, document)]
 
 
 def _tagged(step_id: str, changes: Stream, tag: str, pick) -> Stream:

@@ -55,6 +55,7 @@ def recommend(
         refresh_ms=settings.reco_refresh_ms,
         catalog_file=settings.catalog_file,
         excluded=excluded,
+        max_products=settings.max_products,
     )
     outputs = keyed_outputs("reco", keyed, step)
     tops = op.filter_map(

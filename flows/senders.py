@@ -12,8 +12,9 @@ Delivery by channel:
 Back to the events topic: ``message_delivered`` (email, SMS) or ``offer_impression`` (push,
 web) with the decision id, and, when a recipient responds (the simulator's users, or a
 click-tracking redirect in production), ``offer_click``. Those events carry the decision's
-pseudonymous user id with the ``offerflow-user-id: pseudonymous`` header, so ingestion does
-not hash it again.
+pseudonymous user id with the ``offerflow-user-id: pseudonymous`` header, signed with the
+senders' key (``OFFERFLOW_SENDER_KEY``, or one derived from the id key), so ingestion trusts
+it and does not hash it again. Senders never need the id key itself.
 
 Sends are idempotent on ``decision_id``: a Redis ``SET NX`` marker
 (``<prefix>:sent:<decision_id>``, kept for two days) is taken before delivering, so a replayed
@@ -40,7 +41,7 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from flows.config import Settings
-from operators.ingest import PSEUDONYMOUS_HEADER
+from operators.ingest import PSEUDONYMOUS_HEADER, SIGNATURE_HEADER, sign
 from operators.redis_mirror import client_for
 from schemas import codec
 
@@ -190,5 +191,11 @@ class Senders:
             self.settings.topic("events"),
             orjson.dumps(event),
             decision["user_id"].encode(),
-            headers=[(PSEUDONYMOUS_HEADER, b"pseudonymous")],
+            headers=[
+                (PSEUDONYMOUS_HEADER, b"pseudonymous"),
+                (
+                    SIGNATURE_HEADER,
+                    sign(self.settings.sender_key, event["user_id"], event["event_id"]),
+                ),
+            ],
         )

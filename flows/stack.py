@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from flows.config import TOPICS, Settings
 from flows.kafka_io import delete_topics
+from flows.secrets import mask_url
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 #: Topics whose latest value per key is the state (definitions): compacted.
@@ -90,7 +91,7 @@ def status(settings: Settings, say: Callable[[str], None] = print) -> bool:
     redis_ok = redis_answers(settings.redis_url)
     answers = {
         "kafka": (kafka_ok, settings.kafka_bootstrap),
-        "redis": (redis_ok, settings.redis_url),
+        "redis": (redis_ok, mask_url(settings.redis_url)),
     }
     for name, exe in _OWNED:
         ok, where = answers[name]
@@ -106,6 +107,16 @@ def status(settings: Settings, say: Callable[[str], None] = print) -> bool:
     return kafka_ok and redis_ok
 
 
+def _topic_config(logical: str, settings: Settings) -> dict[str, str]:
+    """Creation-time topic settings: compaction for definitions, and a bounded retention for
+    dead letters, which may hold personal data when redaction is off."""
+    if logical in COMPACTED:
+        return {"cleanup.policy": "compact"}
+    if logical == "dlq":
+        return {"retention.ms": str(settings.dlq_retention_ms)}
+    return {}
+
+
 def ensure_topics(settings: Settings, names: dict[str, str] | None = None) -> list[str]:
     """Create missing topics (``names`` maps logical → real, default all of ``settings``)."""
     names = names or dict(settings.topics)
@@ -116,7 +127,7 @@ def ensure_topics(settings: Settings, names: dict[str, str] | None = None) -> li
             real,
             settings.partitions,
             settings.replication,
-            config={"cleanup.policy": "compact"} if logical in COMPACTED else {},
+            config=_topic_config(logical, settings),
         )
         for logical, real in names.items()
         if real not in existing
@@ -201,11 +212,11 @@ def _ensure_kafka(
 
 def _ensure_redis(settings: Settings, root: Path, say: Callable[[str], None]) -> None:
     if redis_answers(settings.redis_url):
-        say(f"redis: up at {settings.redis_url}")
+        say(f"redis: up at {mask_url(settings.redis_url)}")
         return
     parsed = urlparse(settings.redis_url)
     if (parsed.hostname or "") not in _LOCAL_HOSTS:
-        raise StackError(f"redis: {settings.redis_url} does not answer and is not local")
+        raise StackError(f"redis: {mask_url(settings.redis_url)} does not answer and is not local")
     exe = shutil.which("redis-server") or _install_redis(say)
     port = parsed.port or 6379
     started = time.monotonic()

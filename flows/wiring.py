@@ -44,6 +44,9 @@ def make_ingestor(settings: Settings) -> Ingestor:
         max_age_s=settings.max_event_age_s,
         max_future_s=settings.max_future_s,
         input_format=settings.input_format,  # type: ignore[arg-type]
+        policy=settings.gate,
+        signing_key=settings.sender_key,
+        redact=settings.dlq_redact,
     )
 
 
@@ -75,6 +78,8 @@ def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[De
     """Consume the events topic and split it into accepted events and dead letters."""
     records, consumer_errors = consume("events_in", flow, settings, "events")
     gate = make_ingestor(settings)
+    if gate.redact:  # a consumer error carries the raw record too
+        consumer_errors = op.map("redact_consumer_errors", consumer_errors, gate.redacted)
     results = op.map("ingest", records, lambda m: gate(m.key, m.value, m.headers, origin(m)))
     split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
     accepted = op.inspect("count_accepted", split.trues, lambda _s, e: metrics.count_event(e.type))

@@ -55,6 +55,12 @@ ATTRIBUTION_RECORDS = Counter(
     "offerflow_attribution_records", "Attribution records (one per conversion and model).",
     ["model"], registry=REGISTRY,
 )  # fmt: skip
+BOUNDED = Counter(
+    "offerflow_bounded",
+    "Client-sent values mapped, cut or left out to stay within a bound (reason says which).",
+    ["reason"],
+    registry=REGISTRY,
+)
 REDIS_WRITE_ERRORS = Counter(
     "offerflow_redis_write_errors",
     "Failed Redis write batches (the writes stay pending and are retried).",
@@ -101,6 +107,10 @@ def count_event(event_type: str) -> None:
 
 def count_dead_letter(reason: str) -> None:
     _child(DEAD_LETTERS, reason).inc()
+
+
+def count_bounded(reason: str) -> None:
+    _child(BOUNDED, reason).inc()
 
 
 def count_out(topic: str) -> None:

@@ -49,6 +49,7 @@ _SECTIONS = {
     "offerflow_rewards_total": "rewards",
     "offerflow_attribution_records_total": "attribution",
     "offerflow_redis_write_errors_total": "redis_write_errors",
+    "offerflow_bounded_total": "bounded",
 }
 #: History samples kept in the document (at a 2 s interval: five minutes).
 HISTORY = 150

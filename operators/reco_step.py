@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from operators import metrics
 from operators.recommender import Recommender
 
 Output = tuple[str, Any]
@@ -79,6 +80,10 @@ class RecoStep:
         Product catalogue CSV to register at start (``item,category,price,tags,in_stock``).
     excluded
         The products a campaign excludes, by campaign id.
+    max_products
+        Products learned from events when no catalogue is set; an event naming a new product
+        beyond it is left out (counted as ``product_cap``). With a catalogue, only its products
+        are learned (others counted as ``unknown_product``): no client can grow the model.
 
     """
 
@@ -91,7 +96,9 @@ class RecoStep:
         refresh_ms: int = 60_000,
         catalog_file: str = "",
         excluded: Callable[[str], tuple[str, ...]] = lambda _campaign: (),
+        max_products: int = 100_000,
     ) -> None:
+        self.max_products = max_products
         self.k = k
         self.per_category = per_category
         self.exclude_purchased = exclude_purchased
@@ -136,6 +143,9 @@ class RecoStep:
         reco = state.reco
         item, user, ts = event["item"], event["user"], int(event["ts"])
         known = reco.items.get(item)
+        if known is None and (self.catalog_file or len(reco.items) >= self.max_products):
+            metrics.count_bounded("unknown_product" if self.catalog_file else "product_cap")
+            return []
         if event.get("category") and (known is None or not known.category):
             reco.register(
                 item,

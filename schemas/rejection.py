@@ -45,6 +45,11 @@ class Reason(StrEnum):
     UNKNOWN_DECISION = "unknown_decision"
     LATE_FEEDBACK = "late_feedback"
     BAD_CAMPAIGN = "bad_campaign"
+    TOO_MANY_FIELDS = "too_many_fields"
+    STRING_TOO_LONG = "string_too_long"
+    VALUE_OUT_OF_RANGE = "value_out_of_range"
+    UNKNOWN_CONSENT_PURPOSE = "unknown_consent_purpose"
+    UNTRUSTED_PSEUDONYM = "untrusted_pseudonym"
 
 
 class Rejected(Exception):

@@ -1,4 +1,4 @@
-"""Settings precedence, validation and the production key rule."""
+"""Settings precedence, validation, the production key rules and secret masking."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from flows.config import DEV_ID_KEY, VARIABLES, ConfigError, Settings
 
-SECRET = "s" * 32
+SECRET = "9f2c41d7e8a03b65c1f47e92d0ab38c6"
 
 
 def test_defaults_work_on_the_local_stack() -> None:
@@ -70,8 +70,93 @@ def test_kafka_config_pairs_reach_every_client() -> None:
     }
 
 
-def test_describe_masks_the_key() -> None:
-    assert SECRET not in str(Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).describe())
+def test_describe_masks_every_secret() -> None:
+    shown = str(
+        Settings.from_env(
+            {
+                "OFFERFLOW_ID_KEY": SECRET,
+                "OFFERFLOW_SENDER_KEY": SECRET[::-1],
+                "OFFERFLOW_DASHBOARD_TOKEN": "t0k3n-" * 5,
+                "OFFERFLOW_REDIS_URL": "redis://app:r3d1s-pw@cache:6379/0",
+                "OFFERFLOW_KAFKA_CONFIG": "sasl.username=svc;sasl.password=k4fka-pw;"
+                "ssl.key.password=k3y-pw",
+            }
+        ).describe()
+    )
+    for secret in (SECRET, SECRET[::-1], "t0k3n-", "r3d1s-pw", "k4fka-pw", "k3y-pw"):
+        assert secret not in shown, secret
+    assert "redis://app:***@cache:6379/0" in shown and "svc" in shown
+
+
+def test_config_command_masks_secrets_in_output_and_errors() -> None:
+    import os
+    import subprocess
+    import sys
+
+    def config(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", "config"],
+            env={**os.environ, "OFFERFLOW_ID_KEY": SECRET, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    shown = config(
+        OFFERFLOW_REDIS_URL="redis://:r3d1s-pw@cache:6379/0",
+        OFFERFLOW_KAFKA_CONFIG="sasl.password=k4fka-pw",
+    )
+    assert shown.returncode == 0 and "redis_url" in shown.stdout
+    assert "r3d1s-pw" not in shown.stdout + shown.stderr
+    assert "k4fka-pw" not in shown.stdout + shown.stderr
+    failed = config(OFFERFLOW_KAFKA_CONFIG="bootstrap=redis://u:l34k-pw@h")
+    assert "l34k-pw" not in failed.stdout + failed.stderr
+
+
+def test_environment_name_is_matched_strictly() -> None:
+    for env in ("Dev", " dev ", "prod", "development"):
+        with pytest.raises(ConfigError, match="OFFERFLOW_ENV"):
+            Settings.from_env({"OFFERFLOW_ENV": env})
+    assert Settings.from_env({"OFFERFLOW_ENV": "dev"}).env == "dev"
+
+
+def test_production_refuses_weak_keys() -> None:
+    for weak in ("a" * 16, "a" * 64, "abababababababababab", "password1234567890"):
+        with pytest.raises(ConfigError, match="OFFERFLOW_ID_KEY looks weak"):
+            Settings.from_env({"OFFERFLOW_ID_KEY": weak})
+        with pytest.raises(ConfigError, match="OFFERFLOW_SENDER_KEY looks weak"):
+            Settings.from_env({"OFFERFLOW_ID_KEY": SECRET, "OFFERFLOW_SENDER_KEY": weak})
+    # dev accepts a memorable key: it protects nothing real
+    assert Settings.from_env({"OFFERFLOW_ENV": "dev", "OFFERFLOW_ID_KEY": "a" * 16}).env == "dev"
+
+
+def test_secrets_can_be_read_from_files(tmp_path: Path) -> None:
+    key_file = tmp_path / "id_key"
+    key_file.write_text(SECRET + "\n")
+    s = Settings.from_env({"OFFERFLOW_ID_KEY_FILE": str(key_file)})
+    assert s.id_key == SECRET.encode()
+    with pytest.raises(ConfigError, match="OFFERFLOW_ID_KEY_FILE"):
+        Settings.from_env({"OFFERFLOW_ID_KEY_FILE": str(tmp_path / "missing")})
+
+
+def test_senders_and_dashboard_run_without_the_id_key() -> None:
+    s = Settings.from_env({"OFFERFLOW_SENDER_KEY": SECRET}, need_id_key=False)
+    assert s.id_key == b"" and s.sender_key == SECRET.encode()
+    derived = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET})
+    assert derived.sender_key and SECRET.encode() not in derived.sender_key
+
+
+def test_allow_lists_extend_or_replace_the_built_in_ones() -> None:
+    base = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).gate
+    extended = Settings.from_env(
+        {"OFFERFLOW_ID_KEY": SECRET, "OFFERFLOW_CONSENT_PURPOSES": "+Research, surveys"}
+    ).gate
+    assert extended.purposes == base.purposes | {"research", "surveys"}
+    replaced = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET, "OFFERFLOW_CHANNELS": "email,sms"})
+    assert replaced.gate.channels == {"email", "sms"}
+    assert {"email", "sms"} <= replaced.gate.purposes  # consent per channel
+    assert Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).dlq_redact is True
+    assert Settings.from_env({"OFFERFLOW_ENV": "dev"}).dlq_redact is False
 
 
 def test_readme_documents_every_variable() -> None:

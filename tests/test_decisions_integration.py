@@ -18,7 +18,7 @@ from flows.simulator import Simulator
 from flows.tally import tally
 from operators.redis_mirror import client_for
 from tests.conftest import Run, campaigns_without_quiet_hours, tailing_flow, wait_for
-from tests.test_profile_integration import pseudonym
+from tests.test_profile_integration import hashed_event, pseudonym
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def test_campaign_updates_and_deletion_apply_live(live_stack: None) -> None:
             produce(run.settings, run.settings.topic("events"), [request(i) for i in range(20, 30)])
             wait_for(lambda: len(decisions(run)) >= 30, 60)
         by_request = {d["request_event_id"]: d for d in decisions(run)}
-        campaigns = [by_request[f"r{i}"]["campaign_id"] for i in range(30)]
+        campaigns = [by_request[hashed_event(f"r{i}")]["campaign_id"] for i in range(30)]
         assert campaigns[:10] == ["spring_sale"] * 10
         assert campaigns[10:20] == ["flash"] * 10
         assert campaigns[20:] == ["spring_sale"] * 10

@@ -15,7 +15,7 @@ from flows.kafka_io import produce, read_to_end
 from operators.campaign_book import default_campaigns_text
 from operators.redis_mirror import client_for
 from tests.conftest import Run, tailing_flow, wait_for
-from tests.test_profile_integration import pseudonym
+from tests.test_profile_integration import hashed_event, pseudonym
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +59,8 @@ def test_decisions_carry_products_learned_from_the_stream(live_stack: None, tmp_
         with tailing_flow(run) as flow:
             produce(run.settings, run.settings.topic("events"), records)
             wait_for(lambda: len(decisions()) == 2, 60)
-            offer = decisions()[f"{fresh}-decision_request-2"]
-            only = decisions()[f"{fresh}-decision_request-3"]
+            offer = decisions()[hashed_event(f"{fresh}-decision_request-2")]
+            only = decisions()[hashed_event(f"{fresh}-decision_request-3")]
             top = orjson.loads(redis.get(top_key))["products"]
             produce(
                 run.settings, run.settings.topic("events"), [event(fresh, "erase", now + 30, 4)]
