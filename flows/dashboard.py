@@ -5,16 +5,20 @@ is); the browser draws the charts with Plotly's JavaScript bundle, served from t
 ``plotly`` Python package, so nothing is fetched from the internet and nothing is built.
 Pages poll their API every two seconds.
 
-Every request needs the token (``OFFERFLOW_DASHBOARD_TOKEN``, or a random one made at start):
-as ``?token=`` (which also sets an HttpOnly cookie, so links and polling need no token in the
-URL), the cookie, or an ``Authorization: Bearer`` header. The server binds to 127.0.0.1
-unless told otherwise.
+Every request needs the token (``OFFERFLOW_DASHBOARD_TOKEN``, at least
+:data:`MIN_TOKEN` characters, or a random one made at start): as ``?token=`` once, which sets
+an HttpOnly cookie and redirects to the same address without the token (so it does not stay in
+the address bar, the history or a shared link), the cookie, or an ``Authorization: Bearer``
+header. Every response carries a strict Content-Security-Policy, ``X-Frame-Options: DENY``,
+``nosniff`` and ``Cache-Control: no-store``. The server binds to 127.0.0.1 unless told
+otherwise, and warns when told to listen beyond the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import socket
@@ -23,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlencode
 
 import orjson
 import plotly
@@ -39,11 +44,25 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from flows.analytics import PAGES, Analytics
-from flows.config import Settings
+from flows.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
 COOKIE = "offerflow_token"
+#: Shortest token accepted: ``secrets.token_urlsafe(16)`` (128 bits) is 22 characters.
+MIN_TOKEN = 20
+#: Scripts and styles from this server only (Plotly sets inline styles on its SVG).
+SECURITY_HEADERS = (
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+)
 _ASSETS = resources.files("flows") / "dashboard_assets"
 _PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 _TITLES = {
@@ -122,6 +141,12 @@ class _TokenGuard:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+
+        async def send_secured(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(SECURITY_HEADERS)
+            await send(message)
+
         request = Request(scope)
         query = request.query_params.get("token")
         header = request.headers.get("authorization", "")
@@ -132,19 +157,16 @@ class _TokenGuard:
             response: Response = PlainTextResponse(
                 "OfferFlow dashboard: a valid token is required (?token=...)", status_code=401
             )
-            await response(scope, receive, send)
+            await response(scope, receive, send_secured)
             return
-        if query:
-
-            async def send_with_cookie(message: dict) -> None:
-                if message["type"] == "http.response.start":
-                    cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-                    message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
-                await send(message)
-
-            await self.inner(scope, receive, send_with_cookie)
+        if query:  # set the cookie, and take the token out of the address bar
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+            response = RedirectResponse(target, status_code=303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
+            await response(scope, receive, send_secured)
             return
-        await self.inner(scope, receive, send)
+        await self.inner(scope, receive, send_secured)
 
 
 @dataclass
@@ -166,8 +188,24 @@ class Running:
 
 
 def token_for(settings: Settings) -> str:
-    """The configured token, or a fresh random one."""
-    return settings.dashboard_token or secrets.token_urlsafe(24)
+    """The configured token, or a fresh random one; a short configured one is refused."""
+    token = settings.dashboard_token
+    if token and len(token) < MIN_TOKEN:
+        raise ConfigError(
+            f"OFFERFLOW_DASHBOARD_TOKEN has {len(token)} characters; at least {MIN_TOKEN} "
+            "(e.g. `openssl rand -hex 16`)"
+        )
+    return token or secrets.token_urlsafe(24)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -182,7 +220,14 @@ def bind(host: str, port: int) -> socket.socket:
 def start(settings: Settings, *, host: str | None = None, port: int | None = None) -> Running:
     """Serve the dashboard in a daemon thread; returns where and how to stop it."""
     token = token_for(settings)
-    sock = bind(host or settings.dashboard_host, settings.dashboard_port if port is None else port)
+    host = host or settings.dashboard_host
+    if not is_loopback(host):
+        log.warning(
+            "the dashboard listens on %s, beyond this machine: put it behind TLS and keep the "
+            "token secret",
+            host,
+        )
+    sock = bind(host, settings.dashboard_port if port is None else port)
     address, bound = sock.getsockname()[:2]
     config = uvicorn.Config(app(settings, token), log_level="warning", access_log=False)
     server = uvicorn.Server(config)

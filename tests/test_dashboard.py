@@ -19,7 +19,7 @@ from scipy import stats
 
 from flows import cli, dashboard, reports
 from flows.analytics import Analytics, credible, p_value_history, rates
-from flows.config import Settings
+from flows.config import ConfigError, Settings
 from flows.statistics import _moves
 from operators import experiment_stats as st
 from operators.bandits import Bandit
@@ -238,30 +238,81 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, by
         return err.code, dict(err.headers), err.read()
 
 
-def test_the_dashboard_requires_its_token(namespace: Settings) -> None:
-    _seed(namespace)
-    settings = Settings.from_env(
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+def _settings_with_token(namespace: Settings, token: str) -> Settings:
+    return Settings.from_env(
         {
             **os.environ,
             "OFFERFLOW_ENV": "dev",
             "OFFERFLOW_REDIS_PREFIX": namespace.redis_prefix,
-            "OFFERFLOW_DASHBOARD_TOKEN": "s3cret-token",
+            "OFFERFLOW_DASHBOARD_TOKEN": token,
         }
     )
-    board = dashboard.start(settings, port=0)
+
+
+def test_the_dashboard_requires_its_token(namespace: Settings) -> None:
+    _seed(namespace)
+    token = "s3cret-token-0f9e8d7c6b"
+    board = dashboard.start(_settings_with_token(namespace, token), port=0)
     try:
         assert board.url.startswith("http://127.0.0.1:")
         assert _get(f"{board.url}/campaigns")[0] == 401
         assert _get(f"{board.url}/api/campaigns?token=wrong")[0] == 401
         assert _get(f"{board.url}/static/plotly.min.js")[0] == 401
-        status, headers, body = _get(f"{board.url}/campaigns?token=s3cret-token")
-        assert status == 200 and b'data-page="campaigns"' in body
+        # the token in the address is swapped for a cookie, and the address loses it
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(f"{board.url}/campaigns?token={token}&x=1", timeout=10)
+            raise AssertionError("no redirect")
+        except urllib.error.HTTPError as err:
+            status, headers = err.code, dict(err.headers)
+        assert status == 303 and headers["location"] == "/campaigns?x=1"
         cookie = headers["set-cookie"].split(";")[0]
-        assert "HttpOnly" in headers["set-cookie"]
+        assert "httponly" in headers["set-cookie"].lower() and token not in headers["location"]
+        status, headers, body = _get(f"{board.url}/campaigns", {"Cookie": cookie})
+        assert status == 200 and b'data-page="campaigns"' in body
         status, _, body = _get(f"{board.url}/api/campaigns", {"Cookie": cookie})
         assert status == 200 and orjson.loads(body)["campaigns"][0]["campaign"] == "promo"
-        bearer = {"Authorization": "Bearer s3cret-token"}
+        bearer = {"Authorization": f"Bearer {token}"}
         assert _get(f"{board.url}/static/plotly.min.js", bearer)[0] == 200
         assert _get(f"{board.url}/api/nope", bearer)[0] == 404
     finally:
         board.stop()
+
+
+def test_the_dashboard_sends_security_headers_on_every_answer(namespace: Settings) -> None:
+    board = dashboard.start(_settings_with_token(namespace, "t" * 8 + "0123456789ab"), port=0)
+    try:
+        bearer = {"Authorization": "Bearer " + "t" * 8 + "0123456789ab"}
+        for url, headers, expected in (
+            (f"{board.url}/campaigns", bearer, 200),
+            (f"{board.url}/api/campaigns", {}, 401),
+            (f"{board.url}/static/dashboard.js", bearer, 200),
+        ):
+            status, got, _ = _get(url, headers)
+            assert status == expected, url
+            got = {k.lower(): v for k, v in got.items()}
+            assert "frame-ancestors 'none'" in got["content-security-policy"]
+            assert "script-src 'self'" in got["content-security-policy"]
+            assert got["x-frame-options"] == "DENY" and got["x-content-type-options"] == "nosniff"
+            assert got["cache-control"] == "no-store"
+    finally:
+        board.stop()
+
+
+def test_the_dashboard_refuses_short_tokens_and_warns_on_open_binds(
+    namespace: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ConfigError, match="at least 20"):
+        dashboard.start(_settings_with_token(namespace, "short-token"), port=0)
+    board = dashboard.start(
+        _settings_with_token(namespace, "x" * 4 + "9" * 20), host="0.0.0.0", port=0
+    )
+    board.stop()
+    assert any("beyond this machine" in r.getMessage() for r in caplog.records)
+    assert dashboard.is_loopback("127.0.0.1") and dashboard.is_loopback("::1")
+    assert not dashboard.is_loopback("0.0.0.0") and not dashboard.is_loopback("10.0.0.5")
