@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -126,10 +127,15 @@ def stop(procs: list[subprocess.Popen], timeout: float = 20.0) -> list[int]:
     return codes
 
 
-def run(flow: str, **options) -> int:
+class FlowTimeout(TimeoutError):
+    """A bounded run did not end in time; its processes were stopped."""
+
+
+def run(flow: str, *, timeout: float | None = None, **options) -> int:
     """Run ``flow`` until every process exits; return the worst exit code. Takes
     :func:`start`'s options. SIGINT/SIGTERM are passed on to the processes, which stop at the
-    next epoch."""
+    next epoch. With ``timeout`` (seconds), a run still going then is stopped (:func:`stop`)
+    and :class:`FlowTimeout` raised: a stuck flow fails its caller instead of hanging it."""
     procs = start(flow, **options)
 
     def forward(signum: int, _frame: object) -> None:
@@ -138,8 +144,16 @@ def run(flow: str, **options) -> int:
                 proc.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        codes = [proc.wait() for proc in procs]
+        codes = []
+        for proc in procs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                codes.append(proc.wait(left))
+            except subprocess.TimeoutExpired:
+                stop(procs)
+                raise FlowTimeout(f"flow {flow!r} still running after {timeout:g} s") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

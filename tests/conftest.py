@@ -21,6 +21,8 @@ from flows.kafka_io import delete_topics
 from operators.campaign_book import default_campaigns_text
 
 KEY = "test-key-0123456789abcdef-0123456"
+#: Longest a bounded flow run may take in a test before it is stopped and the test fails.
+FLOW_TIMEOUT_S = 300.0
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +81,15 @@ def tailing_flow(run: Run) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             flow.kill()
             flow.wait()
+
+
+def recent_noon_ms() -> int:
+    """Noon UTC of the last 24 hours, in epoch ms: an event time the gate accepts whose time of
+    day does not depend on when the test runs (quiet hours and schedules)."""
+    day = 86_400_000
+    now = int(time.time() * 1000)
+    noon = now - now % day + day // 2
+    return noon if noon <= now else noon - day
 
 
 def wait_for(check: Callable[[], object], timeout: float) -> float:

@@ -24,7 +24,7 @@ from flows.kafka_io import produce, read_to_end
 from flows.sample import generate
 from flows.tally import tally
 from schemas import codec
-from tests.conftest import Run
+from tests.conftest import FLOW_TIMEOUT_S, Run
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_bad_input_corpus_is_dead_lettered_by_reason_and_every_record_is_counted
             records.insert(rng.randrange(len(records)), (key, value))
         records += [(s.key, s.value) for s in redelivered]
         produce(run.settings, run.settings.topic("events"), records)
-        assert runner.run("profiles", env=run.env) == 0
+        assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env) == 0
 
         result = tally(run.settings)
         want = Counter(reason for reason, _k, _v in bad)

@@ -22,7 +22,7 @@ from flows.kafka_io import produce, read_to_end
 from flows.sample import Sample, email_of, generate
 from flows.tally import profiles, tally
 from schemas import codec
-from tests.conftest import KEY, Run, wait_for
+from tests.conftest import FLOW_TIMEOUT_S, KEY, Run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_every_record_is_accounted_for_exactly(run: Run) -> None:
     )
     produce_samples(run, samples)
 
-    assert runner.run("profiles", env=run.env) == 0
+    assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env) == 0
 
     result = tally(run.settings)
     expected = Counter(s.expect for s in samples)
@@ -116,9 +116,19 @@ def test_recovery_resumes_without_losing_or_double_counting(run: Run, tmp_path) 
     )
     recovery = str(tmp_path / "recovery")
     produce_samples(run, samples[:2_500])
-    assert runner.run("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
+    assert (
+        runner.run(
+            "profiles", timeout=FLOW_TIMEOUT_S, env=run.env, recovery_dir=recovery, snapshot_s=1
+        )
+        == 0
+    )
     produce_samples(run, samples[2_500:])
-    assert runner.run("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1) == 0
+    assert (
+        runner.run(
+            "profiles", timeout=FLOW_TIMEOUT_S, env=run.env, recovery_dir=recovery, snapshot_s=1
+        )
+        == 0
+    )
 
     assert counters(run.settings) == expected_counters(samples)
     result = tally(run.settings)
@@ -131,7 +141,7 @@ def test_two_processes_give_the_same_counters_as_one(run: Run) -> None:
         6_000, seed=9, users=800, malformed_rate=0.05, now_ms=int(time.time() * 1000)
     )
     produce_samples(run, samples)
-    assert runner.run("profiles", env=run.env, processes=2) == 0
+    assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env, processes=2) == 0
     assert counters(run.settings) == expected_counters(samples)
     result = tally(run.settings)
     assert result.accepted + result.dead == len(samples)
@@ -174,3 +184,11 @@ def test_run_stops_on_sigint_even_when_its_launcher_ignored_it(run: Run) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_bounded_run_that_hangs_is_stopped_and_fails_in_time(run: Run) -> None:
+    # tailing, the flow never ends by itself: a stuck backfill looks the same to its caller
+    started = time.monotonic()
+    with pytest.raises(runner.FlowTimeout):
+        runner.run("profiles", timeout=10, env={**run.env, "OFFERFLOW_TAIL": "true"})
+    assert time.monotonic() - started < 10 + 25  # the timeout, then SIGINT (SIGKILL at 20 s)

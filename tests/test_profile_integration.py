@@ -22,7 +22,7 @@ from flows.sample import Sample, email_of, generate, phone_of
 from flows.tally import profiles, tally
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec
-from tests.conftest import KEY, Run
+from tests.conftest import FLOW_TIMEOUT_S, KEY, Run
 
 pytestmark = pytest.mark.integration
 DAY = 86_400_000
@@ -93,7 +93,7 @@ def test_profiles_match_an_independent_recomputation(run: Run) -> None:
         50_000, seed=21, users=2_000, malformed_rate=0.02, now_ms=int(time.time() * 1000)
     )
     produce(run.settings, run.settings.topic("events"), ((s.key, s.value) for s in samples))
-    assert runner.run("profiles", env=run.env) == 0
+    assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env) == 0
 
     actual = profiles(run.settings)
     expected = recompute(samples)
@@ -138,7 +138,12 @@ def test_erasure_removes_the_user_everywhere(run: Run, tmp_path: Path) -> None:
         event("late-2", "purchase", properties={"value": 9.0}),
     ]
     produce(run.settings, run.settings.topic("events"), records)
-    assert runner.run("profiles", env=run.env, recovery_dir=str(tmp_path / "rec")) == 0
+    assert (
+        runner.run(
+            "profiles", timeout=FLOW_TIMEOUT_S, env=run.env, recovery_dir=str(tmp_path / "rec")
+        )
+        == 0
+    )
 
     client = redis.Redis.from_url(run.settings.redis_url)
     with client:
@@ -167,7 +172,16 @@ def test_no_raw_identifiers_anywhere(run: Run, tmp_path: Path) -> None:
     samples = generate(8_000, seed=8, users=400, malformed_rate=0, now_ms=int(time.time() * 1000))
     produce(run.settings, run.settings.topic("events"), ((s.key, s.value) for s in samples))
     recovery = tmp_path / "recovery"
-    assert runner.run("profiles", env=run.env, recovery_dir=str(recovery), snapshot_s=1) == 0
+    assert (
+        runner.run(
+            "profiles",
+            timeout=FLOW_TIMEOUT_S,
+            env=run.env,
+            recovery_dir=str(recovery),
+            snapshot_s=1,
+        )
+        == 0
+    )
 
     blobs: list[bytes] = []
     for db in recovery.glob("*.sqlite3"):
@@ -202,7 +216,7 @@ def test_profile_command_shows_a_live_profile(run: Run) -> None:
 
     samples = generate(300, seed=2, users=5, malformed_rate=0, now_ms=int(time.time() * 1000))
     produce(run.settings, run.settings.topic("events"), ((s.key, s.value) for s in samples))
-    assert runner.run("profiles", env=run.env) == 0
+    assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env) == 0
     env = {**os.environ, **run.env}
     user = samples[0].user
     shown = subprocess.run(

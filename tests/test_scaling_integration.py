@@ -22,7 +22,7 @@ from flows.kafka_io import produce, read_to_end
 from flows.sample import generate
 from flows.tally import profiles
 from operators.redis_mirror import client_for
-from tests.conftest import Run
+from tests.conftest import FLOW_TIMEOUT_S, Run
 from tests.test_flow_integration import counters, produce_samples
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,10 @@ def test_two_processes_give_the_same_results_as_one(live_stack: None) -> None:
         for run, processes in ((one, 1), (two, 2)):
             produce_samples(run, samples)
             produce(run.settings, run.settings.topic("events"), asks)
-            assert runner.run("profiles", env=run.env, processes=processes) == 0
+            assert (
+                runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env, processes=processes)
+                == 0
+            )
         assert counters(one.settings) == counters(two.settings)
         assert profiles(one.settings) == profiles(two.settings)
 
