@@ -101,3 +101,63 @@ def test_topic_records_update_and_delete_and_bad_ones_keep_the_old_version() -> 
 def test_a_record_whose_id_differs_from_its_key_is_refused() -> None:
     with pytest.raises(CampaignErrors, match="record key"):
         campaign_from_record("a", orjson.dumps({"id": "b", "offer": [{"id": "o"}]}))
+
+
+def _quiet_minutes(campaign_text: str, day_before: str, from_utc: str = "12:00") -> int:
+    """Minutes of real time in quiet hours in the 24 hours from ``from_utc`` (about local
+    noon) on ``day_before``, counted minute by minute."""
+    c = parse_campaigns(campaign_text).campaigns["night"]
+    start = parse_time(f"{day_before}T{from_utc}:00Z")
+    return sum(c.in_quiet_hours("push", start + m * 60_000) for m in range(24 * 60))
+
+
+PARIS = """
+[[campaign]]
+id = "night"
+timezone = "Europe/Paris"
+quiet_hours = { push = ["22:00", "08:00"], sms = ["01:00", "04:00"] }
+[[campaign.offer]]
+id = "o"
+"""
+
+
+def test_quiet_hours_follow_the_local_clock_over_dst_nights() -> None:
+    # 22:00-08:00 local is 10 hours of clock time: 9 real hours on the spring-forward night,
+    # 11 on the fall-back night, 10 on any other
+    assert _quiet_minutes(PARIS, "2026-03-27") == 600
+    assert _quiet_minutes(PARIS, "2026-03-28") == 540  # 02:00 -> 03:00 on 29 March
+    assert _quiet_minutes(PARIS, "2026-10-24") == 660  # 03:00 -> 02:00 on 25 October
+    new_york = PARIS.replace("Europe/Paris", "America/New_York").replace("22:00", "21:00")
+    assert _quiet_minutes(new_york, "2026-03-06", "17:00") == 660
+    assert _quiet_minutes(new_york, "2026-03-07", "17:00") == 600  # 02:00 -> 03:00, 8 March
+    assert _quiet_minutes(new_york, "2026-10-31", "17:00") == 720  # 02:00 -> 01:00, 1 Nov
+
+
+def test_quiet_hours_edges_move_with_the_utc_offset() -> None:
+    c = parse_campaigns(PARIS).campaigns["night"]
+    quiet = c.in_quiet_hours
+    # winter (UTC+1): quiet until 07:00 UTC; summer (UTC+2): until 06:00 UTC
+    assert quiet("push", parse_time("2026-03-28T06:59:00Z"))
+    assert not quiet("push", parse_time("2026-03-28T07:00:00Z"))
+    assert quiet("push", parse_time("2026-03-29T05:59:00Z"))
+    assert not quiet("push", parse_time("2026-03-29T06:00:00Z"))
+    assert quiet("push", parse_time("2026-03-29T01:30:00Z"))  # 03:30, just after the gap
+    # the repeated hour on 25 October is quiet both times; the evening start moves an hour
+    assert quiet("push", parse_time("2026-10-25T00:30:00Z"))  # 02:30 CEST
+    assert quiet("push", parse_time("2026-10-25T01:30:00Z"))  # 02:30 CET
+    assert not quiet("push", parse_time("2026-10-24T19:59:00Z"))  # 21:59 CEST
+    assert quiet("push", parse_time("2026-10-24T20:00:00Z"))  # 22:00 CEST
+    assert not quiet("push", parse_time("2026-10-25T20:59:00Z"))  # 21:59 CET
+    assert quiet("push", parse_time("2026-10-25T21:00:00Z"))  # 22:00 CET
+
+
+def test_a_window_inside_the_night_spans_the_gap_and_the_repeat() -> None:
+    c = parse_campaigns(PARIS).campaigns["night"]
+
+    def sms_minutes(day: str) -> int:
+        start = parse_time(f"{day}T00:00:00Z") - 3 * 3_600_000
+        return sum(c.in_quiet_hours("sms", start + m * 60_000) for m in range(8 * 60))
+
+    assert sms_minutes("2026-03-28") == 180  # 01:00-04:00, an ordinary night
+    assert sms_minutes("2026-03-29") == 120  # 02:00-03:00 does not exist
+    assert sms_minutes("2026-10-25") == 240  # 02:00-03:00 happens twice

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,15 @@ from flows.kafka_io import produce, read_to_end
 from flows.simulator import Simulator
 from flows.tally import tally
 from operators.redis_mirror import client_for
-from tests.conftest import Run, campaigns_without_quiet_hours, tailing_flow, wait_for
+from schemas.event import parse_timestamp
+from tests.conftest import (
+    FLOW_TIMEOUT_S,
+    Run,
+    campaigns_without_quiet_hours,
+    recent_noon_ms,
+    tailing_flow,
+    wait_for,
+)
 from tests.test_profile_integration import hashed_event, pseudonym
 
 pytestmark = pytest.mark.integration
@@ -93,6 +102,10 @@ def test_campaign_updates_and_deletion_apply_live(live_stack: None) -> None:
     run = Run(OFFERFLOW_TAIL="true")
     now = int(time.time() * 1000)
 
+    def answered(requests: range) -> bool:
+        found = {d["request_event_id"] for d in decisions(run)}
+        return all(hashed_event(f"r{i}") in found for i in requests)
+
     def request(i: int) -> tuple[bytes, bytes]:
         body = {"event_id": f"r{i}", "type": "decision_request", "user_id": f"u{i}", "ts": now}
         return f"u{i}".encode(), orjson.dumps({**body, "channel": "web"})
@@ -113,6 +126,35 @@ def test_campaign_updates_and_deletion_apply_live(live_stack: None) -> None:
         for i in range(30)
     ]
     flash = {"id": "flash", "priority": 100, "channels": ["web"], "offer": [{"id": "only"}]}
+    probes = iter(range(1_000))
+
+    def serves(campaign: str) -> Callable[[], bool]:
+        """A fresh consenting user's request, answered by ``campaign``: the flow has applied
+        the campaign change (polled: no sleep stands in for the flow's progress)."""
+
+        def probe() -> bool:
+            user, n = f"probe-{next(probes)}", len(decisions(run))
+            body = {"user_id": user, "ts": now, "channel": "web"}
+            produce(
+                run.settings,
+                run.settings.topic("events"),
+                [
+                    (user.encode(), orjson.dumps({**body, "event_id": f"{user}-c",
+                                                  "type": "consent",
+                                                  "consent": {"marketing": True}})),
+                    (user.encode(), orjson.dumps({**body, "event_id": f"{user}-r",
+                                                  "type": "decision_request"})),
+                ],
+            )  # fmt: skip
+            wait_for(lambda: len(decisions(run)) > n, 30)
+            mine = hashed_event(f"{user}-r")
+            return any(
+                d["request_event_id"] == mine and d["campaign_id"] == campaign
+                for d in decisions(run)
+            )
+
+        return probe
+
     try:
         produce(
             run.settings, run.settings.topic("events"), consent + [request(i) for i in range(10)]
@@ -122,18 +164,18 @@ def test_campaign_updates_and_deletion_apply_live(live_stack: None) -> None:
             produce(
                 run.settings, run.settings.topic("campaigns"), [(b"flash", orjson.dumps(flash))]
             )
-            time.sleep(1.5)
+            wait_for(serves("flash"), 60)
             produce(run.settings, run.settings.topic("events"), [request(i) for i in range(10, 20)])
-            wait_for(lambda: len(decisions(run)) >= 20, 60)
+            wait_for(lambda: answered(range(20)), 60)
             delete(run.settings, "flash")
             produce(
                 run.settings,
                 run.settings.topic("campaigns"),
                 [(b"broken", b'{"id": "broken", "policy": "nope"}')],
             )
-            time.sleep(1.5)
+            wait_for(serves("spring_sale"), 60)
             produce(run.settings, run.settings.topic("events"), [request(i) for i in range(20, 30)])
-            wait_for(lambda: len(decisions(run)) >= 30, 60)
+            wait_for(lambda: answered(range(30)), 60)
         by_request = {d["request_event_id"]: d for d in decisions(run)}
         campaigns = [by_request[hashed_event(f"r{i}")]["campaign_id"] for i in range(30)]
         assert campaigns[:10] == ["spring_sale"] * 10
@@ -173,7 +215,7 @@ def test_guarantees_hold_with_two_processes(live_stack: None, tmp_path: Path) ->
     campaigns = tmp_path / "guarded.toml"
     campaigns.write_text(GUARDED)
     run = Run(OFFERFLOW_TAIL="true", OFFERFLOW_CAMPAIGNS_FILE=str(campaigns))
-    now = int(time.time() * 1000)
+    now = recent_noon_ms()  # event time inside the 00:00-23:59 quiet hours, whatever the hour
     users = [f"g{i}" for i in range(120)]
     state = {}
     records = []
@@ -233,5 +275,51 @@ def test_guarantees_hold_with_two_processes(live_stack: None, tmp_path: Path) ->
         for reason in ("no_consent", "quiet_hours", "frequency_cap", "unsubscribed"):
             assert reason in text, reasons  # every guard was exercised, not vacuous
         assert promo == 150 and "budget_exhausted:max_sends" in text
+    finally:
+        run.cleanup()
+
+
+DST = """
+[[campaign]]
+id = "night"
+channels = ["push"]
+timezone = "Europe/Paris"
+quiet_hours = { push = ["22:00", "08:00"] }
+[[campaign.offer]]
+id = "o"
+"""
+#: Event times on the two DST change nights of 2026 in Paris, and whether each is quiet.
+DST_TIMES = {
+    "2026-03-29T01:30:00Z": True,  # 03:30 CEST, just after the skipped hour
+    "2026-03-29T05:59:00Z": True,  # 07:59 CEST
+    "2026-03-29T06:00:00Z": False,  # 08:00 CEST (in winter time it would be 07:00)
+    "2026-10-25T00:30:00Z": True,  # 02:30 CEST
+    "2026-10-25T01:30:00Z": True,  # 02:30 CET, the repeated hour
+    "2026-10-25T06:59:00Z": True,  # 07:59 CET
+    "2026-10-25T07:00:00Z": False,  # 08:00 CET
+}
+
+
+def test_quiet_hours_over_dst_nights_through_the_flow(live_stack: None, tmp_path: Path) -> None:
+    campaigns = tmp_path / "dst.toml"
+    campaigns.write_text(DST)
+    run = Run(OFFERFLOW_CAMPAIGNS_FILE=str(campaigns), OFFERFLOW_MAX_EVENT_AGE_S="40000000")
+    records = []
+    for n, when in enumerate(DST_TIMES):
+        user, ts = f"dst-{n}", parse_timestamp(when)
+        for kind, extra in (("consent", {"consent": {"marketing": True}}),
+                            ("decision_request", {"channel": "push"})):  # fmt: skip
+            body = {"event_id": f"{user}-{kind}", "type": kind, "user_id": user, "ts": ts, **extra}
+            records.append((user.encode(), orjson.dumps(body)))
+    produce(run.settings, run.settings.topic("events"), records)
+    try:
+        assert runner.run("profiles", timeout=FLOW_TIMEOUT_S, env=run.env) == 0
+        by_user = {d["user_id"]: d for d in decisions(run)}
+        for n, (when, quiet) in enumerate(DST_TIMES.items()):
+            decision = by_user[pseudonym(f"dst-{n}")]
+            if quiet:
+                assert decision["offer_id"] is None and "quiet_hours" in decision["reason"], when
+            else:
+                assert decision["offer_id"] == "o", when
     finally:
         run.cleanup()

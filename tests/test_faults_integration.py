@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import socket
 import time
 from collections import Counter
+from pathlib import Path
 
 import orjson
 import pytest
@@ -82,22 +83,26 @@ def test_poison_on_every_partition_is_dead_lettered_and_the_flow_keeps_up(
         run.cleanup()
 
 
-def _broker_pid(settings: Settings) -> int:
-    """The local Tansu broker's pid: the one this stack started, else (another checkout's
-    stack started it) the process running as a tansu broker."""
-    owned = stack.broker_pid(settings)
-    if owned is not None:
-        return owned
-    found = subprocess.run(["pgrep", "-f", "tansu.*broker"], capture_output=True, text=True)
-    return int(found.stdout.split()[0])
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-@pytest.mark.skipif(
-    "OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ, reason="freezes the local broker only"
-)
-def test_flow_waits_out_an_unresponsive_broker_and_loses_nothing(live_stack: None) -> None:
-    run = Run(OFFERFLOW_TAIL="true")
-    pid = _broker_pid(run.settings)
+@pytest.mark.skipif("OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ, reason="freezes a local broker only")
+def test_flow_waits_out_an_unresponsive_broker_and_loses_nothing(
+    live_stack: None, tmp_path: Path
+) -> None:
+    # A broker of this test's own, on a port of its own: freezing it stops nobody else's run.
+    own = {
+        "OFFERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{_free_port()}",
+        "OFFERFLOW_STACK_DIR": str(tmp_path / "stack"),
+    }
+    stack.up(Settings.from_env({**os.environ, **own}, need_id_key=False), external_kafka=False,
+             say=lambda _line: None)  # fmt: skip
+    run = Run(OFFERFLOW_TAIL="true", **own)
+    pid = stack.broker_pid(run.settings)
+    assert pid is not None
     samples = generate(
         4_000, seed=8, users=400, malformed_rate=0.05, now_ms=int(time.time() * 1000)
     )
@@ -122,3 +127,4 @@ def test_flow_waits_out_an_unresponsive_broker_and_loses_nothing(live_stack: Non
         assert max(result.dead_letter_ids.values()) == 1
     finally:
         run.cleanup()
+        stack.down(run.settings, say=lambda _line: None)  # stops this test's broker only

@@ -69,11 +69,22 @@ def test_metrics_endpoint_and_ops_report_count_every_record(live_stack: None) ->
                 return got if total + dead >= len(samples) + want_dead["duplicate_event"] else None
 
             wait_for(counted, timeout=120)
-            time.sleep(1.0)  # one more ops report interval after the last record
             got = scrape(port)
             analytics = Analytics(run.settings)
-            ops = analytics.page("operations")
-            analytics.close()
+            pages: list[dict] = []
+
+            def reported() -> bool:  # the ops report written after the last record
+                pages.append(analytics.page("operations"))
+                totals = pages[-1]["totals"]
+                return totals["events_in"] == dict(want_types) and totals["dead_letters"] == dict(
+                    want_dead
+                )
+
+            try:
+                wait_for(reported, timeout=30)
+            finally:
+                analytics.close()
+            ops = pages[-1]
         assert by_label(got, "offerflow_events_in_total", "type") == want_types
         assert by_label(got, "offerflow_dead_letters_total", "reason") == want_dead
         out = by_label(got, "offerflow_records_out_total", "topic")
