@@ -36,6 +36,7 @@ from operators.gate_policy import (
     GatePolicy,
 )
 from operators.ingest import sender_key
+from schemas import registry
 from schemas.codec import FORMATS
 from schemas.event import EventType
 
@@ -67,6 +68,7 @@ class Settings:
     input_format: str
     output_format: str
     avro_schema_ids: str
+    avro_writer_schemas: str
     max_event_bytes: int
     max_event_age_s: float
     max_future_s: float
@@ -176,6 +178,7 @@ class Settings:
             input_format=input_format,
             output_format=output_format,
             avro_schema_ids=raw["AVRO_SCHEMA_IDS"],
+            avro_writer_schemas=_writer_schemas(raw["AVRO_WRITER_SCHEMAS"]),
             max_event_bytes=_int(raw, "MAX_EVENT_BYTES", 64),
             max_event_age_s=_float(raw, "MAX_EVENT_AGE_S"),
             max_future_s=_float(raw, "MAX_FUTURE_S"),
@@ -275,6 +278,16 @@ def _layered(environ: Mapping[str, str]) -> dict[str, str]:
         name: environ.get(f"OFFERFLOW_{name}", from_file.get(name, default))
         for name, default in _DEFAULTS.items()
     }
+
+
+def _writer_schemas(spec: str) -> str:
+    """The writer-schema spec, checked now (files read, schemas parsed) so a bad one fails at
+    start with its name, not in a flow worker."""
+    try:
+        registry.parse_writers(spec)
+    except ValueError as exc:
+        raise ConfigError(f"OFFERFLOW_AVRO_WRITER_SCHEMAS: {exc}") from None
+    return spec
 
 
 def _check_strength(name: str, key: str) -> None:

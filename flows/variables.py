@@ -145,6 +145,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Wire ids assigned by your schema registry, e.g. "
         "`event=17,dead_letter=22` (defaults: event=1 ... dead_letter=6).",
     ),
+    Variable(
+        "AVRO_WRITER_SCHEMAS",
+        "",
+        "Other versions of a schema that producers write with, `NAME=ID:PATH` comma-separated "
+        "(e.g. `event=17:/etc/offerflow/event-v2.avsc`): read by Avro schema resolution; an "
+        "unresolvable record is dead-lettered as `incompatible_schema`.",
+    ),
     Variable("MAX_EVENT_BYTES", "65536", "Larger inbound records are dead-lettered unread."),
     Variable(
         "MAX_EVENT_AGE_S",

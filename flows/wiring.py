@@ -36,8 +36,10 @@ def brokers(settings: Settings) -> list[str]:
 
 
 def make_ingestor(settings: Settings) -> Ingestor:
-    """The ingestion gate configured by ``settings`` (also applies schema id overrides)."""
+    """The ingestion gate configured by ``settings`` (also applies schema id overrides and
+    registers the writer schemas)."""
     registry.use_ids(registry.parse_id_overrides(settings.avro_schema_ids))
+    registry.use_writers(registry.parse_writers(settings.avro_writer_schemas))
     return Ingestor(
         Pseudonymizer(settings.id_key),
         max_bytes=settings.max_event_bytes,

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import fastavro
 import orjson
+from fastavro.read import SchemaResolutionError
 
 from schemas import registry
 from schemas.rejection import Reason, Rejected
@@ -77,12 +78,11 @@ def decode(name: str, data: bytes, fmt: Format | None = None) -> dict[str, Any]:
         return value
     if fmt == "confluent":
         found = schema_name_of(data)
+        schema_id = _HEADER.unpack_from(data)[1]
         if found != name:
-            raise Rejected(
-                Reason.UNKNOWN_SCHEMA_ID,
-                f"schema id {_HEADER.unpack_from(data)[1]} is not {name!r}",
-            )
-        return decode_avro(name, memoryview(data)[_HEADER.size :])
+            raise Rejected(Reason.UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not {name!r}")
+        body = memoryview(data)[_HEADER.size :]
+        return decode_avro(name, body, registry.writer_for_id(schema_id))
     return decode_avro(name, data)
 
 
@@ -152,11 +152,23 @@ def _json_reason(data: bytes, message: str) -> Reason:
     return Reason.UNPARSEABLE
 
 
-def decode_avro(name: str, data: bytes | memoryview) -> dict[str, Any]:
-    """Read one schemaless Avro record of schema ``name``, which must use every byte."""
+def decode_avro(
+    name: str, data: bytes | memoryview, writer: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read one schemaless Avro record of schema ``name``, which must use every byte; with a
+    ``writer`` schema (another version of ``name``), resolve it into ``name``."""
     stream = io.BytesIO(data)
+    reader = registry.schema(name)
     try:
-        record = fastavro.schemaless_reader(stream, registry.schema(name), None)
+        if writer is None:
+            record = fastavro.schemaless_reader(stream, reader, None)
+        else:
+            record = fastavro.schemaless_reader(stream, writer, reader)
+    except SchemaResolutionError as exc:
+        raise Rejected(
+            Reason.INCOMPATIBLE_SCHEMA,
+            f"the writer schema cannot be read as {name}: {exc}"[:300],
+        ) from None
     except Exception as exc:  # fastavro raises many types on corrupt input
         raise Rejected(
             Reason.AVRO_DECODE_ERROR,

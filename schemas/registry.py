@@ -5,6 +5,13 @@ registry in the loop (the local stack has none) the ids are fixed here; deployme
 Confluent Schema Registry register these schemas and map the ids it assigns through
 ``OFFERFLOW_AVRO_SCHEMA_IDS`` (see :func:`parse_id_overrides`).
 
+Schema evolution: producers may write with another version of a schema under an id of its
+own (``OFFERFLOW_AVRO_WRITER_SCHEMAS``, see :func:`parse_writers`). Such records are read
+with Avro schema resolution into the catalogue's version (the reader): a field the writer
+added is skipped, a field the writer lacks takes the reader's default. A writer the reader
+cannot resolve (a field without a default missing, a type changed) is refused record by
+record as ``incompatible_schema``.
+
 Examples
 --------
 
@@ -37,6 +44,8 @@ DEFAULT_IDS: dict[str, int] = {
 
 _ids: dict[str, int] = dict(DEFAULT_IDS)
 _names: dict[int, str] = {v: k for k, v in DEFAULT_IDS.items()}
+#: wire id -> (catalogue schema it is a version of, parsed writer schema)
+_writers: dict[int, tuple[str, dict[str, Any]]] = {}
 
 
 def names() -> list[str]:
@@ -59,8 +68,52 @@ def id_for_name(name: str) -> int:
 
 
 def name_for_id(schema_id: int) -> str | None:
-    """Schema name for a wire id, or ``None`` when the id is not one of ours."""
-    return _names.get(schema_id)
+    """Schema name for a wire id (a catalogue id or a registered writer's), or ``None`` when
+    the id is not one of ours."""
+    name = _names.get(schema_id)
+    if name is None and schema_id in _writers:
+        return _writers[schema_id][0]
+    return name
+
+
+def writer_for_id(schema_id: int) -> dict[str, Any] | None:
+    """The registered writer schema under ``schema_id``, or ``None`` for a catalogue id."""
+    found = _writers.get(schema_id)
+    return None if found is None else found[1]
+
+
+def parse_writers(spec: str) -> dict[int, tuple[str, dict[str, Any]]]:
+    """Parse ``"event=17:/path/event-v2.avsc,..."``: each writer schema's catalogue name, wire
+    id and file, read and parsed. Raises ``ValueError`` naming the bad entry.
+
+    >>> parse_writers("")
+    {}
+    """
+    out: dict[int, tuple[str, dict[str, Any]]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, rest = part.partition("=")
+        number, _, path = rest.partition(":")
+        if name.strip() not in DEFAULT_IDS or not number.strip().isdigit() or not path.strip():
+            raise ValueError(
+                f"bad writer schema {part!r}; expected NAME=ID:PATH with NAME in "
+                f"{', '.join(DEFAULT_IDS)}"
+            )
+        try:
+            with open(path.strip(), "rb") as fh:
+                parsed = fastavro.parse_schema(orjson.loads(fh.read()))
+        except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
+            raise ValueError(f"writer schema {path.strip()}: {exc}") from None
+        out[int(number)] = (name.strip(), parsed)
+    return out
+
+
+def use_writers(writers: dict[int, tuple[str, dict[str, Any]]]) -> None:
+    """Register writer schemas (process-wide, at start-up, after :func:`use_ids`)."""
+    clash = sorted(set(writers) & set(_names))
+    if clash:
+        raise ValueError(f"writer schema ids {clash} are catalogue ids")
+    _writers.clear()
+    _writers.update(writers)
 
 
 def parse_id_overrides(spec: str) -> dict[str, int]:

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     VALUE_OUT_OF_RANGE = "value_out_of_range"
     UNKNOWN_CONSENT_PURPOSE = "unknown_consent_purpose"
     UNTRUSTED_PSEUDONYM = "untrusted_pseudonym"
+    INCOMPATIBLE_SCHEMA = "incompatible_schema"
 
 
 class Rejected(Exception):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
 import fastavro
 import pytest
 
@@ -172,3 +177,76 @@ def test_content_type_header_selects_schemaless_avro() -> None:
     data = codec.encode("event", EXAMPLES["event"], "avro")
     assert codec.sniff_format(data, [("Content-Type", b"avro/binary; v=1")]) == "avro"
     assert codec.sniff_format(data, [("content-type", b"application/json")]) == "json"
+
+
+def _event_schema(change) -> dict:
+    """The shipped event schema, changed by ``change(fields)``: another writer's version."""
+    schema = json.loads((resources.files("schemas") / "event.avsc").read_text())
+    change(schema["fields"])
+    return schema
+
+
+def _added_field(fields: list) -> None:
+    fields.append({"name": "app_version", "type": ["null", "string"], "default": None})
+
+
+def _removed_field_with_default(fields: list) -> None:
+    fields[:] = [f for f in fields if f["name"] != "campaign_id"]
+
+
+def _removed_required_field(fields: list) -> None:
+    fields[:] = [f for f in fields if f["name"] != "event_id"]
+
+
+def _changed_type(fields: list) -> None:
+    next(f for f in fields if f["name"] == "ts")["type"] = "string"
+
+
+def _framed(schema_id: int, schema: dict, record: dict) -> bytes:
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
+    return b"\x00" + schema_id.to_bytes(4, "big") + body.getvalue()
+
+
+def test_writer_schemas_resolve_into_the_reader_or_are_refused(tmp_path: Path) -> None:
+    paths = {}
+    for schema_id, change in enumerate(
+        (_added_field, _removed_field_with_default, _removed_required_field, _changed_type), 17
+    ):
+        paths[schema_id] = tmp_path / f"{schema_id}.avsc"
+        paths[schema_id].write_text(json.dumps(_event_schema(change)))
+    base = {"event_id": "e1", "type": "page_view", "user_id": "u", "ts": 5, "channel": "web",
+            "campaign_id": "c", "decision_id": None, "properties": {}, "context": {},
+            "traits": {}, "consent": {}}  # fmt: skip
+    spec = ",".join(f"event={i}:{p}" for i, p in paths.items())
+    registry.use_writers(registry.parse_writers(spec))
+    try:
+        added = codec.decode("event", _framed(17, _event_schema(_added_field),
+                                              {**base, "app_version": "2.1"}))  # fmt: skip
+        assert added == base  # the new field is skipped
+        removed = {k: v for k, v in base.items() if k != "campaign_id"}
+        got = codec.decode(
+            "event", _framed(18, _event_schema(_removed_field_with_default), removed)
+        )
+        assert got == {**base, "campaign_id": None}  # the reader's default
+        for schema_id, change, record in (
+            (19, _removed_required_field, {k: v for k, v in base.items() if k != "event_id"}),
+            (20, _changed_type, {**base, "ts": "yesterday"}),
+        ):
+            with pytest.raises(Rejected) as refused:
+                codec.decode("event", _framed(schema_id, _event_schema(change), record))
+            assert refused.value.reason is Reason.INCOMPATIBLE_SCHEMA
+            assert "cannot be read as event" in refused.value.detail
+        with pytest.raises(Rejected, match="unknown_schema_id"):
+            codec.decode("event", _framed(21, _event_schema(_added_field), base))
+    finally:
+        registry.use_writers({})
+
+
+def test_bad_writer_schema_specs_are_refused_with_their_entry(tmp_path: Path) -> None:
+    for spec in ("event=x:/a.avsc", "nope=17:/a.avsc", "event=17", f"event=17:{tmp_path}/no"):
+        with pytest.raises(ValueError, match="writer schema"):
+            registry.parse_writers(spec)
+    with pytest.raises(ValueError, match="catalogue ids"):
+        (tmp_path / "e.avsc").write_text(json.dumps(_event_schema(_added_field)))
+        registry.use_writers(registry.parse_writers(f"event=1:{tmp_path}/e.avsc"))
