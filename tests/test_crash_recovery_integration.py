@@ -1,13 +1,15 @@
-"""A flow process SIGKILLed in the middle of a run and restarted from its recovery directory,
-against an uninterrupted run of the same input (both through the real broker and Redis): no
-event lost or counted twice, the same profile documents, and on every output topic the same
-records, where each record the restart repeats is byte-identical to its first copy (so
-consumers deduplicating on the stable ids see exactly the uninterrupted output)."""
+"""Flow processes SIGKILLed in the middle of a run and restarted from their recovery
+directory, with as many processes, more or fewer, against an uninterrupted run of the same
+input (both through the real broker and Redis): no event lost or counted twice, the same
+profile documents, and on every output topic the same records, where each record the
+restart repeats is byte-identical to its first copy (so consumers deduplicating on the
+stable ids see exactly the uninterrupted output)."""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -60,9 +62,21 @@ def _processed(run: Run) -> tuple[float, bool]:
     return done, ops["last_snapshot_ms"] is not None
 
 
-def _drain(run: Run, samples: list[Sample], recovery: str, crash_after: int | None) -> None:
+def _drain(
+    run: Run,
+    samples: list[Sample],
+    recovery: str,
+    crash_after: int | None,
+    processes: tuple[int, int] = (1, 1),
+) -> None:
+    """Run the flow over ``samples`` to the end; with ``crash_after``, SIGKILL every process
+    once that many records are counted and a snapshot exists, and resume from the recovery
+    directory. ``processes``: how many processes run before the crash and after it."""
     produce_samples(run, samples)
-    procs = runner.start("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1)
+    before, after = processes
+    procs = runner.start(
+        "profiles", env=run.env, recovery_dir=recovery, snapshot_s=1, processes=before
+    )
     try:
         if crash_after is not None:
 
@@ -76,7 +90,9 @@ def _drain(run: Run, samples: list[Sample], recovery: str, crash_after: int | No
             for proc in procs:
                 proc.kill()  # SIGKILL: no shutdown, no final snapshot
                 proc.wait()
-            procs = runner.start("profiles", env=run.env, recovery_dir=recovery, snapshot_s=1)
+            procs = runner.start(
+                "profiles", env=run.env, recovery_dir=recovery, snapshot_s=1, processes=after
+            )
 
         def accounted() -> bool:
             result = tally(run.settings)
@@ -136,23 +152,48 @@ def _comparable(value: bytes) -> dict:
     return record
 
 
-def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
-    live_stack: None, tmp_path
-) -> None:
+@dataclass(frozen=True)
+class Reference:
+    """The uninterrupted run every crash is compared with: its input, counters, profiles and
+    outputs."""
+
+    samples: list[Sample]
+    counters: dict
+    profiles: dict
+    outputs: dict[str, dict[str, list[bytes]]]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(live_stack: None, tmp_path_factory: pytest.TempPathFactory) -> Reference:
     samples = generate(
         EVENTS, seed=31, users=3_000, malformed_rate=0.05, now_ms=int(time.time() * 1000)
     )
-    reference, crashed = Run(**ENV), Run(**ENV)
+    run = Run(**ENV)
     try:
-        _drain(reference, samples, str(tmp_path / "reference"), crash_after=None)
-        _drain(crashed, samples, str(tmp_path / "crashed"), crash_after=EVENTS // 3)
+        _drain(run, samples, str(tmp_path_factory.mktemp("reference")), crash_after=None)
+        assert counters(run.settings) == expected_counters(samples)
+        return Reference(samples, counters(run.settings), profiles(run.settings), _outputs(run))
+    finally:
+        run.cleanup()
 
-        want = expected_counters(samples)
-        assert counters(reference.settings) == want
-        assert counters(crashed.settings) == want  # nothing lost, nothing counted twice
-        assert profiles(crashed.settings) == profiles(reference.settings)
 
-        expected, got = _outputs(reference), _outputs(crashed)
+@pytest.mark.parametrize(
+    "processes", [(1, 1), (1, 2), (2, 1), (2, 2)], ids=lambda p: f"{p[0]}-to-{p[1]}"
+)
+def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
+    uninterrupted: Reference, tmp_path, processes: tuple[int, int]
+) -> None:
+    """A crash, and a resume with as many processes or with more or fewer (rescaling): the
+    recovery directory is made for 8 workers, and Bytewax routes each key and input
+    partition to its new worker on resume."""
+    crashed = Run(**ENV)
+    try:
+        _drain(crashed, uninterrupted.samples, str(tmp_path / "crashed"), EVENTS // 3, processes)
+        # nothing lost, nothing counted twice
+        assert counters(crashed.settings) == uninterrupted.counters
+        assert profiles(crashed.settings) == uninterrupted.profiles
+
+        expected, got = uninterrupted.outputs, _outputs(crashed)
         replayed, timer_replays = 0, 0
         for logical in OUTPUTS:
             driven = _input_driven(got[logical])
@@ -170,5 +211,4 @@ def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
         print(f"records written again: {replayed} identical, {timer_replays} timer decisions")
         assert sum(len(got[t]) for t in OUTPUTS) > 1_000  # the comparison is not vacuous
     finally:
-        reference.cleanup()
         crashed.cleanup()
