@@ -198,3 +198,18 @@ def test_journeys_live_in_the_profile_step() -> None:
     known.on_item(dataclasses.replace(visit, event_id="v3", user_id="known"))
     known.on_item(Event("x", EventType.ERASE, "known", ts + 20))
     assert not known.journey and known.snapshot()[:1] == b"{"
+
+
+def test_a_redelivery_beyond_the_dedup_window_counts_again() -> None:
+    # The documented limit: only the last DEDUP_WINDOW event ids of a user are remembered, so
+    # a copy arriving after that many newer events is taken for a new event.
+    logic = ProfileLogic(step(Clock()), None)
+    window = logic.cfg.profile.dedup_window
+    logic.on_item(ev("first", EventType.PAGE_VIEW))
+    for n in range(window - 1):
+        logic.on_item(ev(f"e{n}", EventType.PAGE_VIEW))
+    out, _ = logic.on_item(ev("first", EventType.PAGE_VIEW))
+    assert tags(out)[0] == "dead"  # still inside the window: a duplicate
+    logic.on_item(ev("one-more", EventType.PAGE_VIEW))
+    out, _ = logic.on_item(ev("first", EventType.PAGE_VIEW))
+    assert "dead" not in tags(out) and dict(out)["profile"]["features"]["events"] == window + 2
