@@ -3,7 +3,8 @@ topic to its end, delete topics.
 
 Reading uses manual partition assignment and ``enable.partition.eof`` rather than consumer
 groups and watermarks: it is what Bytewax does, and the local broker's group consumer and
-high-watermarks are unreliable (shared/notes/bytewax.md).
+high-watermarks are unreliable (its group consumer ran at a flat ~4,300 records/s, and its
+watermarks can trail the true end).
 """
 
 from __future__ import annotations
