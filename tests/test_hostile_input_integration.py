@@ -76,7 +76,7 @@ def test_hostile_clients_cannot_grow_state(live_stack: None, tmp_path: Path) -> 
         wait_for(lambda: bounded(run.settings) == BOUNDED, 180)
         accepted = EVENTS - sum(REFUSED.values())
         wait_for(lambda: tally(run.settings).accepted == accepted, 60)
-        time.sleep(3)  # a snapshot after the last event
+        wait_for(lambda: _snapshot_sizes(recovery), 30)  # the profile step has snapshotted
     finally:
         runner.stop(procs)
     try:
