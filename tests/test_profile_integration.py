@@ -138,6 +138,10 @@ def test_erasure_removes_the_user_everywhere(run: Run, tmp_path: Path) -> None:
         event("late-2", "purchase", properties={"value": 9.0}),
     ]
     produce(run.settings, run.settings.topic("events"), records)
+    client = redis.Redis.from_url(run.settings.redis_url)
+    inboxes = [run.settings.redis_key("inbox", p) for p in (pid, pseudonym(samples[1].user))]
+    for inbox in inboxes:  # what the senders keep for in-app offers
+        client.lpush(inbox, b'{"offer_id": "o"}')
     assert (
         runner.run(
             "profiles", timeout=FLOW_TIMEOUT_S, env=run.env, recovery_dir=str(tmp_path / "rec")
@@ -145,9 +149,9 @@ def test_erasure_removes_the_user_everywhere(run: Run, tmp_path: Path) -> None:
         == 0
     )
 
-    client = redis.Redis.from_url(run.settings.redis_url)
     with client:
         assert not client.exists(run.settings.redis_key("profile", pid))
+        assert [client.exists(inbox) for inbox in inboxes] == [0, 1]  # the victim's only
         others = client.exists(
             *[run.settings.redis_key("profile", pseudonym(s.user)) for s in samples[1:50]]
         )
