@@ -41,7 +41,7 @@ def decisions(run: Run) -> list[dict]:
 
 def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) -> None:
     campaigns = campaigns_without_quiet_hours(
-        tmp_path / "campaigns.toml", {'reward_window = "30m"': 'reward_window = "8s"'}
+        tmp_path / "campaigns.toml", {'reward_window = "30m"': 'reward_window = "20s"'}
     )
     segments = Path("state/persona_segments.toml").resolve()
     run = Run(
@@ -65,10 +65,11 @@ def test_full_loop_with_simulator_and_senders(live_stack: None, tmp_path: Path) 
                     [d for d in report.delivered if d.campaign == "spring_sale"]
                 )
 
-            # Silent windows close after 8 s: (nearly) all rewarded. The window must outlast
-            # the flow's lag on this 2-core machine, or "decided" confirmations arrive after
-            # their window closed and those rewards are lost (see the issue-5 closing note).
-            wait_for(learned, 45)
+            # Silent windows close after 20 s: (nearly) all rewarded. The window must outlast
+            # the flow's lag, or "decided" confirmations arrive after their window closed and
+            # those rewards are lost: 20 s leaves a loaded 2-core machine a wide margin (with 8 s
+            # the test leaned on the lag staying small), and the wait polls until they close.
+            wait_for(learned, 90)
         assert report.decisions == 1_500
         records = decisions(run)
         assert len({d["decision_id"] for d in records}) == 1_500
