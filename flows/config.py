@@ -14,7 +14,7 @@ Examples
 >>> Settings.from_env({})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-flows.config.ConfigError: OFFERFLOW_ID_KEY is not set: production runs need a secret ...
+flows.config_values.ConfigError: OFFERFLOW_ID_KEY is not set: production runs need a secret ...
 
 """
 
@@ -26,6 +26,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flows.config_values import (
+    ConfigError,
+    allow_list,
+    boolean,
+    choice,
+    conversions,
+    duration,
+    durations,
+    integer,
+    number,
+    pairs,
+    shares,
+)
 from flows.secrets import MIN_KEY_BITS, mask_kafka_config, mask_url, weakness
 from flows.variables import DEV_ID_KEY, TOPICS, VARIABLES
 from operators.gate_policy import (
@@ -38,12 +51,6 @@ from operators.gate_policy import (
 from operators.ingest import sender_key
 from schemas import registry
 from schemas.codec import FORMATS
-from schemas.event import EventType
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
-
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
 
@@ -147,83 +154,83 @@ class Settings:
         if env == "production":
             _check_strength("ID_KEY", key)
             _check_strength("SENDER_KEY", signing)
-        channels = _names(raw, "CHANNELS", DEFAULT_CHANNELS)
+        channels = allow_list(raw, "CHANNELS", DEFAULT_CHANNELS)
         gate = GatePolicy(
             channels=channels,
-            sources=_names(raw, "ATTRIBUTION_SOURCES", DEFAULT_SOURCES) | channels,
-            purposes=_names(raw, "CONSENT_PURPOSES", DEFAULT_PURPOSES) | channels,
-            traits=_names(raw, "TRAITS", DEFAULT_TRAITS),
-            max_properties=_int(raw, "MAX_PROPERTIES", 1),
-            max_string=_int(raw, "MAX_STRING", 16),
-            max_value=_float(raw, "MAX_PURCHASE_VALUE"),
+            sources=allow_list(raw, "ATTRIBUTION_SOURCES", DEFAULT_SOURCES) | channels,
+            purposes=allow_list(raw, "CONSENT_PURPOSES", DEFAULT_PURPOSES) | channels,
+            traits=allow_list(raw, "TRAITS", DEFAULT_TRAITS),
+            max_properties=integer(raw, "MAX_PROPERTIES", 1),
+            max_string=integer(raw, "MAX_STRING", 16),
+            max_value=number(raw, "MAX_PURCHASE_VALUE"),
         )
         prefix = raw["TOPIC_PREFIX"]
         topics = {t: raw[f"TOPIC_{t.upper()}"] or f"{prefix}.{t}" for t in TOPICS}
-        input_format = _choice(raw, "INPUT_FORMAT", ("auto", *FORMATS))
-        output_format = _choice(raw, "OUTPUT_FORMAT", FORMATS)
+        input_format = choice(raw, "INPUT_FORMAT", ("auto", *FORMATS))
+        output_format = choice(raw, "OUTPUT_FORMAT", FORMATS)
         return cls(
             env=env,
             id_key=key.encode(),
             sender_key=signing.encode() if signing else (sender_key(key.encode()) if key else b""),
-            dlq_redact=env != "dev" if raw["DLQ_REDACT"] == "auto" else _bool(raw, "DLQ_REDACT"),
-            dlq_retention_ms=_duration(raw, "DLQ_RETENTION"),
+            dlq_redact=env != "dev" if raw["DLQ_REDACT"] == "auto" else boolean(raw, "DLQ_REDACT"),
+            dlq_retention_ms=duration(raw, "DLQ_RETENTION"),
             gate=gate,
-            max_products=_int(raw, "MAX_PRODUCTS", 1),
+            max_products=integer(raw, "MAX_PRODUCTS", 1),
             kafka_bootstrap=raw["KAFKA_BOOTSTRAP"],
-            kafka_config=_pairs(raw["KAFKA_CONFIG"]),
-            kafka_batch_size=_int(raw, "KAFKA_BATCH_SIZE", 1),
-            partitions=_int(raw, "PARTITIONS", 1),
-            replication=_int(raw, "REPLICATION", 1),
+            kafka_config=pairs(raw["KAFKA_CONFIG"]),
+            kafka_batch_size=integer(raw, "KAFKA_BATCH_SIZE", 1),
+            partitions=integer(raw, "PARTITIONS", 1),
+            replication=integer(raw, "REPLICATION", 1),
             topics=topics,
             input_format=input_format,
             output_format=output_format,
             avro_schema_ids=raw["AVRO_SCHEMA_IDS"],
             avro_writer_schemas=_writer_schemas(raw["AVRO_WRITER_SCHEMAS"]),
-            max_event_bytes=_int(raw, "MAX_EVENT_BYTES", 64),
-            max_event_age_s=_float(raw, "MAX_EVENT_AGE_S"),
-            max_future_s=_float(raw, "MAX_FUTURE_S"),
-            tail=_bool(raw, "TAIL"),
+            max_event_bytes=integer(raw, "MAX_EVENT_BYTES", 64),
+            max_event_age_s=number(raw, "MAX_EVENT_AGE_S"),
+            max_future_s=number(raw, "MAX_FUTURE_S"),
+            tail=boolean(raw, "TAIL"),
             redis_url=raw["REDIS_URL"],
             redis_prefix=raw["REDIS_PREFIX"],
-            profile_ttl_s=_int(raw, "PROFILE_TTL_S", 1),
-            half_lives_ms=_durations(raw, "HALF_LIVES"),
-            max_categories=_int(raw, "MAX_CATEGORIES", 1),
-            clusters=_int(raw, "CLUSTERS", 0),
-            dedup_window=_int(raw, "DEDUP_WINDOW", 1),
-            erase_grace_s=_int(raw, "ERASE_GRACE_S", 0),
+            profile_ttl_s=integer(raw, "PROFILE_TTL_S", 1),
+            half_lives_ms=durations(raw, "HALF_LIVES"),
+            max_categories=integer(raw, "MAX_CATEGORIES", 1),
+            clusters=integer(raw, "CLUSTERS", 0),
+            dedup_window=integer(raw, "DEDUP_WINDOW", 1),
+            erase_grace_s=integer(raw, "ERASE_GRACE_S", 0),
             segments_file=raw["SEGMENTS_FILE"],
             campaigns_file=raw["CAMPAIGNS_FILE"],
-            analytics_ttl_s=_int(raw, "ANALYTICS_TTL_S", 1),
-            attribution=_bool(raw, "ATTRIBUTION"),
-            attribution_conversions=_conversions(raw, "ATTRIBUTION_CONVERSIONS"),
-            attribution_lookback_ms=_duration(raw, "ATTRIBUTION_LOOKBACK"),
-            attribution_max_touches=_int(raw, "ATTRIBUTION_MAX_TOUCHES", 1),
-            attribution_inactivity_ms=_duration(raw, "ATTRIBUTION_INACTIVITY"),
-            attribution_half_life_ms=_duration(raw, "ATTRIBUTION_HALF_LIFE"),
-            attribution_position=_shares(raw, "ATTRIBUTION_POSITION"),
-            markov_order=_int(raw, "MARKOV_ORDER", 1),
-            markov_refresh=_int(raw, "MARKOV_REFRESH", 1),
-            predictions=_bool(raw, "PREDICTIONS"),
-            predict_refit_ms=_duration(raw, "PREDICT_REFIT"),
-            predict_min_repeat=_int(raw, "PREDICT_MIN_REPEAT", 2),
-            clv_horizon_days=max(1, _duration(raw, "CLV_HORIZON") // 86_400_000),
-            clv_discount=_float(raw, "CLV_DISCOUNT"),
-            recommendations=_bool(raw, "RECOMMENDATIONS"),
+            analytics_ttl_s=integer(raw, "ANALYTICS_TTL_S", 1),
+            attribution=boolean(raw, "ATTRIBUTION"),
+            attribution_conversions=conversions(raw, "ATTRIBUTION_CONVERSIONS"),
+            attribution_lookback_ms=duration(raw, "ATTRIBUTION_LOOKBACK"),
+            attribution_max_touches=integer(raw, "ATTRIBUTION_MAX_TOUCHES", 1),
+            attribution_inactivity_ms=duration(raw, "ATTRIBUTION_INACTIVITY"),
+            attribution_half_life_ms=duration(raw, "ATTRIBUTION_HALF_LIFE"),
+            attribution_position=shares(raw, "ATTRIBUTION_POSITION"),
+            markov_order=integer(raw, "MARKOV_ORDER", 1),
+            markov_refresh=integer(raw, "MARKOV_REFRESH", 1),
+            predictions=boolean(raw, "PREDICTIONS"),
+            predict_refit_ms=duration(raw, "PREDICT_REFIT"),
+            predict_min_repeat=integer(raw, "PREDICT_MIN_REPEAT", 2),
+            clv_horizon_days=max(1, duration(raw, "CLV_HORIZON") // 86_400_000),
+            clv_discount=number(raw, "CLV_DISCOUNT"),
+            recommendations=boolean(raw, "RECOMMENDATIONS"),
             catalog_file=raw["CATALOG_FILE"],
-            reco_k=_int(raw, "RECO_K", 1),
-            reco_per_category=_int(raw, "RECO_PER_CATEGORY", 1),
-            reco_exclude_purchased=_bool(raw, "RECO_EXCLUDE_PURCHASED"),
-            reco_half_life_ms=_duration(raw, "RECO_HALF_LIFE"),
-            reco_refresh_ms=_duration(raw, "RECO_REFRESH"),
+            reco_k=integer(raw, "RECO_K", 1),
+            reco_per_category=integer(raw, "RECO_PER_CATEGORY", 1),
+            reco_exclude_purchased=boolean(raw, "RECO_EXCLUDE_PURCHASED"),
+            reco_half_life_ms=duration(raw, "RECO_HALF_LIFE"),
+            reco_refresh_ms=duration(raw, "RECO_REFRESH"),
             recovery_dir=raw["RECOVERY_DIR"],
-            snapshot_s=_int(raw, "SNAPSHOT_S", 1),
-            history_bucket_ms=_duration(raw, "HISTORY_BUCKET"),
-            metrics_port=_int(raw, "METRICS_PORT", 0),
+            snapshot_s=integer(raw, "SNAPSHOT_S", 1),
+            history_bucket_ms=duration(raw, "HISTORY_BUCKET"),
+            metrics_port=integer(raw, "METRICS_PORT", 0),
             metrics_host=raw["METRICS_HOST"],
-            ops_interval_s=_float(raw, "OPS_INTERVAL_S") or 2.0,
+            ops_interval_s=number(raw, "OPS_INTERVAL_S") or 2.0,
             dashboard_token=raw["DASHBOARD_TOKEN"],
             dashboard_host=raw["DASHBOARD_HOST"],
-            dashboard_port=_int(raw, "DASHBOARD_PORT", 0),
+            dashboard_port=integer(raw, "DASHBOARD_PORT", 0),
             stack_dir=raw["STACK_DIR"],
         )
 
@@ -312,101 +319,3 @@ def _from_files(environ: Mapping[str, str]) -> dict[str, str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read OFFERFLOW_{name}_FILE={path}: {exc}") from None
     return out
-
-
-def _names(raw: Mapping[str, str], name: str, built_in: frozenset[str]) -> frozenset[str]:
-    """An allow-list: empty is ``built_in``, ``+a,b`` adds to it, ``a,b`` replaces it."""
-    spec = raw[name].strip()
-    extend = spec.startswith("+")
-    names = frozenset(p.strip().lower() for p in spec.lstrip("+").split(",") if p.strip())
-    if spec and not names:
-        raise ConfigError(f"OFFERFLOW_{name} must list names separated by commas")
-    return built_in | names if extend or not spec else names
-
-
-def _int(raw: Mapping[str, str], name: str, minimum: int) -> int:
-    try:
-        value = int(raw[name])
-    except ValueError:
-        raise ConfigError(f"OFFERFLOW_{name} must be an integer, got {raw[name]!r}") from None
-    if value < minimum:
-        raise ConfigError(f"OFFERFLOW_{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(raw: Mapping[str, str], name: str) -> float:
-    try:
-        value = float(raw[name])
-    except ValueError:
-        raise ConfigError(f"OFFERFLOW_{name} must be a number, got {raw[name]!r}") from None
-    if not value >= 0:
-        raise ConfigError(f"OFFERFLOW_{name} must be a non-negative number, got {raw[name]!r}")
-    return value
-
-
-def _bool(raw: Mapping[str, str], name: str) -> bool:
-    value = raw[name].strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"OFFERFLOW_{name} must be true or false, got {raw[name]!r}")
-
-
-def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
-    value = raw[name].strip().lower()
-    if value not in allowed:
-        raise ConfigError(f"OFFERFLOW_{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-_UNITS_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
-
-
-def _durations(raw: Mapping[str, str], name: str) -> tuple[int, ...]:
-    """``"1d,7d,30d"`` → milliseconds, ascending."""
-    out = []
-    for part in filter(None, (p.strip() for p in raw[name].split(","))):
-        number, unit = part[:-1], part[-1:]
-        if unit not in _UNITS_MS or not number.replace(".", "", 1).isdigit() or float(number) <= 0:
-            raise ConfigError(f"OFFERFLOW_{name} must list durations like 1d,7d,30d; got {part!r}")
-        out.append(int(float(number) * _UNITS_MS[unit]))
-    if not out:
-        raise ConfigError(f"OFFERFLOW_{name} needs at least one duration")
-    return tuple(sorted(set(out)))
-
-
-def _duration(raw: Mapping[str, str], name: str) -> int:
-    """One duration like ``30d`` → milliseconds."""
-    durations = _durations(raw, name)
-    if len(durations) != 1:
-        raise ConfigError(f"OFFERFLOW_{name} must be one duration like 30d, got {raw[name]!r}")
-    return durations[0]
-
-
-def _conversions(raw: Mapping[str, str], name: str) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in raw[name].split(",") if p.strip())
-    known = {t.value for t in EventType}
-    if not names or set(names) - known:
-        raise ConfigError(f"OFFERFLOW_{name} must list event types from {sorted(known)}")
-    return names
-
-
-def _shares(raw: Mapping[str, str], name: str) -> tuple[float, float]:
-    try:
-        first, last = (float(p) for p in raw[name].split(","))
-    except ValueError:
-        raise ConfigError(f"OFFERFLOW_{name} must be two shares like 0.4,0.4") from None
-    if min(first, last) < 0 or first + last > 1:
-        raise ConfigError(f"OFFERFLOW_{name} shares must be ≥ 0 and sum to at most 1")
-    return first, last
-
-
-def _pairs(spec: str) -> dict[str, str]:
-    pairs = {}
-    for part in filter(None, (p.strip() for p in spec.split(";"))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"OFFERFLOW_KAFKA_CONFIG entries must be key=value, got {part!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
