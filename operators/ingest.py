@@ -156,14 +156,21 @@ class Ingestor:
 
     def redacted(self, letter: DeadLetter) -> DeadLetter:
         """``letter`` with no raw personal data: key pseudonymized, value scrubbed or withheld,
-        PII in the detail replaced by tags."""
+        PII in the detail replaced by tags. Never raises: whatever cannot be scrubbed is
+        withheld."""
         p = self.pseudonymizer
         raw_key = letter.key.decode("utf-8", "replace") if letter.key else None
         key = p.user(raw_key).encode() if raw_key else letter.key
-        detail = p.text(letter.detail, raw_key) or ""
+        try:
+            detail = p.text(letter.detail, raw_key) or ""
+        except Exception:  # a detail that defeats the scan is dropped, not shown raw
+            detail = "(detail withheld)"
         value = letter.value
         if value:
-            scrubbed = self._scrubbed_value(value)
+            try:
+                scrubbed = self._scrubbed_value(value)
+            except Exception:  # e.g. a value the JSON encoder refuses: withheld
+                scrubbed = None
             if scrubbed is None:
                 detail += f" (value withheld: {len(value)} bytes, digest {p.digest(value)})"
             value = scrubbed
