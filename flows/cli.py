@@ -10,7 +10,7 @@ import sys
 from flows import runner
 from flows.analytics import PAGES
 from flows.config import VARIABLES, ConfigError, Settings
-from flows.secrets import mask_text, mask_url
+from flows.secrets import mask_url
 
 #: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
 DEFAULT_RECOVERY_DIR = "offerflow-recovery"
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as exc:
-        print(f"offerflow: configuration error: {mask_text(str(exc))}", file=sys.stderr)
+        print(f"offerflow: configuration error: {mask_url(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -532,7 +532,7 @@ def _profile(args: argparse.Namespace) -> int:
     except redis.RedisError as exc:
         print(
             f"offerflow profile: Redis at {mask_url(settings.redis_url)} did not answer: "
-            f"{mask_text(str(exc))}",
+            f"{mask_url(str(exc))}",
             file=sys.stderr,
         )
         return 1

@@ -18,7 +18,7 @@ True
 'redis://:***@cache:6379/0'
 >>> mask_kafka_config({"sasl.password": "pw", "security.protocol": "SASL_SSL"})
 {'sasl.password': '***', 'security.protocol': 'SASL_SSL'}
->>> mask_text("Error 111 connecting to redis://u:pw@h:6379/0.")
+>>> mask_url("Error 111 connecting to redis://u:pw@h:6379/0.")
 'Error 111 connecting to redis://u:***@h:6379/0.'
 
 """
@@ -58,13 +58,9 @@ def weakness(key: str) -> str | None:
 
 
 def mask_url(url: str) -> str:
-    """A URL with its password replaced by ``***``."""
+    """A URL, or free text holding URLs (an error message), with passwords replaced by
+    ``***``."""
     return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, url)
-
-
-def mask_text(text: str) -> str:
-    """Free text (an error message, a log line) with passwords in URLs masked."""
-    return mask_url(text)
 
 
 def mask_kafka_config(config: Mapping[str, str]) -> dict[str, str]:
