@@ -14,11 +14,11 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from flows.placement import MODEL_KEYS
 from flows.wiring import keyed_outputs, publish, stateful_map
+from models.attribution_models import HeuristicParams
 from operators import metrics
-from operators.attribution_models import HeuristicParams
 from operators.attribution_totals import totals_step
 from operators.markov_step import MarkovStep
 from operators.redis_mirror import RedisMirrorSink

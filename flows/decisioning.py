@@ -17,7 +17,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from flows.recommendations import carries_content, recommend
 from flows.statistics import count_campaigns
 from flows.wiring import keyed_outputs, publish

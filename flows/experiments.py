@@ -12,7 +12,7 @@ from __future__ import annotations
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from flows.wiring import keyed_outputs
 from operators.campaign_book import CampaignBook
 from operators.experiment_totals import TotalsStep

@@ -1,7 +1,7 @@
 """Per-process operations wiring of a running flow: the Prometheus endpoint and the Redis
 operations report (:mod:`operators.ops_report`).
 
-The process index comes from ``OFFERFLOW_PROCESS_ID``, which :mod:`flows.runner` sets for
+The process index comes from ``OFFERFLOW_PROCESS_ID``, which :mod:`offerflow.runner` sets for
 each process it starts (``-i``); a process started another way is process 0 unless it sets
 the variable. Process ``i`` serves ``/metrics`` on ``OFFERFLOW_METRICS_PORT + i``.
 """
@@ -9,13 +9,14 @@ the variable. Process ``i`` serves ``/metrics`` on ``OFFERFLOW_METRICS_PORT + i`
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
-from flows.config import Settings
+from config.settings import Settings
 from operators.ops_report import OpsReporter, serve_metrics
 from operators.redis_mirror import client_for
 
-#: Set by :mod:`flows.runner` for each process it starts.
+#: Set by :mod:`offerflow.runner` for each process it starts.
 PROCESS_ID_VAR = "OFFERFLOW_PROCESS_ID"
 
 
@@ -39,3 +40,15 @@ def start(settings: Settings) -> OpsReporter:
     )
     reporter.start()
     return reporter
+
+
+def honour_sigint() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` again if it was inherited ignored.
+
+    A program started in the background by a non-interactive shell (``cmd &`` in a script, as
+    CI runners and nohup-style launchers do) inherits SIGINT ignored, and Python then leaves
+    it ignored: Ctrl-C, :func:`stop` and Bytewax's own shutdown on SIGINT would do nothing,
+    and a demo or a flow would run until killed. OfferFlow stops on SIGINT by design.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

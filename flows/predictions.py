@@ -11,7 +11,7 @@ from __future__ import annotations
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from flows.placement import MODEL_KEYS
 from flows.wiring import keyed_outputs
 from operators.feedback import Feedback

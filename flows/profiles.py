@@ -30,9 +30,9 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 
-from flows import ops, runner
+from config.settings import Settings
+from flows import ops
 from flows.attribution import attribute, attribution_config
-from flows.config import Settings
 from flows.decisioning import campaign_book, decide
 from flows.experiments import measure
 from flows.placement import MODEL_KEYS
@@ -108,8 +108,8 @@ def build(settings: Settings) -> Dataflow:
 def flow() -> Dataflow:
     """Entry point for ``python -m bytewax.run flows.profiles:flow``: the dataflow, plus
     this process's metrics endpoint and operations report (:func:`flows.ops.start`). It
-    stops on SIGINT even when its launcher left SIGINT ignored (:func:`runner.honour_sigint`)."""
-    runner.honour_sigint()
+    stops on SIGINT even when its launcher left SIGINT ignored (:func:`ops.honour_sigint`)."""
+    ops.honour_sigint()
     settings = Settings.from_env()
     built = build(settings)
     ops.start(settings)

@@ -14,7 +14,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from flows.wiring import stateful_map
 from operators.campaign_book import CampaignBook
 from operators.redis_mirror import RedisMirrorSink

@@ -10,7 +10,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMe
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 
-from flows.config import Settings
+from config.settings import Settings
 from operators import metrics
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor

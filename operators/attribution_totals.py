@@ -1,7 +1,7 @@
 """Running attribution totals per model, by channel and by campaign, for Redis and reports.
 
 Bytewax ``stateful_map`` mapper keyed by model name. Sums are kept in the same integer
-units the records were split in (:mod:`operators.credit_split`), so a total is exactly the
+units the records were split in (:mod:`models.credit_split`), so a total is exactly the
 sum of the records on the attributions topic, however many there are. Each update emits the
 model's whole document, which the Redis sink coalesces per flush.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.credit_split import FRACTION_UNITS, from_cents, to_cents
+from models.credit_split import FRACTION_UNITS, from_cents, to_cents
 
 #: Campaign name of credits no campaign earned (organic visits, direct conversions).
 NO_CAMPAIGN = "(none)"

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.experiment_stats import Sample
+from models.experiment_stats import Sample
 from state.experiments import METRICS, Experiment
 from state.exposures import WIDTH, Delta
 from state.history import Series
@@ -88,7 +88,7 @@ def _empty(_previous: Any) -> list[Any]:
 
 
 def sample_of(document: dict[str, Any], metric: str) -> Sample:
-    """The :class:`~operators.experiment_stats.Sample` of one metric in a variant document."""
+    """The :class:`~models.experiment_stats.Sample` of one metric in a variant document."""
     m = document["metrics"][metric]
     return Sample(document["users"], m["sum"], m["sum_sq"], m["x_sum"], m["x_sum_sq"], m["xy_sum"])
 

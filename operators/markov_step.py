@@ -5,7 +5,7 @@ Bytewax ``stateful_map`` mapper keyed by a single key (``"markov"``): removal ef
 property of everyone's journeys together, so the chain cannot be split by user. It is a
 documented hot key, but a light one: it sees one message per conversion or ended path, not
 per event, and recomputes its removal effects only every ``refresh`` paths
-(:class:`~operators.markov_chain.MarkovAttribution`).
+(:class:`~models.markov_chain.MarkovAttribution`).
 
 Each input is a path payload from :mod:`operators.user_attribution`; outputs are
 ``("attribution", record)`` for a conversion under the ``markov`` model (its own path
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.attribution_models import MARKOV
-from operators.markov_chain import MarkovAttribution
+from models.attribution_models import MARKOV
+from models.markov_chain import MarkovAttribution
 from operators.user_attribution import Conversion
 
 Output = tuple[str, Any]

@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from operators import bgnbd, gamma_gamma
-from operators.clv import Models
+from models import bgnbd, gamma_gamma
+from models.clv import Models
 from operators.feedback import Feedback
+from schemas.units import HOUR_MS
 from state.customers import Customers
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class PredictStep:
 
     def __init__(
         self,
-        refit_ms: int = 3_600_000,
+        refit_ms: int = HOUR_MS,
         min_repeat: int = 50,
         horizon_days: int = 90,
         annual_discount: float = 0.1,

@@ -45,9 +45,9 @@ from typing import Any
 import orjson
 from bytewax.operators import StatefulLogic
 
+from models.recommender import EVENT_WEIGHTS
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
-from operators.recommender import EVENT_WEIGHTS
 from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
 from schemas import codec

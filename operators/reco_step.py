@@ -1,7 +1,7 @@
 """The recommendation step, one keyed state (``reco``): product interactions in, products in
 decisions and each user's top-k in Redis out.
 
-Bytewax ``stateful_map`` mapper over a :class:`~operators.recommender.Recommender` (in a
+Bytewax ``stateful_map`` mapper over a :class:`~models.recommender.Recommender` (in a
 :class:`RecoState`). Inputs:
 
 - ``("learn", {"user", "item", "weight", "ts", "segment", "category", "price", "tags"})``
@@ -42,8 +42,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.recommender import Recommender
 from operators import metrics
-from operators.recommender import Recommender
+from schemas.units import DAY_MS, MINUTE_MS
 
 Output = tuple[str, Any]
 
@@ -92,8 +93,8 @@ class RecoStep:
         k: int = 5,
         per_category: int = 2,
         exclude_purchased: bool = True,
-        half_life_ms: int = 7 * 86_400_000,
-        refresh_ms: int = 60_000,
+        half_life_ms: int = 7 * DAY_MS,
+        refresh_ms: int = MINUTE_MS,
         catalog_file: str = "",
         excluded: Callable[[str], tuple[str, ...]] = lambda _campaign: (),
         max_products: int = 100_000,

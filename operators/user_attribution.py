@@ -5,11 +5,11 @@ paths go to the data-driven model.
 Touchpoints (:func:`touch_of`): offer impressions and clicks and message opens (with their
 channel, campaign and decision), and visits from a source: a ``page_view`` whose properties
 name a ``utm_source`` or ``channel`` (``direct``, ``(direct)``, ``none`` and ``(none)`` all
-mean :data:`~operators.attribution_models.DIRECT`).
+mean :data:`~models.attribution_models.DIRECT`).
 
 A conversion (``purchase`` by default) takes the journey's touches within the lookback and
 emits one record per rule-based model (``("attribution", record)``), each with credits that
-add up to exactly 1 and to the conversion value (:mod:`operators.credit_split`), plus
+add up to exactly 1 and to the conversion value (:mod:`models.credit_split`), plus
 ``("path", payload)`` for the Markov step, which learns the path and emits the data-driven
 record. A conversion with no touchpoint is credited to ``direct`` explicitly. A path that
 ends without a conversion, because its newest touch left the lookback window or nothing
@@ -45,9 +45,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from operators.attribution_models import DIRECT, HEURISTIC_MODELS, HeuristicParams, weights
-from operators.credit_split import FRACTION_UNITS, from_cents, split, to_cents
+from models.attribution_models import DIRECT, HEURISTIC_MODELS, HeuristicParams, weights
+from models.credit_split import FRACTION_UNITS, from_cents, split, to_cents
 from schemas.event import Event, EventType
+from schemas.units import DAY_MS
 from state.journey import Journey, Touch
 from state.profile import amount
 
@@ -79,9 +80,9 @@ class AttributionConfig:
 
     """
 
-    lookback_ms: int = 30 * 86_400_000
+    lookback_ms: int = 30 * DAY_MS
     max_touches: int = 32
-    inactivity_ms: int = 7 * 86_400_000
+    inactivity_ms: int = 7 * DAY_MS
     conversion_types: frozenset[str] = frozenset({EventType.PURCHASE.value})
     heuristics: HeuristicParams = field(default_factory=HeuristicParams)
 

@@ -54,17 +54,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from schemas.units import DAY_MS, parse_duration
 from state.experiments import Experiment, check, parse_experiment, parse_holdout
 from state.segments import Segment, _condition
-from state.tables import reporter, schedule, valid_id
+from state.tables import CHANNELS, POLICIES, reporter, schedule, valid_id
 
-CHANNELS = ("email", "sms", "push", "web")
-POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
 REWARDS = ("click", "conversion", "revenue")
 COMBINES = ("first", "max", "sum")
 TRIGGERS = ("cart_abandoned", "lapsed")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 #: Campaigns-topic keys of experiment records (``experiment:<id>``) and of the holdout.
 EXPERIMENT_KEY = "experiment:"
 HOLDOUT_KEY = "holdout"
@@ -104,27 +101,6 @@ class CampaignErrors(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
-
-
-def parse_duration(value: Any) -> int:
-    """``"30m"`` → 1,800,000 ms; a bare number is seconds.
-
-    >>> parse_duration("1.5h"), parse_duration(90), parse_duration("250ms")
-    (5400000, 90000, 250)
-
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        ms = float(value) * 1000
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like 90s, 30m, 12h or 7d")
-        ms = float(match.group(1)) * _UNITS[match.group(2)]
-    if ms <= 0:
-        raise ValueError(f"{value!r} must be positive")
-    return int(ms)
 
 
 @dataclass(frozen=True)
@@ -175,10 +151,10 @@ class Campaign:
     policy_params: Mapping[str, float] = field(default_factory=dict)
     per_segment: bool = True
     reward: str = "click"
-    reward_window_ms: int = 86_400_000
+    reward_window_ms: int = DAY_MS
     reward_cap: float = 100.0
     combine: str = "first"
-    ttl_ms: int = 86_400_000
+    ttl_ms: int = DAY_MS
     start_ms: int | None = None
     end_ms: int | None = None
     timezone: str = "UTC"

@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.units import DAY_MS
 from state.experiments import HOLDOUT_ID
 from state.exposures import Exposures
 
@@ -111,7 +112,7 @@ class ContactLedger:
 
     """
 
-    def __init__(self, keep_ms: int = 30 * 86_400_000, max_closed: int = 256) -> None:
+    def __init__(self, keep_ms: int = 30 * DAY_MS, max_closed: int = 256) -> None:
         self.keep_ms = keep_ms
         self.max_closed = max_closed
         self.open: dict[str, Contact] = {}
@@ -280,7 +281,7 @@ class ContactLedger:
         )
 
     @classmethod
-    def from_state(cls, state: tuple, keep_ms: int = 30 * 86_400_000) -> ContactLedger:
+    def from_state(cls, state: tuple, keep_ms: int = 30 * DAY_MS) -> ContactLedger:
         ledger = cls(keep_ms)
         contacts, ledger.closed, ledger.fired, ledger.last_cart, *exposures = state
         if exposures:  # snapshots written before experiments have none

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from operators.clv import Models
+from models.clv import Models
+from schemas.units import DAY_MS
 
-DAY_MS = 86_400_000
 Facts = tuple[int, int, int, float]  # repeat purchases, first ms, last ms, mean repeat value
 
 

@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from state.tables import reporter, schedule, valid_id
+from state.tables import CHANNELS, POLICIES, reporter, schedule, valid_id
 
 #: Per-user metrics every experiment measures (after the user's first exposure):
 #: purchased (0/1), revenue (sum of purchase values), clicked or opened a message (0/1),
@@ -224,8 +224,6 @@ def parse_experiment(
 ) -> Experiment | None:
     """One ``[[experiment]]`` table; appends every problem to ``errors`` and returns ``None``
     if there was any. References to campaigns and offers are checked by :func:`check`."""
-    from state.campaigns import CHANNELS, POLICIES  # campaigns imports this module
-
     eid = raw.get("id")
     before = len(errors)
     _name, err = reporter(raw, "experiment", errors, line_of)

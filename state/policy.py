@@ -34,9 +34,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.bandits import Bandit
+from models.bandits import Bandit
+from models.response_model import ResponseModel
 from operators.eligibility import seed_of
-from operators.response_model import ResponseModel
 from state.campaigns import Campaign
 
 

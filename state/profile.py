@@ -2,7 +2,7 @@
 
 Updated in O(1) per event and driven by event time only, so events arriving out of order give
 the same profile as in order: counts and sums commute, first/last times are min/max, decayed
-features use order-free epoch-scaled sums (:mod:`state.decay`), and "latest value" fields
+features use order-free epoch-scaled sums (:mod:`models.decay`), and "latest value" fields
 (channel, device, country, traits, consent) keep the value of the event with the greatest
 ``(ts, event_id)``, not the last one to arrive. The one order-dependent bound is the top-K
 category list: past K categories the weakest is evicted (counted in ``evicted_categories``).
@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from operator import add
 from typing import Any
 
+from models.decay import DecayedFeatures
 from schemas.event import Event, EventType
-from state.decay import DecayedFeatures
+from schemas.units import DAY_MS, HOUR_MS
 
 #: Version of :meth:`Profile.to_bytes`; bump it and teach ``from_bytes`` the old one.
 VERSION = 1
-DAY_MS = 86_400_000
 
 #: Weight of a category signal by event type (a purchase says more than a view).
 CATEGORY_WEIGHTS = {
@@ -74,7 +74,7 @@ def half_life_label(ms: int) -> str:
     ('7d', '1h', '1.5s')
 
     """
-    for unit, size in (("d", DAY_MS), ("h", 3_600_000)):
+    for unit, size in (("d", DAY_MS), ("h", HOUR_MS)):
         if ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms / 1000:g}s"
@@ -143,7 +143,7 @@ class Profile:
         self.first_purchase: int | None = None
         self.first_purchase_value = 0.0
         self.last_purchase: int | None = None
-        #: churn risk, expected purchases, CLV... from the predictive models (operators/clv.py)
+        #: churn risk, expected purchases, CLV... from the predictive models (models/clv.py)
         self.predictions: dict[str, float] = {}
         #: field -> [value, ts, event_id] for channel, device and country
         self.latest: dict[str, list[Any]] = {}

@@ -22,6 +22,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+#: The channels a campaign can use and the policies it can choose offers with.
+CHANNELS = ("email", "sms", "push", "web")
+POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
+
 _ID = re.compile(r"[\w.\-]{1,64}")
 
 

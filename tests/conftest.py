@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import stack
-from flows.config import Settings
-from flows.kafka_io import delete_topics
+from config.settings import Settings
+from offerflow.devstack import stack
+from offerflow.kafka_io import delete_topics
 from operators.campaign_book import default_campaigns_text
 
 KEY = "test-key-0123456789abcdef-0123456"

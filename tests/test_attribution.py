@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.attribution_batch import PathFileError, attribute_paths, read_paths
-from operators.attribution_models import (
+from models.attribution_models import (
     DIRECT,
     HEURISTIC_MODELS,
     MODELS,
     HeuristicParams,
     weights,
 )
+from models.credit_split import split, to_cents
+from models.markov_chain import MarkovAttribution
+from offerflow.lab.attribution_batch import PathFileError, attribute_paths, read_paths
 from operators.attribution_totals import AttributionTotals
-from operators.credit_split import split, to_cents
-from operators.markov_chain import MarkovAttribution
 from operators.markov_step import MarkovStep, run_paths
 from operators.user_attribution import AttributionConfig, Conversion, touch_of
 from schemas.event import Event, EventType

@@ -14,12 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.attribution_batch import attribute_paths, read_paths
-from flows.attribution_report import live
-from flows.kafka_io import produce, read_to_end
-from flows.simulator import Simulator
-from operators.attribution_models import HEURISTIC_MODELS, MODELS
-from operators.credit_split import to_cents
+from models.attribution_models import HEURISTIC_MODELS, MODELS
+from models.credit_split import to_cents
+from offerflow.kafka_io import produce, read_to_end
+from offerflow.lab.attribution_batch import attribute_paths, read_paths
+from offerflow.lab.simulator import Simulator
+from offerflow.reports.attribution_report import live
 from operators.redis_mirror import client_for
 from tests.conftest import Run, campaigns_without_quiet_hours, tailing_flow, wait_for
 

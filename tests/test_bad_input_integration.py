@@ -19,18 +19,18 @@ from collections import Counter
 import orjson
 import pytest
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.sample import generate
-from flows.tally import tally
+from offerflow import runner
+from offerflow.devstack.sample import generate
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import produce, read_to_end
 from schemas import codec
+from schemas.units import DAY_MS
 from tests.conftest import FLOW_TIMEOUT_S, Run
 
 pytestmark = pytest.mark.integration
 
 MAX_BYTES = 4096  # a configured limit (OFFERFLOW_MAX_EVENT_BYTES), not the default
 VARIANTS = 25
-DAY_MS = 86_400_000
 
 
 def _event(rng: random.Random, now: int, **fields: object) -> dict:

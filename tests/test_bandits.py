@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from operators.bandits import KINDS, Bandit
+from models.bandits import KINDS, Bandit
 
 ARMS = ["a", "b", "c", "d"]
 TRUTH = {"a": 0.05, "b": 0.10, "c": 0.30, "d": 0.08}

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.campaign_admin import validate
+from offerflow.campaign_admin import validate
 from operators.campaign_book import CampaignBook, default_campaigns_text
 from state.campaigns import (
     EXPERIMENT_KEY,

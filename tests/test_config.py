@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import DEV_ID_KEY, VARIABLES, ConfigError, Settings
+from config.settings import DEV_ID_KEY, VARIABLES, ConfigError, Settings
 
 SECRET = "9f2c41d7e8a03b65c1f47e92d0ab38c6"
 
@@ -95,7 +95,7 @@ def test_config_command_masks_secrets_in_output_and_errors() -> None:
 
     def config(**env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "flows.cli", "config"],
+            [sys.executable, "-m", "offerflow", "config"],
             env={**os.environ, "OFFERFLOW_ID_KEY": SECRET, **env},
             capture_output=True,
             text=True,
@@ -166,7 +166,7 @@ def test_readme_documents_every_variable() -> None:
 
 
 def test_default_recovery_arguments_are_accepted_by_bytewax() -> None:
-    from flows import runner
+    from offerflow import runner
 
     snapshot = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).snapshot_s
     cmd = runner.commands("profiles", recovery_dir="/tmp/r", snapshot_s=snapshot)[0]

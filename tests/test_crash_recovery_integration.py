@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from flows import runner
-from flows.analytics import Analytics
-from flows.kafka_io import read_to_end
-from flows.sample import Sample, generate
-from flows.tally import profiles, tally
+from offerflow import runner
+from offerflow.devstack.sample import Sample, generate
+from offerflow.devstack.tally import profiles, tally
+from offerflow.kafka_io import read_to_end
+from offerflow.reports.analytics import Analytics
 from tests.conftest import Run, wait_for
 from tests.test_flow_integration import counters, expected_counters, produce_samples
 

@@ -17,12 +17,14 @@ import pytest
 from rich.console import Console
 from scipy import stats
 
-from flows import cli, dashboard, reports
-from flows.analytics import Analytics, credible, p_value_history, rates
-from flows.config import ConfigError, Settings
+from config.settings import ConfigError, Settings
 from flows.statistics import _moves
-from operators import experiment_stats as st
-from operators.bandits import Bandit
+from models import experiment_stats as st
+from models.bandits import Bandit
+from offerflow import cli
+from offerflow.reports import pages as reports
+from offerflow.reports.analytics import Analytics, credible, p_value_history, rates
+from offerflow.web import dashboard
 from operators.profile_step import ProfileLogic
 from operators.redis_mirror import client_for
 from schemas.event import EventType

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.analytics import PAGES
+from offerflow.reports.analytics import PAGES
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows import runner
-from flows.campaign_admin import delete
-from flows.kafka_io import produce, read_to_end
-from flows.simulator import Simulator
-from flows.tally import tally
+from offerflow import runner
+from offerflow.campaign_admin import delete
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import produce, read_to_end
+from offerflow.lab.simulator import Simulator
 from operators.redis_mirror import client_for
 from schemas.event import parse_timestamp
 from tests.conftest import (

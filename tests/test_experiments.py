@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from flows.experiment_report import analyse
-from operators import experiment_stats as st
+from models import experiment_stats as st
+from models.peeking import simulate
+from offerflow.reports.experiment_report import analyse
 from operators.experiment_totals import TotalsStep, VariantTotals
-from operators.peeking import simulate
 from operators.profile_step import ProfileLogic
 from schemas.event import EventType
 from schemas.rejection import Reason

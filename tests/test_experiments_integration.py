@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.experiment_report import live, render, variant_counts
-from flows.kafka_io import read_to_end
-from flows.simulator import Simulator
+from offerflow.kafka_io import read_to_end
+from offerflow.lab.simulator import Simulator
+from offerflow.reports.experiment_report import live, render, variant_counts
 from operators.campaign_book import CampaignBook, default_campaigns_text
 from operators.redis_mirror import client_for
 from tests.conftest import Run, tailing_flow, wait_for

@@ -17,11 +17,11 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from flows import stack
-from flows.config import Settings
-from flows.kafka_io import read_to_end
-from flows.sample import generate
-from flows.tally import tally
+from config.settings import Settings
+from offerflow.devstack import stack
+from offerflow.devstack.sample import generate
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import read_to_end
 from schemas import codec
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_flow_integration import counters, expected_counters, produce_samples

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.kafka_io import produce
-from flows.sample import generate
-from flows.tally import profiles
+from offerflow.devstack.sample import generate
+from offerflow.devstack.tally import profiles
+from offerflow.kafka_io import produce
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_profile_integration import pseudonym
 

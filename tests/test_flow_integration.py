@@ -17,10 +17,10 @@ from collections import Counter
 import pytest
 import redis
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.sample import Sample, email_of, generate
-from flows.tally import profiles, tally
+from offerflow import runner
+from offerflow.devstack.sample import Sample, email_of, generate
+from offerflow.devstack.tally import profiles, tally
+from offerflow.kafka_io import produce, read_to_end
 from schemas import codec
 from tests.conftest import FLOW_TIMEOUT_S, KEY, Run, wait_for
 
@@ -150,7 +150,7 @@ def test_two_processes_give_the_same_counters_as_one(run: Run) -> None:
 def test_production_run_without_key_refuses_to_start() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERFLOW_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run"],
+        [sys.executable, "-m", "offerflow", "run"],
         env=env,
         capture_output=True,
         text=True,
@@ -164,7 +164,7 @@ def test_run_stops_on_sigint_even_when_its_launcher_ignored_it(run: Run) -> None
     """A background launch from a script leaves SIGINT ignored in the child; ``offerflow
     run`` and its flow processes must still stop on it (they once ran on until killed)."""
     env = {**os.environ, **run.env, "OFFERFLOW_TAIL": "true", "OFFERFLOW_METRICS_PORT": "0"}
-    cmd = [sys.executable, "-m", "flows.cli", "run", "-p", "2", "--no-recovery"]
+    cmd = [sys.executable, "-m", "offerflow", "run", "-p", "2", "--no-recovery"]
     proc = subprocess.Popen(
         cmd,
         env=env,

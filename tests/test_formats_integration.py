@@ -16,10 +16,10 @@ import fastavro
 import orjson
 import pytest
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.sample import generate
-from flows.tally import tally
+from offerflow import runner
+from offerflow.devstack.sample import generate
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import produce, read_to_end
 from schemas import codec
 from tests.conftest import FLOW_TIMEOUT_S, Run
 

@@ -1,5 +1,5 @@
 """Hostile input through the real broker and Redis: 10,000 events for five users, each trying to
-grow state without limit (:mod:`flows.hostile`: new traits, consent purposes, channels,
+grow state without limit (:mod:`offerflow.devstack.hostile`: new traits, consent purposes, channels,
 sources, products, categories, huge properties, out-of-range values). Every user's state and
 Redis document stays under the documented bound, every refusal is a dead letter with its
 reason, every mapping or cut is counted by reason, and the Markov chain stays as small as the
@@ -15,17 +15,17 @@ import orjson
 import pytest
 import redis
 
-from flows import runner
-from flows.config import Settings
-from flows.hostile import hostile_record
-from flows.kafka_io import produce
-from flows.tally import tally
-from operators.markov_chain import MarkovAttribution
+from config.settings import Settings
+from models.markov_chain import MarkovAttribution
+from offerflow import runner
+from offerflow.devstack.hostile import hostile_record
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import produce
 from operators.pseudonymize import Pseudonymizer
 from tests.conftest import Run, wait_for
 
 pytestmark = pytest.mark.integration
-USERS = [f"attacker-{i}" for i in range(5)]  # the users of flows.hostile's mix
+USERS = [f"attacker-{i}" for i in range(5)]  # the users of offerflow.devstack.hostile's mix
 EVENTS = 10_000
 MAX_PRODUCTS = 200
 #: Documented bounds (docs/privacy.md): a profile's Redis document and its snapshot.

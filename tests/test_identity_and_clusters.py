@@ -8,7 +8,8 @@ import random
 from operators.feedback import Feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
 from schemas.event import Event, EventType
-from state.profile import DAY_MS, Profile, ProfileConfig
+from schemas.units import DAY_MS
+from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile, SegmentRules
 from tests.test_profile import assert_same_features, make_event
 

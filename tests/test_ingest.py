@@ -6,7 +6,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.sample import email_of, generate, phone_of
+from offerflow.devstack.sample import email_of, generate, phone_of
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor
 from operators.pseudonymize import Pseudonymizer

@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from flows.analytics import Analytics
-from flows.sample import generate
 from flows.wiring import make_ingestor
+from offerflow.devstack.sample import generate
+from offerflow.reports.analytics import Analytics
 from schemas.event import Event
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_flow_integration import produce_samples

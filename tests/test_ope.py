@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from operators import ope
-from operators.ope import Logged
+from models import ope
+from models.ope import Logged
 
 CONTEXTS = ("young", "old")
 ACTIONS = ("a", "b", "c")

@@ -13,9 +13,9 @@ from bytewax.connectors.stdio import StdOutSink
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource
 
-from flows import runner
 from flows.ops import PROCESS_ID_VAR
 from flows.placement import MODEL_KEYS, siphash13, worker_of
+from offerflow import runner
 
 #: Keys of every shape the flows use: model names, pseudonyms, campaign|segment pairs.
 KEYS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import orjson
 
-from flows.cli import main
-from flows.policy_sim import compare
+from offerflow.cli import main
+from offerflow.lab.policy_sim import compare
 
 
 def test_per_segment_policy_learns_what_a_single_one_cannot() -> None:

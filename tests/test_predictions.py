@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.datasets import cdnow
-from flows.predict_eval import evaluate, read_log
-from operators import bgnbd, gamma_gamma
-from operators.clv import Models
+from models import bgnbd, gamma_gamma
+from models.clv import Models
+from offerflow.lab.datasets import cdnow
+from offerflow.lab.predict_eval import evaluate, read_log
 from operators.feedback import Feedback
 from operators.predict_step import PredictStep
 from operators.profile_step import ProfileLogic

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
-from flows.kafka_io import produce
+from offerflow.kafka_io import produce
 from operators.redis_mirror import client_for
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_predictions import simulate_bgnbd

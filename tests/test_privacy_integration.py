@@ -21,10 +21,10 @@ import orjson
 import pytest
 import redis
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.simulator import Simulator
-from flows.tally import tally
+from offerflow import runner
+from offerflow.devstack.tally import tally
+from offerflow.kafka_io import produce, read_to_end
+from offerflow.lab.simulator import Simulator
 from operators.pseudonymize import Pseudonymizer
 from tests.conftest import Run, campaigns_without_quiet_hours, wait_for
 

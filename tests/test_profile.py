@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.decay import DecayedFeatures, decayed
 from schemas.event import Event, EventType
-from state.decay import DecayedFeatures, decayed
-from state.profile import DAY_MS, Profile, ProfileConfig
+from schemas.units import DAY_MS
+from state.profile import Profile, ProfileConfig
 
 CONFIG = ProfileConfig(half_lives_ms=(DAY_MS, 7 * DAY_MS, 30 * DAY_MS))
 KINDS = [

@@ -16,10 +16,10 @@ import orjson
 import pytest
 import redis
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.sample import Sample, email_of, generate, phone_of
-from flows.tally import profiles, tally
+from offerflow import runner
+from offerflow.devstack.sample import Sample, email_of, generate, phone_of
+from offerflow.devstack.tally import profiles, tally
+from offerflow.kafka_io import produce, read_to_end
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec
 from tests.conftest import FLOW_TIMEOUT_S, KEY, Run
@@ -224,7 +224,7 @@ def test_profile_command_shows_a_live_profile(run: Run) -> None:
     env = {**os.environ, **run.env}
     user = samples[0].user
     shown = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "profile", user],
+        [sys.executable, "-m", "offerflow", "profile", user],
         env=env,
         capture_output=True,
         text=True,
@@ -235,7 +235,7 @@ def test_profile_command_shows_a_live_profile(run: Run) -> None:
     assert doc == profiles(run.settings)[pseudonym(user)]
     assert doc["features"]["events"] == sum(s.user == user and s.expect == "valid" for s in samples)
     missing = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "profile", "nobody"],
+        [sys.executable, "-m", "offerflow", "profile", "nobody"],
         env=env,
         capture_output=True,
         text=True,

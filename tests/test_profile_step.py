@@ -15,7 +15,8 @@ from operators.user_attribution import AttributionConfig
 from schemas import codec
 from schemas.event import Event, EventType
 from schemas.rejection import Reason
-from state.profile import DAY_MS, ProfileConfig
+from schemas.units import DAY_MS
+from state.profile import ProfileConfig
 from state.segments import RuleFile
 
 HOUR_S = 3600.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from flows.kafka_io import produce, read_to_end
+from offerflow.kafka_io import produce, read_to_end
 from operators.campaign_book import default_campaigns_text
 from operators.redis_mirror import client_for
 from tests.conftest import Run, tailing_flow, wait_for

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.reco_eval import Interaction, Score, evaluate, read_interactions
-from flows.reco_sim import Catalog, interactions
-from operators.recommender import EVENT_WEIGHTS, Recommender
+from models.recommender import EVENT_WEIGHTS, Recommender
+from offerflow.lab.reco_eval import Interaction, Score, evaluate, read_interactions
+from offerflow.lab.reco_sim import Catalog, interactions
 
 
 def shop() -> Recommender:

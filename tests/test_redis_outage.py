@@ -11,9 +11,9 @@ import time
 import pytest
 import redis
 
-from flows.kafka_io import produce, read_to_end
-from flows.sample import generate
-from flows.stack import redis_answers, redis_command
+from offerflow.devstack.sample import generate
+from offerflow.devstack.stack import redis_answers, redis_command
+from offerflow.kafka_io import produce, read_to_end
 from tests.conftest import Run, tailing_flow, wait_for
 
 pytestmark = pytest.mark.integration

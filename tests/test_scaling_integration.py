@@ -17,10 +17,10 @@ from collections import Counter
 import orjson
 import pytest
 
-from flows import runner
-from flows.kafka_io import produce, read_to_end
-from flows.sample import generate
-from flows.tally import profiles
+from offerflow import runner
+from offerflow.devstack.sample import generate
+from offerflow.devstack.tally import profiles
+from offerflow.kafka_io import produce, read_to_end
 from operators.redis_mirror import client_for
 from tests.conftest import FLOW_TIMEOUT_S, Run
 from tests.test_flow_integration import counters, produce_samples

@@ -1,0 +1,339 @@
+"""Streaming product recommendations: a hybrid of time-decayed item-item co-occurrence, the
+user's category and tag affinity, and time-decayed popularity, with business rules.
+
+``learn(user, item, weight, ts)`` folds one interaction in; ``recommend(user, k)`` ranks
+candidate items by
+
+``score = w_collab * collaborative + w_personal * personal + w_content * content
++ w_popular * popularity``
+
+- **collaborative**: co-occurrence of the candidate with the user's recent items, each pair
+  counted when one user interacts with both (weights multiplied), decayed with half-life
+  ``half_life_ms`` of event time, normalized like a cosine (by the items' decayed
+  popularities) and weighted by the user's recency;
+- **personal**: the user's own decayed interest in the item (people come back to what they
+  looked at: "recently viewed", "buy again" unless ``exclude_purchased``);
+- **content**: the user's decayed affinity for the candidate's category and tags, so a new
+  item gets exposure from its metadata alone;
+- **popularity**: trending items (decayed interaction weight), within the user's segment when
+  one is given: the cold-start answer for a user with no history.
+
+Each part is scaled to [0, 1] over the candidates. Business rules: purchased items are
+excluded (``exclude_purchased``), out-of-stock items and ``exclude`` never appear, and no more
+than ``per_category`` items of one category make a top-k (greedy, by score).
+
+Examples
+--------
+
+>>> reco = Recommender(per_category=2)
+>>> for item, category in [("a", "shoes"), ("b", "shoes"), ("c", "bags"), ("d", "shoes")]:
+...     reco.register(item, category=category)
+>>> for user in ("u1", "u2", "u3"):  # people who look at a also look at c
+...     reco.learn(user, "a", 1.0, ts=0)
+...     reco.learn(user, "c", 1.0, ts=1)
+>>> reco.learn("u4", "b", 1.0, ts=2)
+>>> reco.recommend("new", k=2, now=3)  # cold start: trending (c is the more recent)
+['c', 'a']
+>>> reco.recommend("u9", k=3, now=3, history=["a"], exclude=["a"])  # a's neighbour, shoes
+['c', 'b', 'd']
+
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from models.decay import DecayedFeatures
+from schemas.units import DAY_MS
+
+#: Interaction weight of each event type (a purchase says more than a view).
+EVENT_WEIGHTS: Mapping[str, float] = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+@dataclass(frozen=True)
+class Item:
+    """Catalog metadata of one product."""
+
+    id: str
+    category: str = ""
+    price: float | None = None
+    tags: tuple[str, ...] = ()
+    in_stock: bool = True
+
+    @functools.cached_property
+    def features(self) -> tuple[str, ...]:
+        """``cat:<category>`` and ``tag:<tag>``: what affinity is kept on."""
+        category = (f"cat:{self.category}",) if self.category else ()
+        return (*category, *(f"tag:{t}" for t in self.tags))
+
+
+@dataclass
+class _User:
+    history: deque = field(default_factory=deque)  # (item, ts, weight), bounded by the caller
+    purchased: set[str] = field(default_factory=set)
+
+
+class Recommender:
+    """The hybrid recommender (see the module docstring).
+
+    Parameters
+    ----------
+    half_life_ms
+        Decay of co-occurrence, affinity and popularity, in event time.
+    history
+        Recent items per user that pair with new ones and seed the collaborative part.
+    neighbours
+        Co-occurring items kept per item (the strongest).
+    weights
+        ``(collaborative, personal, content, popularity)`` weights of the blend.
+    per_category
+        Most items of one category in a top-k (diversity).
+    exclude_purchased
+        Leave out items the user bought.
+
+    """
+
+    def __init__(
+        self,
+        half_life_ms: int = 7 * DAY_MS,
+        history: int = 10,
+        neighbours: int = 50,
+        weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
+        per_category: int = 3,
+        exclude_purchased: bool = True,
+    ) -> None:
+        self.half_life_ms = half_life_ms
+        self.history = history
+        self.neighbours = neighbours
+        self.weights = weights
+        self.per_category = per_category
+        self.exclude_purchased = exclude_purchased
+        self.items: dict[str, Item] = {}
+        self.by_feature: dict[str, dict[str, None]] = {}  # category / tag -> items, in order
+        self.users: dict[str, _User] = {}
+        self.popularity: dict[str, DecayedFeatures] = {}  # segment ("" for all) -> items
+        self.cooc: dict[str, DecayedFeatures] = {}
+        self.affinity: dict[str, DecayedFeatures] = {}
+        self.now = 0
+        self.learned = 0
+        self._trending: dict[str, tuple[int, dict[str, float]]] = {}
+        self._by_feature_top: dict[str, tuple[int, list[str]]] = {}
+
+    # -- learning ------------------------------------------------------------------------
+
+    def register(
+        self,
+        item: str,
+        category: str = "",
+        price: float | None = None,
+        tags: Iterable[str] = (),
+        in_stock: bool = True,
+    ) -> None:
+        """Add or update an item's metadata (a catalog file, or a ``product_view``'s properties)."""
+        old = self.items.get(item)
+        for feature in old.features if old else ():
+            self.by_feature.get(feature, {}).pop(item, None)
+        meta = self.items[item] = Item(item, category, price, tuple(tags), in_stock)
+        for feature in meta.features:
+            self.by_feature.setdefault(feature, {})[item] = None
+
+    def learn(
+        self, user: str, item: str, weight: float, ts: int, segment: str | None = None
+    ) -> None:
+        """One interaction of ``user`` with ``item`` (weight: :data:`EVENT_WEIGHTS`); a
+        weight of at least the purchase weight marks the item purchased."""
+        self.now = max(self.now, ts)
+        self.learned += 1
+        meta = self.items.get(item) or self.items.setdefault(item, Item(item))
+        state = self.users.get(user) or self.users.setdefault(
+            user, _User(deque(maxlen=self.history))
+        )
+        for scope in ("", segment) if segment else ("",):
+            self._decayed(self.popularity, scope).add(item, weight, ts)
+        for other, _when, other_weight in state.history:
+            if other != item:
+                self._pair(item, other, weight * other_weight, ts)
+                self._pair(other, item, weight * other_weight, ts)
+        state.history.append((item, ts, weight))
+        if weight >= EVENT_WEIGHTS["purchase"]:
+            state.purchased.add(item)
+        affinity = self._decayed(self.affinity, user)
+        for feature in (*meta.features, f"item:{item}"):
+            affinity.add(feature, weight, ts)
+
+    def forget(self, user: str) -> None:
+        """Erase a user's history and affinity (their past contributions to co-occurrence and
+        popularity stay, as anonymous aggregates)."""
+        self.users.pop(user, None)
+        self.affinity.pop(user, None)
+
+    # -- ranking -------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        segment: str | None = None,
+        now: int | None = None,
+        history: Iterable[str] | None = None,
+    ) -> list[str]:
+        """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation)."""
+        now = self.now if now is None else now
+        state = self.users.get(user)
+        recent = list(history) if history is not None else (
+            [i for i, _, _ in state.history] if state else []
+        )  # fmt: skip
+        banned = set(exclude)
+        if state is not None and self.exclude_purchased:
+            banned |= state.purchased
+        collab = self._collaborative(recent, now)
+        popular = self._popular(segment or "", now)
+        content = self._content(user, recent, now)
+        personal = _scaled({f[5:]: v for f, v in content.items() if f.startswith("item:")})
+        w_collab, w_personal, w_content, w_popular = self.weights
+        candidates = {*collab, *personal, *popular, *self._category_items(content)}
+        items, collab_of, personal_of, popular_of = (
+            self.items.get,
+            collab.get,
+            personal.get,
+            popular.get,
+        )  # bound once: this loop runs over a few hundred candidates per recommendation
+        affinity_of = content.get
+        scored = []
+        for item in candidates:
+            meta = items(item)
+            if item in banned or (meta is not None and not meta.in_stock):
+                continue
+            score = (
+                w_collab * collab_of(item, 0.0)
+                + w_personal * personal_of(item, 0.0)
+                + w_popular * popular_of(item, 0.0)
+            )
+            if meta is not None and content:
+                best = 0.0
+                for feature in meta.features:
+                    value = affinity_of(feature, 0.0)
+                    if value > best:
+                        best = value
+                score += w_content * best
+            scored.append((score, item))
+        scored.sort(key=_by_item)  # then by score, highest first: stable, so ties by item
+        scored.sort(key=_by_score, reverse=True)
+        return self._diverse(scored, k)
+
+    def _collaborative(self, recent: list[str], now: int) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        # Popularities share one epoch: their raw sums are the decayed values times one
+        # common factor, which the final scaling cancels.
+        popularity = self._decayed(self.popularity, "").sums
+        popularity_of, score_of, sqrt = popularity.get, scores.get, math.sqrt
+        for rank, item in enumerate(reversed(recent[-5:])):
+            neighbours = self.cooc.get(item)
+            if neighbours is None:
+                continue
+            weight = 0.8**rank / sqrt(popularity_of(item, (1.0,))[0])
+            factor = neighbours.factor(now)
+            for other, sums in neighbours.sums.items():
+                share = weight * (sums[0] * factor) / sqrt(popularity_of(other, (1.0,))[0])
+                scores[other] = score_of(other, 0.0) + share
+        return _scaled(dict(heapq.nlargest(50, scores.items(), key=lambda kv: kv[1])))
+
+    def _popular(self, segment: str, now: int, n: int = 50) -> dict[str, float]:
+        """Trending items (in ``segment``, or overall when it has none), recomputed after a
+        tenth more interactions (at most every 100): a ranking that moves slowly."""
+        if segment not in self.popularity:
+            segment = ""
+        cached = self._trending.get(segment)
+        if cached is None or self._stale(cached[0]):
+            # one decay factor for all: rank the raw sums, decay only the n kept
+            popularity = self._decayed(self.popularity, segment)
+            sums = popularity.sums
+            top = heapq.nlargest(n, sums, key=lambda name: sums[name][0])
+            values = popularity.first(now, top)
+            cached = (self.learned, _scaled(values))
+            self._trending[segment] = cached
+        return cached[1]
+
+    def _content(self, user: str, recent: list[str], now: int) -> dict[str, float]:
+        affinity = self.affinity.get(user)
+        if affinity is not None:
+            return _scaled(affinity.first(now))
+        counts: dict[str, float] = {}
+        for item in recent:  # an explicit history (evaluation) without a learned affinity
+            for feature in (self.items.get(item) or Item(item)).features:
+                counts[feature] = counts.get(feature, 0.0) + 1.0
+        return _scaled(counts)
+
+    def _category_items(self, content: dict[str, float], per_feature: int = 20) -> set[str]:
+        """Candidates from the user's three strongest categories or tags: their most popular
+        items, plus the newest items nobody has interacted with yet (content-based exposure)."""
+        features = ((f, v) for f, v in content.items() if not f.startswith("item:"))
+        top = heapq.nlargest(3, features, key=lambda kv: kv[1])
+        out: set[str] = set()
+        for feature, _value in top:
+            out.update(self._feature_top(feature, per_feature))
+        return out
+
+    def _feature_top(self, feature: str, n: int) -> list[str]:
+        """A category's (or tag's) most popular items and its newest unseen ones, recomputed
+        like the trending list (at most every 100 interactions)."""
+        cached = self._by_feature_top.get(feature)
+        if cached is not None and not self._stale(cached[0]):
+            return cached[1]
+        popularity = self._decayed(self.popularity, "").sums
+        items = self.by_feature.get(feature, {})
+        seen = (i for i in items if i in popularity)
+        top = heapq.nlargest(n, seen, key=lambda i: popularity[i][0])
+        top += [i for i in reversed(items) if i not in popularity][:5]
+        self._by_feature_top[feature] = (self.learned, top)
+        return top
+
+    def _diverse(self, scored: list[tuple[float, str]], k: int) -> list[str]:
+        picked: list[str] = []
+        per: dict[str, int] = {}
+        for _score, item in scored:
+            category = self.items[item].category if item in self.items else ""
+            if category and per.get(category, 0) >= self.per_category:
+                continue
+            per[category] = per.get(category, 0) + 1
+            picked.append(item)
+            if len(picked) == k:
+                break
+        return picked
+
+    def _stale(self, computed_at: int) -> bool:
+        """Whether a ranking computed after ``computed_at`` interactions is due again: after
+        a tenth more interactions, at most every 100 (rankings that move slowly)."""
+        return self.learned - computed_at >= min(100, 1 + computed_at // 10)
+
+    def _decayed(self, table: dict[str, DecayedFeatures], key: str) -> DecayedFeatures:
+        found = table.get(key)
+        if found is None:
+            found = table[key] = DecayedFeatures((self.half_life_ms,))
+        return found
+
+    def _pair(self, item: str, other: str, weight: float, ts: int) -> None:
+        neighbours = self._decayed(self.cooc, item)
+        neighbours.add(other, weight, ts)
+        if len(neighbours.sums) > 2 * self.neighbours:  # keep the strongest
+            ranked = sorted(neighbours.first(ts).items(), key=lambda kv: kv[1])
+            neighbours.remove(name for name, _ in ranked[: len(ranked) - self.neighbours])
+
+
+def _by_item(scored: tuple[float, str]) -> str:
+    return scored[1]
+
+
+def _by_score(scored: tuple[float, str]) -> float:
+    return scored[0]
+
+
+def _scaled(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values(), default=0.0)
+    return {k: v / top for k, v in scores.items()} if top > 0 else {}

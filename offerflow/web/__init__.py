@@ -1,0 +1,1 @@
+"""Web services: the operator dashboard."""
