@@ -122,11 +122,6 @@ def decision_id(user: str, source: str) -> str:
     return "d_" + digest
 
 
-def seed_of(decision: str) -> int:
-    """The random seed of a decision (its choices are reproducible on replay)."""
-    return int.from_bytes(hashlib.blake2b(decision.encode(), digest_size=8).digest(), "big")
-
-
 def _campaign_blocked(
     campaign: Campaign,
     features: Mapping[str, Any],

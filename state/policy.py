@@ -32,11 +32,11 @@ True
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from models.bandits import Bandit
 from models.response_model import ResponseModel
-from operators.eligibility import seed_of
 from state.campaigns import Campaign
 
 
@@ -160,3 +160,8 @@ def no_offer(request: dict[str, Any], channel: str, reason: str | None) -> dict[
         "model_version": None,
         "reason": reason,
     }
+
+
+def seed_of(decision: str) -> int:
+    """The random seed of a decision (its choices are reproducible on replay)."""
+    return int.from_bytes(hashlib.blake2b(decision.encode(), digest_size=8).digest(), "big")

@@ -1,0 +1,163 @@
+"""``offerflow`` commands. Operating the engine: run a dataflow, show the settings, look up a
+profile, pseudonymize an id."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from config.secrets import mask_url
+from config.settings import VARIABLES, Settings
+from offerflow import runner
+from offerflow.cli.common import DEFAULT_RECOVERY_DIR
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's commands to the ``offerflow`` parser."""
+    p = sub.add_parser(
+        "run",
+        help="run a dataflow (Bytewax) until stopped",
+        description="Run a dataflow as local Bytewax processes.",
+    )
+    p.add_argument("flow", nargs="?", default="profiles", help="flow name (default: profiles)")
+    p.add_argument(
+        "-p",
+        "--processes",
+        type=int,
+        default=1,
+        help="Bytewax processes (one per core scales best; default 1)",
+    )
+    p.add_argument("-w", "--workers", type=int, default=1, help="worker threads per process")
+    p.add_argument(
+        "-r",
+        "--recovery-dir",
+        default=None,
+        help=f"Bytewax recovery directory (default OFFERFLOW_RECOVERY_DIR, else "
+        f"./{DEFAULT_RECOVERY_DIR}); created on first use",
+    )
+    p.add_argument(
+        "--no-recovery",
+        action="store_true",
+        help="run without recovery (a crash then loses state and replays nothing)",
+    )
+    p.add_argument(
+        "-i",
+        "--process-id",
+        type=int,
+        default=None,
+        help="run only this process of a multi-host cluster (with --addresses)",
+    )
+    p.add_argument(
+        "-a",
+        "--addresses",
+        default=None,
+        help='every process of the cluster, "host:port;host:port" (with -i)',
+    )
+    p.add_argument(
+        "--no-tail",
+        action="store_true",
+        help="stop at the end of the input topic instead of waiting for more",
+    )
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser(
+        "config",
+        help="print the effective settings and every variable",
+        description="Print the resolved settings (secrets masked) and the "
+        "table of OFFERFLOW_* variables.",
+    )
+    p.add_argument("--markdown", action="store_true", help="print the variables as Markdown")
+    p.set_defaults(handler=_config)
+
+    p = sub.add_parser(
+        "profile",
+        help="show a user's live profile from Redis",
+        description="Show the live profile of a user. The raw id is pseudonymized with "
+        "OFFERFLOW_ID_KEY first (pass --pseudonymous for an id that already is).",
+    )
+    p.add_argument("user_id")
+    p.add_argument("--pseudonymous", action="store_true", help="USER_ID is already a pseudonym")
+    p.set_defaults(handler=_profile)
+
+    p = sub.add_parser(
+        "pseudonymize",
+        help="print the pseudonym of a raw user id",
+        description="Pseudonymize a raw user id with OFFERFLOW_ID_KEY, to find "
+        "a user's entries in Redis and topics; with --event, hash an event id instead (what "
+        "decisions carry as request_event_id and audits as source_event_id).",
+    )
+    p.add_argument("user_id", help="raw user id (or event id with --event)")
+    p.add_argument("--event", action="store_true", help="hash an event id, not a user id")
+    p.set_defaults(handler=_pseudonymize)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()  # fail here, with the message, not inside each worker
+    env = {"OFFERFLOW_TAIL": "false"} if args.no_tail else {}
+    recovery = args.recovery_dir or settings.recovery_dir or DEFAULT_RECOVERY_DIR
+    if args.no_recovery:
+        recovery = ""
+    if (args.process_id is None) != (args.addresses is None):
+        print("offerflow run: --process-id and --addresses go together", file=sys.stderr)
+        return 2
+    member = None if args.addresses is None else (args.process_id, args.addresses)
+    return runner.run(
+        args.flow,
+        member=member,
+        env=env,
+        processes=args.processes,
+        workers=args.workers,
+        recovery_dir=recovery,
+        snapshot_s=settings.snapshot_s,
+    )
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print("| variable | default | meaning |\n|---|---|---|")
+        for v in VARIABLES:
+            print(
+                f"| `OFFERFLOW_{v.name}` | `{v.default}` | {v.help} |"
+                if v.default
+                else f"| `OFFERFLOW_{v.name}` | | {v.help} |"
+            )
+        return 0
+    for key, value in Settings.from_env().describe().items():
+        print(f"{key:18} {value}")
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import orjson
+    import redis
+
+    from operators.pseudonymize import Pseudonymizer
+
+    settings = Settings.from_env()
+    pid = args.user_id if args.pseudonymous else Pseudonymizer(settings.id_key).user(args.user_id)
+    key = settings.redis_key("profile", pid)
+    try:
+        with redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2) as client:
+            raw = client.get(key)
+    except redis.RedisError as exc:
+        print(
+            f"offerflow profile: Redis at {mask_url(settings.redis_url)} did not answer: "
+            f"{mask_url(str(exc))}",
+            file=sys.stderr,
+        )
+        return 1
+    if raw is None:
+        print(f"no profile for pseudonym {pid} (key {key})", file=sys.stderr)
+        return 1
+    print(
+        orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    )
+    return 0
+
+
+def _pseudonymize(args: argparse.Namespace) -> int:
+    from operators.pseudonymize import Pseudonymizer
+
+    pseudonymizer = Pseudonymizer(Settings.from_env().id_key)
+    print(pseudonymizer.event(args.user_id) if args.event else pseudonymizer.user(args.user_id))
+    return 0

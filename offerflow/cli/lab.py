@@ -1,0 +1,228 @@
+"""``offerflow`` commands. The lab: predictive-model and recommender evaluation, offline policy
+evaluation, the policy simulator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's commands to the ``offerflow`` parser."""
+    p = sub.add_parser(
+        "predict",
+        help="evaluate the churn / purchases / CLV models on a transaction log",
+        description="evaluate FILE: fit BG/NBD and Gamma-Gamma on the transactions up to "
+        "--calibration-end and compare their predictions with the holdout up to --holdout-end "
+        "(per-customer MAE and correlation, means by calibration frequency, the aggregate "
+        "repeat-purchase curve, the fitted parameters). fetch-cdnow: download the CDNOW logs "
+        "(Fader, Hardie & Lee 2005) from PyPI into --dir. See docs/predictions.md.",
+    )
+    p.add_argument("action", choices=("evaluate", "fetch-cdnow"))
+    p.add_argument("file", nargs="?", help="transaction log (evaluate)")
+    p.add_argument("--calibration-end", help="last day of the calibration period, YYYY-MM-DD")
+    p.add_argument("--holdout-end", help="last day of the holdout period, YYYY-MM-DD")
+    p.add_argument(
+        "--columns",
+        default="customer,date,value",
+        help="customer, date and value columns: header names, or 0-based positions "
+        "(default customer,date,value)",
+    )
+    p.add_argument("--delimiter", default=",", help="CSV delimiter, or 'whitespace' (default ',')")
+    p.add_argument("--date-format", default="%Y-%m-%d", help="strptime format (%%Y-%%m-%%d)")
+    p.add_argument("--unit-days", type=float, default=7.0, help="model time unit in days (7)")
+    p.add_argument("--dir", default=".stack/datasets/cdnow", help="where fetch-cdnow writes")
+    p.set_defaults(handler=_predict)
+
+    p = sub.add_parser(
+        "recommend",
+        help="evaluate product recommenders on an interaction log",
+        description="evaluate FILE: prequential (test-then-train) HitRate@K, NDCG@K and "
+        "catalog coverage of the hybrid recommender, its co-occurrence part alone, River's "
+        "FunkMF and time-decayed popularity, over a CSV or JSON Lines log (user, item, "
+        "timestamp, optional weight, category, tags). simulate-log FILE: write such a log "
+        "from the simulator's catalogue with planted tastes. See docs/recommendations.md.",
+    )
+    p.add_argument("action", choices=("evaluate", "simulate-log"))
+    p.add_argument("file", help="interaction log to read (evaluate) or write (simulate-log)")
+    p.add_argument("-k", type=int, default=10, help="list length (10)")
+    p.add_argument("--models", default="hybrid,cooccurrence,funk_mf,popularity")
+    p.add_argument("--per-category", type=int, help="apply the diversity rule (default: off)")
+    p.add_argument("--users", type=int, default=2_000, help="simulated users (2000)")
+    p.add_argument("--interactions", type=int, default=30_000, help="simulated (30000)")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=_recommend)
+
+    p = sub.add_parser(
+        "ope",
+        help="offline policy evaluation of a decisions log",
+        description="Estimate a target policy's value from a JSON Lines log of decisions "
+        "(context, action, propensity, reward; see docs/ope.md) with IPW, self-normalized "
+        "IPW and doubly robust estimators, or replay a learning policy on a uniformly "
+        "random log.",
+    )
+    p.add_argument("log", help="JSON Lines decisions log")
+    p.add_argument(
+        "--target",
+        default="uniform",
+        help="uniform, greedy (best logged mean per context) or a JSON file "
+        '{"context": {"action": probability}} ("*" for any context) (default uniform)',
+    )
+    p.add_argument(
+        "--replay",
+        metavar="POLICY",
+        help="also replay a learning policy (thompson, ucb, epsilon_greedy, random)",
+    )
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_ope)
+
+    p = sub.add_parser(
+        "simulate",
+        help="compare policies on the simulated population (offline, no broker)",
+        description="Put the same decisions to the per-segment policy, a single "
+        "non-segmented one, uniform random and the oracle, through the flow's policy code, "
+        "and report rewards over the last 20%%.",
+    )
+    p.add_argument("--decisions", type=int, default=200_000, help="decisions (200,000)")
+    p.add_argument("--policy", default=None, help="override the campaign's policy kind")
+    p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
+    p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
+    p.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    p.set_defaults(handler=_simulate)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.action == "fetch-cdnow":
+        from offerflow.lab.datasets import cdnow
+
+        try:
+            where = cdnow(args.dir)
+        except RuntimeError as exc:
+            print(f"offerflow predict fetch-cdnow: {exc}", file=sys.stderr)
+            return 1
+        print(f"CDNOW logs in {where}: CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")
+        return 0
+    from datetime import date
+
+    from offerflow.lab.predict_eval import LogError, evaluate, read_log, render
+
+    if not (args.file and args.calibration_end and args.holdout_end):
+        print("offerflow predict evaluate: give FILE, --calibration-end and --holdout-end",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    columns = tuple(c.strip() for c in args.columns.split(","))
+    try:
+        with open(args.file, newline="", encoding="utf-8") as fh:
+            log = read_log(
+                fh, columns=columns, delimiter=args.delimiter, date_format=args.date_format,
+                progress=True,
+            )  # fmt: skip
+        result = evaluate(
+            log,
+            date.fromisoformat(args.calibration_end),
+            date.fromisoformat(args.holdout_end),
+            unit_days=args.unit_days,
+            progress=True,
+        )
+    except (OSError, LogError, ValueError) as exc:
+        print(f"offerflow predict evaluate: {exc}", file=sys.stderr)
+        return 1
+    print(render(result), end="")
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from offerflow.lab import reco_eval
+
+    if args.action == "simulate-log":
+        import orjson
+
+        from offerflow.lab.reco_sim import Catalog, interactions
+
+        log = interactions(Catalog.planted(args.seed), args.users, args.interactions, args.seed)
+        with open(args.file, "wb") as fh:
+            for row in log:
+                record = {"user": row.user, "item": row.item, "timestamp": row.ts,
+                          "weight": row.weight, "category": row.category}  # fmt: skip
+                fh.write(orjson.dumps(record) + b"\n")
+        print(f"wrote {len(log):,} interactions to {args.file}")
+        return 0
+    try:
+        rows = reco_eval.read_interactions(args.file)
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        scores = reco_eval.evaluate(
+            rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category
+        )
+    except (OSError, ValueError) as exc:
+        print(f"offerflow recommend evaluate: {exc}", file=sys.stderr)
+        return 1
+    catalog = len({r.item for r in rows})
+    print(f"{len(rows):,} interactions, {catalog:,} items, prequential, k = {args.k}")
+    print(f"{'model':14}{'HitRate@' + str(args.k):>12}{'NDCG@' + str(args.k):>10}{'coverage':>10}")
+    for name, score in scores.items():
+        s = score.summary(catalog)
+        print(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}")
+    return 0
+
+
+def _ope(args: argparse.Namespace) -> int:
+    import orjson
+
+    from models import ope
+
+    log = ope.read_log(args.log)
+    if not log:
+        print(f"offerflow ope: {args.log} holds no decisions", file=sys.stderr)
+        return 1
+    if args.target == "uniform":
+        target = ope.uniform
+    elif args.target == "greedy":
+        target = ope.greedy(log)
+    else:
+        with open(args.target, "rb") as fh:
+            target = ope.table_target(orjson.loads(fh.read()))
+    estimates = [
+        ope.ipw(log, target, args.level),
+        ope.snipw(log, target, args.level),
+        ope.doubly_robust(log, target, args.level),
+    ]
+    if args.replay:
+        estimates.append(ope.replay(log, args.replay, level=args.level))
+    logged = sum(r.reward for r in log) / len(log)
+    if args.json:
+        rows = [e.row() for e in estimates]
+        print(
+            orjson.dumps({"logged_mean": logged, "target": args.target, "estimates": rows}).decode()
+        )
+        return 0
+    print(f"{len(log):,} decisions; logged policy's mean reward {logged:.4f}; target {args.target}")
+    print(f"{'method':>16}{'value':>10}{'low':>10}{'high':>10}{'n':>10}")
+    for e in estimates:
+        print(f"{e.method:>16}{e.value:>10.4f}{e.low:>10.4f}{e.high:>10.4f}{e.n:>10,}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from offerflow.lab.policy_sim import compare
+
+    results, _pop, tail = compare(
+        args.decisions,
+        campaign_id=args.campaign,
+        policy=args.policy,
+        delay=args.delay,
+        seed=args.seed,
+    )
+    oracle = results["oracle"].tail_expected / tail
+    print(f"{args.decisions:,} decisions, 6 segments; last {tail:,} decisions:")
+    print(f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}")
+    first = int(args.decisions * 0.2)
+    for name, r in results.items():
+        share = f"{r.best_share['first'] / first:.0%} -> {r.best_share['last'] / tail:.0%}"
+        print(
+            f"{name:>16}{r.tail_rewards / tail:>10.4f}{r.tail_expected / tail:>10.4f}"
+            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}"
+        )
+    print("reward: realized click rate; expected: mean hidden click probability of the choices;")
+    print("best offer: share of decisions choosing the persona's best offer, first -> last 20%.")
+    return 0
