@@ -8,7 +8,8 @@ from pathlib import Path
 
 from config.settings import Settings
 from offerflow.kafka_io import produce
-from state.campaigns import CampaignErrors, campaign_records, parse_campaigns
+from state.campaign_file import campaign_records, parse_campaigns
+from state.campaigns import CampaignErrors
 
 _LINE = re.compile(r"^line (\d+): ")
 

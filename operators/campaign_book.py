@@ -37,16 +37,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from operators.dead_letter import DeadLetter, Origin
 from schemas import codec
 from schemas.rejection import Reason
-from state.campaigns import (
-    EXPERIMENT_KEY,
-    HOLDOUT_KEY,
-    CampaignErrors,
-    Catalog,
-    campaign_from_record,
-    experiment_from_record,
-    parse_campaigns,
-)
-from state.experiments import check
+from state.campaign_file import campaign_from_record, experiment_from_record, parse_campaigns
+from state.campaigns import EXPERIMENT_KEY, HOLDOUT_KEY, CampaignErrors, Catalog
+from state.experiment_file import check
 from state.segments import file_mtime
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ reason, which becomes the "no offer" decision's ``reason``.
 Examples
 --------
 
->>> from state.campaigns import parse_campaigns
+>>> from state.campaign_file import parse_campaigns
 >>> from state.contacts import ContactLedger
 >>> catalog = parse_campaigns('''
 ... [[campaign]]

@@ -16,7 +16,7 @@ their later events move a metric.
 Examples
 --------
 
->>> from state.campaigns import parse_campaigns
+>>> from state.campaign_file import parse_campaigns
 >>> catalog = parse_campaigns('''
 ... [holdout]
 ... share = 0.1

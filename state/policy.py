@@ -7,7 +7,7 @@ per-segment), so a campaign's traffic spreads over as many keys as it has segmen
 Examples
 --------
 
->>> from state.campaigns import parse_campaigns
+>>> from state.campaign_file import parse_campaigns
 >>> campaign = parse_campaigns('''
 ... [[campaign]]
 ... id = "promo"

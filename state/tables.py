@@ -74,3 +74,55 @@ def schedule(raw: dict[str, Any], err: Callable[[str, str], None]) -> dict[str, 
             except (TypeError, ValueError):
                 err(key, f"{raw[key]!r} is not an ISO-8601 time")
     return times
+
+
+class TableLines:
+    """Line numbers for error messages: where the n-th ``[[table]]`` (or ``[table]``) starts
+    and where a key is set inside it (best effort; TOML parsers do not keep positions)."""
+
+    def __init__(self, text: str, table: str = "campaign") -> None:
+        self.text = text.splitlines()
+        self.table = table
+        self.starts = [
+            i + 1
+            for i, line in enumerate(self.text)
+            if line.strip().startswith((f"[[{table}]]", f"[{table}]"))
+        ]
+
+    def block(self, index: int) -> int:
+        return self.starts[index] if index < len(self.starts) else 1
+
+    def id_line(self, ident: str) -> int:
+        """Line of the table whose ``id`` is ``ident`` (1 if not found)."""
+        pattern = re.compile(rf"""^\s*id\s*=\s*["']{re.escape(ident)}["']""")
+        return next((i + 1 for i, line in enumerate(self.text) if pattern.match(line)), 1)
+
+    def key(self, start: int, key: str) -> int:
+        pattern = re.compile(rf"^\s*(\[+{self.table}\.)?{re.escape(key)}\b")
+        for i in range(max(start - 1, 0), len(self.text)):
+            if i > start - 1 and self.text[i].strip().startswith(f"[[{self.table}]]"):
+                break
+            if pattern.match(self.text[i]):
+                return i + 1
+        return start
+
+
+def parse_tables(raw: Any, kind: str, text: str, errors: list[str], parse) -> dict[str, Any]:
+    """Parse each ``[[kind]]`` table of ``raw`` with ``parse(table, errors, line_of)``; by id."""
+    if not isinstance(raw, list):
+        errors.append(f"line 1: '{kind}' must be an array of tables: [[{kind}]]")
+        return {}
+    lines = TableLines(text, kind)
+    parsed: dict[str, Any] = {}
+    for index, table in enumerate(raw):
+        where = lines.block(index)
+        if not isinstance(table, dict):
+            errors.append(f"line {where}: each {kind} must be a table")
+            continue
+        item = parse(table, errors, lambda key, w=where: lines.key(w, key))
+        if item is None:
+            continue
+        if item.id in parsed:
+            errors.append(f"line {where}: {kind} {item.id!r} is defined twice")
+        parsed[item.id] = item
+    return parsed

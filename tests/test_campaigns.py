@@ -9,14 +9,13 @@ import pytest
 
 from offerflow.campaign_admin import validate
 from operators.campaign_book import CampaignBook, default_campaigns_text
-from state.campaigns import (
-    EXPERIMENT_KEY,
-    CampaignErrors,
+from state.campaign_file import (
     campaign_from_record,
     campaign_records,
     experiment_from_record,
     parse_campaigns,
 )
+from state.campaigns import EXPERIMENT_KEY, CampaignErrors
 from state.tables import parse_time
 
 BAD = """\

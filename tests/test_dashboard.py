@@ -28,8 +28,8 @@ from offerflow.web import dashboard
 from operators.profile_step import ProfileLogic
 from operators.redis_mirror import client_for
 from schemas.event import EventType
+from state.campaign_file import parse_campaigns
 from state.campaign_stats import CampaignStats
-from state.campaigns import parse_campaigns
 from state.policy import PolicyState
 from state.segment_sizes import SegmentSize
 from tests.test_decision_step import T0

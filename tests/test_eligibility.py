@@ -4,7 +4,7 @@ targeting, priority, and the reasons of a "no offer"."""
 from __future__ import annotations
 
 from operators.eligibility import screen
-from state.campaigns import parse_campaigns
+from state.campaign_file import parse_campaigns
 from state.contacts import Contact, ContactLedger
 from state.tables import parse_time
 

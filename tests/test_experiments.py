@@ -17,7 +17,8 @@ from operators.experiment_totals import TotalsStep, VariantTotals
 from operators.profile_step import ProfileLogic
 from schemas.event import EventType
 from schemas.rejection import Reason
-from state.campaigns import CampaignErrors, experiment_from_record, parse_campaigns
+from state.campaign_file import experiment_from_record, parse_campaigns
+from state.campaigns import CampaignErrors
 from state.experiments import unit
 from tests.test_decision_step import T0, Harness
 from tests.test_profile_step import ev

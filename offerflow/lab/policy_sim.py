@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from offerflow.lab.population import Population
 from operators.campaign_book import default_campaigns_text
-from state.campaigns import parse_campaigns
+from state.campaign_file import parse_campaigns
 from state.policy import PolicyState
 
 POLICIES = ("per_segment", "single", "uniform_random", "oracle")
