@@ -51,12 +51,12 @@ from operators.feedback import Feedback
 from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
 from schemas import codec
-from schemas.event import Event, EventType, parse_event
+from schemas.event import Event, EventType, amount, parse_event
 from schemas.rejection import Reason, Rejected
 from state.clusters import cluster_vector
 from state.contacts import ContactLedger
 from state.journey import Journey
-from state.profile import Profile, ProfileConfig, amount
+from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile
 
 Output = tuple[str, Any]

@@ -47,10 +47,9 @@ from typing import Any
 
 from models.attribution_models import DIRECT, HEURISTIC_MODELS, HeuristicParams, weights
 from models.credit_split import FRACTION_UNITS, from_cents, split, to_cents
-from schemas.event import Event, EventType
+from schemas.event import Event, EventType, amount
 from schemas.units import DAY_MS
 from state.journey import Journey, Touch
-from state.profile import amount
 
 Output = tuple[str, Any]
 

@@ -33,13 +33,13 @@ from operators.user_experiments import (
     exposed,
     observed,
 )
-from schemas.event import Event, EventType
+from schemas.event import Event, EventType, amount
 from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
 from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
 from state.experiments import HOLDOUT_ID
 from state.policy import no_offer
-from state.profile import Profile, amount
+from state.profile import Profile
 
 Output = tuple[str, Any]
 Letter = Callable[[Event, Reason, str], DeadLetter]

@@ -46,11 +46,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.event import Event, EventType
+from schemas.event import Event, EventType, amount
 from state.campaigns import Catalog
 from state.experiments import HOLDOUT_ID, Experiment, Variant
 from state.exposures import Exposures
-from state.profile import amount
 
 Output = tuple[str, Any]
 

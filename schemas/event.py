@@ -227,3 +227,10 @@ def _consent(raw: dict[str, Any]) -> dict[str, bool]:
     if not isinstance(value, dict) or not all(isinstance(v, bool) for v in value.values()):
         raise Rejected(Reason.WRONG_TYPE, "consent must map purposes to true/false")
     return value
+
+
+def amount(value: Any) -> float:
+    """A money amount from an event property: finite numbers only, anything else is 0."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0

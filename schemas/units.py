@@ -49,3 +49,17 @@ def parse_duration(value: Any) -> int:
     if ms <= 0:
         raise ValueError(f"{value!r} must be positive")
     return int(ms)
+
+
+def duration_label(ms: int) -> str:
+    """The short name of a duration, as feature names use it: whole days, else whole hours,
+    else seconds.
+
+    >>> duration_label(7 * DAY_MS), duration_label(HOUR_MS), duration_label(1500)
+    ('7d', '1h', '1.5s')
+
+    """
+    for unit, size in (("d", DAY_MS), ("h", HOUR_MS)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms / SECOND_MS:g}s"

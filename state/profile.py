@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import pickle
 from array import array
 from collections import deque
@@ -45,8 +44,8 @@ from operator import add
 from typing import Any
 
 from models.decay import DecayedFeatures
-from schemas.event import Event, EventType
-from schemas.units import DAY_MS, HOUR_MS
+from schemas.event import Event, EventType, amount
+from schemas.units import DAY_MS, duration_label
 
 #: Version of :meth:`Profile.to_bytes`; bump it and teach ``from_bytes`` the old one.
 VERSION = 1
@@ -67,19 +66,6 @@ def fingerprint(event_id: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def half_life_label(ms: int) -> str:
-    """``86_400_000`` → ``'1d'``; ``3_600_000`` → ``'1h'``; otherwise seconds.
-
-    >>> half_life_label(7 * DAY_MS), half_life_label(3_600_000), half_life_label(1500)
-    ('7d', '1h', '1.5s')
-
-    """
-    for unit, size in (("d", DAY_MS), ("h", HOUR_MS)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms / 1000:g}s"
-
-
 @dataclass(frozen=True)
 class ProfileConfig:
     """Shape of every profile: decay half-lives, category bound, redelivery window."""
@@ -91,7 +77,7 @@ class ProfileConfig:
     @functools.cached_property
     def labels(self) -> tuple[str, ...]:
         """Half-life labels used in feature names (``spend.7d``)."""
-        return tuple(half_life_label(h) for h in self.half_lives_ms)
+        return tuple(duration_label(h) for h in self.half_lives_ms)
 
 
 class Profile:
@@ -337,32 +323,20 @@ class Profile:
 
         A pickle of built-in values only (no classes, so any later version can read it),
         with the redelivery fingerprints packed as 8-byte integers: about half the size of
-        the same data as JSON.
+        the same data as JSON. The field order is the format: append, never reorder.
         """
         return pickle.dumps(
             (
                 VERSION,
                 self.user_id,
                 self.config.half_lives_ms,
-                self.first_seen,
-                self.last_seen,
-                self.counts,
-                self.duplicates,
-                self.purchases,
-                self.revenue,
-                self.first_purchase,
-                self.last_purchase,
-                self.latest,
-                self.traits,
-                self.consent,
+                *(getattr(self, name) for name in _ENCODED_FACTS),
                 self.decayed.epoch,
                 self.decayed.sums,
                 self.evicted_categories,
                 array("Q", self.recent).tobytes(),
                 self.segments,
-                self.merged_ids,
-                self.touched_ms,
-                self.cluster,
+                *(getattr(self, name) for name in _ENCODED_LINKS),
                 self.first_purchase_value,
                 self.predictions,
             ),
@@ -377,31 +351,15 @@ class Profile:
         if fields[0] != VERSION:
             raise ValueError(f"unknown profile encoding version {fields[0]}")
         p = cls(config)
-        (
-            _,
-            p.user_id,
-            half_lives,
-            p.first_seen,
-            p.last_seen,
-            p.counts,
-            p.duplicates,
-            p.purchases,
-            p.revenue,
-            p.first_purchase,
-            p.last_purchase,
-            p.latest,
-            p.traits,
-            p.consent,
-            epoch,
-            sums,
-            p.evicted_categories,
-            recent,
-            segments,
-            p.merged_ids,
-            p.touched_ms,
-            p.cluster,
-            *predictive,  # absent from snapshots written before predictions existed
-        ) = fields
+        p.user_id, half_lives = fields[1:3]
+        at = 3 + len(_ENCODED_FACTS)
+        for name, value in zip(_ENCODED_FACTS, fields[3:at], strict=True):
+            setattr(p, name, value)
+        epoch, sums, p.evicted_categories, recent, segments = fields[at : at + 5]
+        at += 5
+        for name, value in zip(_ENCODED_LINKS, fields[at : at + 3], strict=True):
+            setattr(p, name, value)
+        predictive = fields[at + 3 :]  # absent from snapshots written before predictions
         if predictive:
             p.first_purchase_value, p.predictions = predictive
         if tuple(half_lives) == config.half_lives_ms:
@@ -409,6 +367,14 @@ class Profile:
         p.recent.extend(array("Q", recent))
         p.segments = tuple(segments)
         return p
+
+
+#: Attributes stored as they are, in encoding order (see :meth:`Profile.to_bytes`).
+_ENCODED_FACTS = (
+    "first_seen", "last_seen", "counts", "duplicates", "purchases", "revenue",
+    "first_purchase", "last_purchase", "latest", "traits", "consent",
+)  # fmt: skip
+_ENCODED_LINKS = ("merged_ids", "touched_ms", "cluster")
 
 
 @functools.lru_cache(maxsize=4096)  # category names come from events: keep it bounded
@@ -421,13 +387,6 @@ def _latest(fields: dict[str, list[Any]], name: str, value: Any, ts: int, eid: s
     current = fields.get(name)
     if current is None or (ts, eid) > (current[1], current[2]):
         fields[name] = [value, ts, eid]
-
-
-def amount(value: Any) -> float:
-    """A money amount from an event property: finite numbers only, anything else is 0."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return 0.0
 
 
 def _min(a: int | None, b: int | None) -> int | None:
