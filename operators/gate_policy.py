@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from schemas.event import Event, EventType, Scalar
+from schemas.event import PRODUCT_KEYS, Event, EventType, Scalar
 from schemas.rejection import Reason, Rejected
 
 #: Delivery channels the engine knows; campaigns name these.
@@ -103,7 +103,6 @@ DEFAULT_TRAITS = frozenset(
 OTHER = "other"
 _MAPS = ("properties", "context", "traits")
 _SOURCE_KEYS = ("utm_source", "channel")
-_PRODUCT_KEYS = ("product_id", "item_id", "sku")
 _NAME_KEYS = ("category",)
 
 
@@ -198,7 +197,7 @@ class GatePolicy:
         props = event.properties
         if not props:
             return
-        for key in _PRODUCT_KEYS:
+        for key in PRODUCT_KEYS:
             item = props.get(key)
             if isinstance(item, str) and len(item) > self.max_name:
                 raise Rejected(

@@ -17,10 +17,8 @@ journey (:mod:`state.journey`): the touchpoints that attribution credits when th
 
 Wall-clock timers (they must fire when the user sends nothing) expire inactive profiles after
 ``ttl``, drop tombstones after the grace window, close reward windows and fire behavioural
-triggers, and end inactive journeys. Bytewax snapshots the state as bytes
-(:meth:`Profile.to_bytes`, prefixed ``D`` and paired with the ledger and journey when either
-holds anything, or a small JSON record for aliases and tombstones), so recovery restores
-exactly what was there.
+triggers, and end inactive journeys. Bytewax snapshots the key's state as
+:class:`~state.key_state.KeyState` encodes it.
 
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
@@ -34,34 +32,31 @@ and the outputs of :mod:`operators.user_decisions` and :mod:`operators.user_attr
 from __future__ import annotations
 
 import base64
-import pickle
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-import orjson
 from bytewax.operators import StatefulLogic
 
-from models.recommender import EVENT_WEIGHTS
+from operators import user_records as records
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
 from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
-from schemas import codec
-from schemas.event import Event, EventType, amount, parse_event
+from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
 from state.clusters import cluster_vector
 from state.contacts import ContactLedger
 from state.journey import Journey
+from state.key_state import KeyState
 from state.profile import Profile, ProfileConfig
 from state.segments import RuleFile
 
 Output = tuple[str, Any]
-#: Event properties that name the product, in order of preference.
-PRODUCT_KEYS = ("product_id", "item_id", "sku")
 
 
 @dataclass(frozen=True)
@@ -90,29 +85,12 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
 
     def __init__(self, cfg: ProfileStepConfig, resume: bytes | None) -> None:
         self.cfg = cfg
-        self.user = ""
-        self.profile: Profile | None = None
-        self.erased_at: int | None = None
-        self.alias_of: str | None = None
-        self.ledger = ContactLedger()
-        self.journey = Journey()
+        key = KeyState("") if resume is None else KeyState.from_bytes(resume, cfg.profile)
+        self.user, self.profile, self.ledger, self.journey = (
+            key.user, key.profile, key.ledger, key.journey
+        )  # fmt: skip
+        self.erased_at, self.alias_of = key.erased_at, key.alias_of
         self.features: dict[str, Any] = {}
-        if resume is None:
-            return
-        if resume[:1] in (b"C", b"D"):  # C: written before journeys existed
-            profile_bytes, ledger, *journey = pickle.loads(resume[1:])
-            self.profile = Profile.from_bytes(profile_bytes, cfg.profile)
-            self.user = self.profile.user_id
-            self.ledger = ContactLedger.from_state(ledger)
-            self.journey = Journey.from_state(journey[0]) if journey else Journey()
-        elif resume[:1] == b"{":
-            record = orjson.loads(resume)
-            self.user = record["user"]
-            self.erased_at = record.get("erased_at")
-            self.alias_of = record.get("alias_of")
-        else:
-            self.profile = Profile.from_bytes(resume, cfg.profile)
-            self.user = self.profile.user_id
 
     # -- Bytewax callbacks ---------------------------------------------------------------
 
@@ -155,7 +133,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         ended = attribution.on_expire(self.journey) if attribution else []
         ended += self._leave()
         left = self._left_segments(f"expire:{profile.touched_ms}", now)
-        audit = self._audit(
+        audit = records.audit(
+            self.user,
             f"expire:{profile.touched_ms}",
             now,
             "expire",
@@ -165,20 +144,15 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         return [*ended, ("profile", None), ("privacy", audit), *left], self.DISCARD
 
     def snapshot(self) -> bytes:
-        if self.profile is not None:
-            if self.ledger or self.journey:
-                state = (self.profile.to_bytes(), self.ledger.to_state(), self.journey.to_state())
-                return b"D" + pickle.dumps(state)
-            return self.profile.to_bytes()
-        if self.erased_at is not None:
-            return orjson.dumps({"user": self.user, "erased_at": self.erased_at})
-        return orjson.dumps({"user": self.user, "alias_of": self.alias_of})
+        key = KeyState(self.user, self.profile, self.ledger, self.journey, self.erased_at,
+                       self.alias_of)  # fmt: skip
+        return key.to_bytes()
 
     # -- events --------------------------------------------------------------------------
 
     def _event(self, event: Event) -> list[Output]:
         if self.erased_at is not None:
-            return [("dead", self._erased_letter(event))]
+            return [("dead", records.erased_letter(self.user, event, self.cfg.erase_grace_ms))]
         if self.alias_of is not None:
             record = event.to_record(with_extra=False)
             return [("internal", Feedback("forward", self.alias_of, {"event": record}))]
@@ -190,11 +164,11 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         if not applied:  # a redelivery: counted in the profile, and told on the DLQ
             window = self.cfg.profile.dedup_window
             detail = f"event_id seen among this user's last {window} events"
-            out.append(("dead", self._letter(event, Reason.DUPLICATE_EVENT, detail,
+            out.append(("dead", records.letter(self.user, event, Reason.DUPLICATE_EVENT, detail,
                                              f"duplicate_event:{profile.duplicates}")))  # fmt: skip
         if applied:
             if event.type in (EventType.CONSENT, EventType.UNSUBSCRIBE):
-                out.append(("privacy", self._consent_audit(event)))
+                out.append(("privacy", records.consent_audit(self.user, event)))
             anonymous = event.traits.get("anonymous_id")
             if (
                 event.type is EventType.IDENTIFY
@@ -207,7 +181,12 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         refused = False
         if applied and self.cfg.decisioning is not None:
             decided = self.cfg.decisioning.on_event(
-                self.user, profile, self.ledger, event, self.features, self._letter
+                self.user,
+                profile,
+                self.ledger,
+                event,
+                self.features,
+                partial(records.letter, self.user),
             )
             # feedback naming a decision this user never had is no touchpoint
             refused = any(tag == "dead" and _unknown(letter) for tag, letter in decided)
@@ -218,7 +197,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         if applied and event.type is EventType.PURCHASE:
             out += self._facts(event.ts)
         if applied and self.cfg.recommendations:
-            out += _interaction(self.user, event, profile.segments)
+            out += records.interaction(self.user, event, profile.segments)
         return out
 
     def _facts(self, ts: int) -> list[Output]:
@@ -244,7 +223,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         stay true."""
         if self.profile is None or not self.profile.segments:
             return []
-        return [("segment", self._segment_change(cause, ts, self.profile.segments, ()))]
+        return [
+            ("segment", records.segment_change(self.user, cause, ts, self.profile.segments, ()))
+        ]
 
     def _profile(self) -> Profile:
         if self.profile is None:
@@ -269,7 +250,12 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 if profile.cluster is not None:
                     segments = (f"cluster_{profile.cluster}",)
             if segments != profile.segments:
-                out.append(("segment", self._segment_change(cause, ts, profile.segments, segments)))
+                out.append(
+                    (
+                        "segment",
+                        records.segment_change(self.user, cause, ts, profile.segments, segments),
+                    )
+                )
                 profile.segments = segments
         out.append(("profile", profile.to_document(features)))
         return out
@@ -284,7 +270,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "redis": "delete queued with this record",
             "merged_ids": ",".join(merged),
         }
-        audit = self._audit(f"erase:{event.event_id}", event.ts, "erase", event.event_id, details)
+        audit = records.audit(
+            self.user, f"erase:{event.event_id}", event.ts, "erase", event.event_id, details
+        )
         forgets: list[Output] = [
             ("internal", Feedback("forget", alias, {"erased_by": self.user})) for alias in merged
         ]
@@ -389,7 +377,8 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         self.profile, self.journey = None, Journey()
         self.alias_of = None
         self.erased_at = self.cfg.now_ms()
-        audit = self._audit(
+        audit = records.audit(
+            self.user,
             f"erase:{payload['erased_by']}:{self.user}",
             self.erased_at,
             "erase",
@@ -397,80 +386,6 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             {"alias_of_erased": str(payload["erased_by"])},
         )
         return [("profile", None), ("privacy", audit), *self._leave()]
-
-    # -- records -------------------------------------------------------------------------
-
-    def _erased_letter(self, event: Event) -> DeadLetter:
-        detail = f"user erased less than {self.cfg.erase_grace_ms // 1000} s ago"
-        return self._letter(event, Reason.ERASED_USER, detail, "erased")
-
-    def _letter(
-        self, event: Event, reason: Reason, detail: str, prefix: str | None = None
-    ) -> DeadLetter:
-        # The pseudonymous, scrubbed event, not the raw bytes: those are gone after ingestion
-        # (and this user may have asked to be erased).
-        value = codec.encode("event", event.to_record(with_extra=False), "json")
-        return DeadLetter(
-            reason,
-            detail,
-            self.user.encode(),
-            value,
-            Origin(),
-            f"{prefix or reason}:{event.event_id}",
-        )
-
-    def _segment_change(
-        self, cause: str, ts: int, before: tuple[str, ...], after: tuple[str, ...]
-    ) -> dict[str, Any]:
-        return {
-            "change_id": f"{self.user}:{cause}",
-            "user_id": self.user,
-            "ts": ts,
-            "segments": list(after),
-            "added": [s for s in after if s not in before],
-            "removed": [s for s in before if s not in after],
-        }
-
-    def _consent_audit(self, event: Event) -> dict[str, Any]:
-        if event.type is EventType.UNSUBSCRIBE:
-            details = {str(event.channel): "withdrawn"}
-        else:
-            details = {p: "granted" if g else "withdrawn" for p, g in event.consent.items()}
-        action = event.type.value
-        return self._audit(f"{action}:{event.event_id}", event.ts, action, event.event_id, details)
-
-    def _audit(
-        self, audit_id: str, ts: int, action: str, source: str | None, details: dict[str, str]
-    ) -> dict[str, Any]:
-        return {
-            "audit_id": audit_id,
-            "user_id": self.user,
-            "ts": ts,
-            "action": action,
-            "source_event_id": source,
-            "details": details,
-        }
-
-
-def _interaction(user: str, event: Event, segments: tuple[str, ...]) -> list[Output]:
-    """A product event naming its product, for the recommender."""
-    weight = EVENT_WEIGHTS.get(event.type.value)
-    if weight is None:  # most events: not about a product
-        return []
-    props = event.properties
-    item = next((props[k] for k in PRODUCT_KEYS if isinstance(props.get(k), str | int)), None)
-    if item is None or item == "":
-        return []
-    learn = {
-        "user": user,
-        "item": str(item),
-        "weight": weight,
-        "ts": event.ts,
-        "segment": segments[0] if segments else None,
-        "category": props.get("category") if isinstance(props.get("category"), str) else None,
-        "price": amount(props.get("price")) or None,
-    }
-    return [("reco", ("learn", learn))]
 
 
 def _unknown(letter: DeadLetter) -> bool:

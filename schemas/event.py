@@ -229,6 +229,10 @@ def _consent(raw: dict[str, Any]) -> dict[str, bool]:
     return value
 
 
+#: Event properties that name the product, in order of preference.
+PRODUCT_KEYS = ("product_id", "item_id", "sku")
+
+
 def amount(value: Any) -> float:
     """A money amount from an event property: finite numbers only, anything else is 0."""
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
