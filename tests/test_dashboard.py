@@ -23,7 +23,8 @@ from models import experiment_stats as st
 from models.bandits import Bandit
 from offerflow import cli
 from offerflow.reports import pages as reports
-from offerflow.reports.analytics import Analytics, credible, p_value_history, rates
+from offerflow.reports.analytics import Analytics
+from offerflow.reports.series import credible, p_value_history, rates
 from offerflow.web import dashboard
 from operators.profile_step import ProfileLogic
 from operators.redis_mirror import client_for
