@@ -1,13 +1,10 @@
 """Offline policy evaluation: what would a target policy have earned, estimated from a log of
 decisions made by another (logging) policy, with the propensities the log recorded.
 
-Log records (JSON Lines, one decision each; see docs/ope.md)::
-
-    {"context": "new", "action": "pct10", "propensity": 0.12, "reward": 1.0,
-     "actions": ["pct10", "pct20", ...]}
-
-``context`` is the segment (any string), ``actions`` the offers that were available
-(optional: all actions seen in the log otherwise).
+A log is a sequence of :class:`Logged` decisions: the context (the segment), the action
+taken, the probability with which the logging policy took it, the reward, and the actions that
+were available (all actions seen in the log when empty). :mod:`models.ope_log` reads and checks
+logs and target tables from files (docs/ope.md).
 
 Estimators, each with a normal-approximation confidence interval:
 
@@ -37,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import orjson
 from scipy.stats import norm
 
 from models.bandits import Bandit
@@ -75,7 +71,7 @@ class Estimate:
 def ipw(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimate:
     """Inverse propensity weighting."""
     terms = [w * r.reward for w, r in zip(_weights(log, target), log, strict=True)]
-    return _mean_estimate("ipw", terms, level)
+    return _within_rewards(_mean_estimate("ipw", terms, level), log)
 
 
 def snipw(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimate:
@@ -88,7 +84,7 @@ def snipw(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimat
     mean_w = total / len(log)
     var = sum((w * (r.reward - value)) ** 2 for w, r in zip(weights, log, strict=True)) / len(log)
     half = _z(level) * math.sqrt(var / len(log)) / mean_w
-    return Estimate("snipw", value, value - half, value + half, len(log))
+    return _within_rewards(Estimate("snipw", value, value - half, value + half, len(log)), log)
 
 
 def doubly_robust(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimate:
@@ -101,7 +97,7 @@ def doubly_robust(log: Sequence[Logged], target: Target, level: float = 0.95) ->
         probs = target(r.context, actions)
         direct = sum(p * q(r.context, a) for a, p in probs.items())
         terms.append(direct + w * (r.reward - q(r.context, r.action)))
-    return _mean_estimate("dr", terms, level)
+    return _within_rewards(_mean_estimate("dr", terms, level), log)
 
 
 def replay(
@@ -109,9 +105,10 @@ def replay(
 ) -> Estimate:
     """Replay a learning bandit (``models.bandits`` kind) on a uniformly random log."""
     bandits: dict[str, Bandit] = defaultdict(lambda: Bandit(policy))
+    seen = list(log)
     everything: set[str] = set()
     rewards = []
-    for i, r in enumerate(log):
+    for i, r in enumerate(seen):
         everything.add(r.action)
         actions = list(r.actions) or sorted(everything)
         bandit = bandits[r.context if per_context else "*"]
@@ -119,12 +116,14 @@ def replay(
         if chosen == r.action:
             rewards.append(r.reward)
             bandit.update(chosen, r.reward, seed=i)
-    return _mean_estimate(f"replay:{policy}", rewards, level)
+    return _within_rewards(_mean_estimate(f"replay:{policy}", rewards, level), seen)
 
 
 def table_target(table: Mapping[str, Mapping[str, float]]) -> Target:
     """A fixed stochastic policy: ``{context: {action: probability}}`` (``"*"``: any other
-    context); probabilities of actions not available are renormalized away."""
+    context); probabilities of actions not available are renormalized away, and a context
+    with no row (or no available action in it) is uniform. :func:`models.ope_log.check_table`
+    refuses tables where either would happen by mistake."""
 
     def target(context: str, actions: Sequence[str]) -> Mapping[str, float]:
         row = table.get(context) or table.get("*") or {}
@@ -149,29 +148,6 @@ def greedy(log: Sequence[Logged]) -> Target:
         return {best: 1.0}
 
     return target
-
-
-def read_log(path: str) -> list[Logged]:
-    """Read a JSON Lines log (see the module docstring); ``ValueError`` names a bad line."""
-    log = []
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = orjson.loads(line)
-                log.append(
-                    Logged(
-                        str(raw["context"]),
-                        str(raw["action"]),
-                        float(raw["propensity"]),
-                        float(raw["reward"]),
-                        tuple(str(a) for a in raw.get("actions") or ()),
-                    )
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{number}: {type(exc).__name__}: {exc}") from None
-    return log
 
 
 def _weights(log: Sequence[Logged], target: Target) -> list[float]:
@@ -211,6 +187,18 @@ def _mean_estimate(method: str, terms: Sequence[float], level: float) -> Estimat
     var = sum((t - mean) ** 2 for t in terms) / (n - 1) if n > 1 else 0.0
     half = _z(level) * math.sqrt(var / n)
     return Estimate(method, mean, mean - half, mean + half, n)
+
+
+def _within_rewards(estimate: Estimate, log: Sequence[Logged]) -> Estimate:
+    """The interval clipped to the range of logged rewards, where every policy's value lies;
+    the point estimate is left as the estimator gives it (an IPW value outside the range is a
+    sign of large weights, worth seeing)."""
+    if not log or math.isnan(estimate.low):
+        return estimate
+    lowest, highest = min(r.reward for r in log), max(r.reward for r in log)
+    low = min(max(estimate.low, lowest), highest)
+    high = max(min(estimate.high, highest), lowest)
+    return Estimate(estimate.method, estimate.value, low, high, estimate.n)
 
 
 def _z(level: float) -> float:

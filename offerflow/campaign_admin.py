@@ -14,10 +14,10 @@ from state.campaigns import CampaignErrors
 _LINE = re.compile(r"^line (\d+): ")
 
 
-def validate(path: str) -> list[str]:
-    """Every error in the file, each ``FILE:LINE: message`` followed by the line itself;
-    empty when the file is valid."""
-    text = Path(path).read_text()
+def validate(path: str, text: str | None = None) -> list[str]:
+    """Every error in the file (``text``, read from ``path`` unless given), each
+    ``FILE:LINE: message`` followed by the line itself; empty when the file is valid."""
+    text = Path(path).read_text() if text is None else text
     try:
         parse_campaigns(text)
     except CampaignErrors as exc:
@@ -33,9 +33,9 @@ def validate(path: str) -> list[str]:
     return []
 
 
-def summary(path: str) -> list[str]:
-    """One line per campaign and experiment of a valid file."""
-    catalog = parse_campaigns(Path(path).read_text())
+def summary(text: str) -> list[str]:
+    """One line per campaign and experiment of a valid campaign file's text."""
+    catalog = parse_campaigns(text)
     lines = [
         f"{c.id}: priority {c.priority}, {len(c.offers)} offers, channels {','.join(c.channels)}, "
         f"policy {c.policy}, reward {c.reward}"
@@ -54,10 +54,10 @@ def summary(path: str) -> list[str]:
     return lines
 
 
-def publish(settings: Settings, path: str) -> int:
-    """Send every campaign, experiment and holdout of a (valid) file to the campaigns topic;
-    returns how many records."""
-    records = campaign_records(Path(path).read_text())
+def publish(settings: Settings, text: str) -> int:
+    """Send every campaign, experiment and holdout of a (valid) campaign file's text to the
+    campaigns topic; returns how many records."""
+    records = campaign_records(text)
     produce(settings, settings.topic("campaigns"), [(k.encode(), v) for k, v in records])
     return len(records)
 

@@ -5,6 +5,7 @@ pyproject.toml), and the engine's folders hold what their names say."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,23 @@ def test_flows_holds_dataflows_and_their_wiring_only():
         if path.name not in wiring:
             assert "bytewax" in _imports(path), f"{path.name} is not a dataflow module"
         assert "offerflow" not in _imports(path), f"{path.name} imports the application shell"
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in [*_modules(*PACKAGES), *sorted((ROOT / "tests").glob("*.py"))]
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert not long, long
+
+
+def test_code_and_docs_speak_of_this_repository_only():
+    """No file points at notes that live outside the repository."""
+    texts = [*_modules(*PACKAGES), ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for path in texts:
+        text = path.read_text()
+        for outside in ("DESIGN.md", "shared/notes", "../shared"):
+            assert outside not in text, f"{path.relative_to(ROOT)} mentions {outside}"
+        for page in re.findall(r"docs/[\w.-]+\.(?:md|png)", text):
+            assert (ROOT / page).exists(), f"{path.relative_to(ROOT)} points at missing {page}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from models import ope
 from models.ope import Logged
+from models.ope_log import check_table, read_log
 
 CONTEXTS = ("young", "old")
 ACTIONS = ("a", "b", "c")
@@ -77,9 +80,52 @@ def test_replay_of_a_learning_policy_on_a_uniform_log() -> None:
 def test_read_log_names_the_bad_line(tmp_path) -> None:
     path = tmp_path / "log.jsonl"
     path.write_text('{"context": "s", "action": "a", "propensity": 0.5, "reward": 1}\n{"x": 1}\n')
-    try:
-        ope.read_log(str(path))
-    except ValueError as exc:
-        assert ":2:" in str(exc)
-    else:
-        raise AssertionError("a bad line was accepted")
+    with pytest.raises(ValueError, match=r":2: missing context, action, propensity, reward"):
+        read_log(str(path))
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"context": {"seg": 1}, "action": "a", "propensity": 0.5, "reward": 1}', "context"),
+        ('{"context": 3, "action": "a", "propensity": 0.5, "reward": 1}', "context"),
+        ('{"context": "s", "action": "a", "propensity": 0, "reward": 1}', "propensity"),
+        ('{"context": "s", "action": "a", "propensity": 1.5, "reward": 1}', "propensity"),
+        ('{"context": "s", "action": "a", "propensity": 0.5, "reward": "yes"}', "reward"),
+        ('{"context": "s", "action": "a", "propensity": 0.5, "reward": 1, "actions": ["b"]}',
+         "not among"),
+        ("[1, 2]", "JSON object"),
+        ("{not json", "not JSON"),
+    ],
+)  # fmt: skip
+def test_read_log_refuses_what_it_cannot_evaluate(tmp_path, line, problem) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match=problem):
+        read_log(str(path))
+
+
+def test_target_tables_are_checked_against_the_log() -> None:
+    log = logged_data(200, seed=5)
+    assert check_table(LOGGING, log) == LOGGING
+    assert check_table({"*": {"a": 1.0}}, log) == {"*": {"a": 1.0}}
+    for table, problem in (
+        ([["young", "a", 1.0]], "JSON object"),
+        ({"young": {"A": 1.0}, "old": {"a": 1.0}}, "never shows: 'A'"),
+        ({"young": {"a": 0.5, "b": 0.4}, "old": {"a": 1.0}}, "sums to 0.9"),
+        ({"0": {"a": 1.0}, "1": {"b": 1.0}}, "contexts the log never shows: '0', '1'"),
+        ({"young": {"a": 1.0}}, "no row for the log's contexts 'old'"),
+        ({"young": {"a": "1"}, "old": {"a": 1.0}}, "numbers in"),
+        ({"young": {}, "old": {"a": 1.0}}, "non-empty"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            check_table(table, log)
+
+
+def test_intervals_stay_within_the_reward_range() -> None:
+    """Few decisions and a target far from the logging policy: the normal interval would
+    reach below 0 and above 1; the policy's value cannot."""
+    log = logged_data(40, seed=3)
+    far = ope.table_target({"young": {"c": 1.0}, "old": {"c": 1.0}})
+    for estimate in (ope.ipw(log, far), ope.snipw(log, far), ope.doubly_robust(log, far)):
+        assert 0.0 <= estimate.low <= estimate.high <= 1.0, estimate

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from config.settings import Settings
+from offerflow.cli.common import (
+    UsageError,
+    check_readable,
+    columns,
+    positive_float,
+    positive_int,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,11 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--half-life-touches",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="time-decay half-life in touches (paths carry no times; default 1)",
     )
-    p.add_argument("--order", type=int, default=1, help="Markov chain order (default 1)")
+    p.add_argument("--order", type=positive_int, default=1, help="Markov chain order (default 1)")
     p.set_defaults(handler=_attribution)
 
 
@@ -55,18 +61,18 @@ def _attribution(args: argparse.Namespace) -> int:
         from offerflow.lab.attribution_batch import PathFileError, attribute_paths, read_paths
 
         if not args.file:
-            print("offerflow attribution paths: give the paths FILE", file=sys.stderr)
-            return 2
-        columns = tuple(c.strip() for c in args.columns.split(","))
+            raise UsageError("give the paths FILE")
+        names = columns(args.columns, 4)
         settings = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ})
+        check_readable(args.file)
         try:
             with open(args.file, newline="", encoding="utf-8") as fh:
-                rows = read_paths(
-                    fh, separator=args.separator, delimiter=args.delimiter, columns=columns
-                )
-        except (OSError, PathFileError, ValueError) as exc:
-            print(f"offerflow attribution paths: {exc}", file=sys.stderr)
-            return 1
+                rows = read_paths(fh, separator=args.separator, delimiter=args.delimiter,
+                                  columns=names)  # fmt: skip
+        except (PathFileError, ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{args.file}: {exc}") from None
+        if not rows:
+            raise UsageError(f"{args.file} holds no paths")
         report = attribute_paths(
             rows,
             half_life_touches=args.half_life_touches,

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from config.settings import Settings
+from offerflow.cli.common import UsageError, positive_float, positive_int, read_text, share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,13 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("report", "peeking"))
     p.add_argument("experiment", nargs="?", help="experiment id (report; default: all)")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--experiments", type=int, default=1000, help="simulated experiments (1000)")
-    p.add_argument("--users", type=int, default=20_000, help="users per variant (20000)")
-    p.add_argument("--step", type=int, default=100, help="users per variant between looks (100)")
-    p.add_argument("--rate", type=float, default=0.05, help="control conversion rate (0.05)")
+    p.add_argument("--experiments", type=positive_int, default=1000, help="experiments (1000)")
+    p.add_argument("--users", type=positive_int, default=20_000, help="users per variant (20000)")
+    p.add_argument("--step", type=positive_int, default=100, help="users between looks (100)")
+    p.add_argument("--rate", type=share, default=0.05, help="control conversion rate (0.05)")
     p.add_argument("--lift", type=float, default=0.0, help="true relative lift (0: A/A)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    p.add_argument("--tau", type=float, default=0.05, help="mSPRT mixing sd, in metric sds")
+    p.add_argument("--alpha", type=share, default=0.05, help="significance level (0.05)")
+    p.add_argument("--tau", type=positive_float, default=0.05, help="mSPRT mixing sd (in sds)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_experiments)
 
@@ -50,24 +51,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _campaigns(args: argparse.Namespace) -> int:
     from offerflow import campaign_admin
 
-    if args.action == "validate":
-        errors = campaign_admin.validate(args.target)
-        for line in errors:
-            print(line)
-        if errors:
-            print(f"{sum(not e.startswith(' ') for e in errors)} error(s)", file=sys.stderr)
-            return 1
-        for line in campaign_admin.summary(args.target):
-            print(line)
-        print(f"{args.target}: valid")
-        return 0
-    settings = Settings.from_env(need_id_key=False)
-    if args.action == "publish":
-        errors = campaign_admin.validate(args.target)
+    if args.action in ("validate", "publish"):
+        text = read_text(args.target, "campaign file")
+        errors = campaign_admin.validate(args.target, text)
         if errors:
             print("\n".join(errors), file=sys.stderr)
-            return 1
-        n = campaign_admin.publish(settings, args.target)
+            count = sum(not e.startswith(" ") for e in errors)
+            unsent = ", nothing published" if args.action == "publish" else ""
+            raise UsageError(f"{args.target}: {count} error(s){unsent}")
+        if args.action == "validate":
+            for line in campaign_admin.summary(text):
+                print(line)
+            print(f"{args.target}: valid")
+            return 0
+    settings = Settings.from_env(need_id_key=False)
+    if args.action == "publish":
+        n = campaign_admin.publish(settings, text)
         print(f"published {n} record(s) to {settings.topic('campaigns')}")
     else:
         campaign_admin.delete(settings, args.target)

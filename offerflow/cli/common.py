@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import math
+import os
+from datetime import date
+
 #: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
 DEFAULT_RECOVERY_DIR = "offerflow-recovery"
 
@@ -11,16 +16,71 @@ class UsageError(Exception):
     exits with code 2, never a traceback."""
 
 
+def check_readable(path: str, what: str = "file") -> None:
+    """A :class:`UsageError` naming ``path`` unless it is a file this process can read."""
+    if not os.path.exists(path):
+        raise UsageError(f"no such {what}: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not a {what}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {path}: permission denied")
+
+
 def read_text(path: str, what: str = "file") -> str:
     """The UTF-8 text of ``path``, or a :class:`UsageError` naming the path and the problem."""
+    check_readable(path, what)
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
-    except FileNotFoundError:
-        raise UsageError(f"no such {what}: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a directory, not a {what}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (argparse turns the error into exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def share(text: str) -> float:
+    """An argparse type: a share or probability strictly between 0 and 1."""
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1, e.g. 0.95")
+    return value
+
+
+def columns(text: str, count: int = 3) -> tuple[str, ...]:
+    """``--columns``: ``count`` comma-separated names or 0-based positions."""
+    names = tuple(c.strip() for c in text.split(","))
+    if len(names) != count or not all(names):
+        raise UsageError(f"--columns needs {count} comma-separated names or positions: {text!r}")
+    return names
+
+
+def iso_date(flag: str, text: str | None) -> date:
+    """A ``YYYY-MM-DD`` flag's date, or a :class:`UsageError` naming the flag."""
+    if not text:
+        raise UsageError(f"give {flag} YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} must be a date like 1997-09-30, got {text!r}") from None

@@ -4,7 +4,20 @@ evaluation, the policy simulator."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from models.bandits import KINDS
+from offerflow.cli.common import (
+    UsageError,
+    check_readable,
+    columns,
+    iso_date,
+    positive_float,
+    positive_int,
+    read_text,
+    share,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--delimiter", default=",", help="CSV delimiter, or 'whitespace' (default ',')")
     p.add_argument("--date-format", default="%Y-%m-%d", help="strptime format (%%Y-%%m-%%d)")
-    p.add_argument("--unit-days", type=float, default=7.0, help="model time unit in days (7)")
+    p.add_argument(
+        "--unit-days", type=positive_float, default=7.0, help="model time unit in days (7)"
+    )
     p.add_argument("--dir", default=".stack/datasets/cdnow", help="where fetch-cdnow writes")
     p.set_defaults(handler=_predict)
 
@@ -45,11 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", choices=("evaluate", "simulate-log"))
     p.add_argument("file", help="interaction log to read (evaluate) or write (simulate-log)")
-    p.add_argument("-k", type=int, default=10, help="list length (10)")
+    p.add_argument("-k", type=positive_int, default=10, help="list length (10)")
     p.add_argument("--models", default="hybrid,cooccurrence,funk_mf,popularity")
-    p.add_argument("--per-category", type=int, help="apply the diversity rule (default: off)")
-    p.add_argument("--users", type=int, default=2_000, help="simulated users (2000)")
-    p.add_argument("--interactions", type=int, default=30_000, help="simulated (30000)")
+    p.add_argument(
+        "--per-category", type=positive_int, help="apply the diversity rule (default: off)"
+    )
+    p.add_argument("--users", type=positive_int, default=2_000, help="simulated users (2000)")
+    p.add_argument("--interactions", type=positive_int, default=30_000, help="simulated (30000)")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(handler=_recommend)
 
@@ -71,9 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--replay",
         metavar="POLICY",
+        choices=KINDS,
         help="also replay a learning policy (thompson, ucb, epsilon_greedy, random)",
     )
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (0.95)")
+    p.add_argument("--level", type=share, default=0.95, help="confidence level (0.95)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_ope)
 
@@ -84,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "non-segmented one, uniform random and the oracle, through the flow's policy code, "
         "and report rewards over the last 20%%.",
     )
-    p.add_argument("--decisions", type=int, default=200_000, help="decisions (200,000)")
+    p.add_argument("--decisions", type=positive_int, default=200_000, help="decisions (200,000)")
     p.add_argument("--policy", default=None, help="override the campaign's policy kind")
     p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
     p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
@@ -103,31 +121,28 @@ def _predict(args: argparse.Namespace) -> int:
             return 1
         print(f"CDNOW logs in {where}: CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")
         return 0
-    from datetime import date
-
     from offerflow.lab.predict_eval import LogError, evaluate, read_log, render
 
-    if not (args.file and args.calibration_end and args.holdout_end):
-        print("offerflow predict evaluate: give FILE, --calibration-end and --holdout-end",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    columns = tuple(c.strip() for c in args.columns.split(","))
+    if not args.file:
+        raise UsageError("give the transaction log FILE")
+    calibration_end = iso_date("--calibration-end", args.calibration_end)
+    holdout_end = iso_date("--holdout-end", args.holdout_end)
+    if holdout_end <= calibration_end:
+        raise UsageError("--holdout-end must come after --calibration-end")
+    names = columns(args.columns)
+    check_readable(args.file)
     try:
         with open(args.file, newline="", encoding="utf-8") as fh:
             log = read_log(
-                fh, columns=columns, delimiter=args.delimiter, date_format=args.date_format,
+                fh, columns=names, delimiter=args.delimiter, date_format=args.date_format,
                 progress=True,
             )  # fmt: skip
-        result = evaluate(
-            log,
-            date.fromisoformat(args.calibration_end),
-            date.fromisoformat(args.holdout_end),
-            unit_days=args.unit_days,
-            progress=True,
-        )
-    except (OSError, LogError, ValueError) as exc:
-        print(f"offerflow predict evaluate: {exc}", file=sys.stderr)
-        return 1
+        if not log:
+            raise UsageError(f"{args.file} holds no transactions")
+        result = evaluate(log, calibration_end, holdout_end, unit_days=args.unit_days,
+                          progress=True)  # fmt: skip
+    except (LogError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
     print(render(result), end="")
     return 0
 
@@ -141,22 +156,30 @@ def _recommend(args: argparse.Namespace) -> int:
         from offerflow.lab.reco_sim import Catalog, interactions
 
         log = interactions(Catalog.planted(args.seed), args.users, args.interactions, args.seed)
-        with open(args.file, "wb") as fh:
-            for row in log:
-                record = {"user": row.user, "item": row.item, "timestamp": row.ts,
-                          "weight": row.weight, "category": row.category}  # fmt: skip
-                fh.write(orjson.dumps(record) + b"\n")
+        try:
+            with open(args.file, "wb") as fh:
+                for row in log:
+                    record = {"user": row.user, "item": row.item, "timestamp": row.ts,
+                              "weight": row.weight, "category": row.category}  # fmt: skip
+                    fh.write(orjson.dumps(record) + b"\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.file}: {exc.strerror or exc}") from None
         print(f"wrote {len(log):,} interactions to {args.file}")
         return 0
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in reco_eval.MODELS]
+    if unknown or not models:
+        raise UsageError(f"--models: unknown {unknown} (choose from {', '.join(reco_eval.MODELS)})")
+    check_readable(args.file)
     try:
         rows = reco_eval.read_interactions(args.file)
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-        scores = reco_eval.evaluate(
-            rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category
-        )
-    except (OSError, ValueError) as exc:
-        print(f"offerflow recommend evaluate: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    if not rows:
+        raise UsageError(f"{args.file} holds no interactions")
+    scores = reco_eval.evaluate(
+        rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category
+    )
     catalog = len({r.item for r in rows})
     print(f"{len(rows):,} interactions, {catalog:,} items, prequential, k = {args.k}")
     print(f"{'model':14}{'HitRate@' + str(args.k):>12}{'NDCG@' + str(args.k):>10}{'coverage':>10}")
@@ -170,18 +193,31 @@ def _ope(args: argparse.Namespace) -> int:
     import orjson
 
     from models import ope
+    from models.ope_log import check_table, read_log
 
-    log = ope.read_log(args.log)
+    check_readable(args.log)
+    try:
+        log = read_log(args.log)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if not log:
-        print(f"offerflow ope: {args.log} holds no decisions", file=sys.stderr)
-        return 1
+        raise UsageError(f"{args.log} holds no decisions")
     if args.target == "uniform":
         target = ope.uniform
     elif args.target == "greedy":
         target = ope.greedy(log)
     else:
-        with open(args.target, "rb") as fh:
-            target = ope.table_target(orjson.loads(fh.read()))
+        if not os.path.isfile(args.target):
+            raise UsageError(
+                f"--target {args.target!r} is neither uniform, greedy nor a JSON table file"
+            )
+        try:
+            table = check_table(orjson.loads(read_text(args.target, "target file")), log)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"{args.target}: not JSON ({exc})") from None
+        except ValueError as exc:
+            raise UsageError(f"{args.target}: {exc}") from None
+        target = ope.table_target(table)
     estimates = [
         ope.ipw(log, target, args.level),
         ope.snipw(log, target, args.level),

@@ -314,8 +314,9 @@ def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:
 
 def _print_ope(log_path: str) -> None:
     from models import ope
+    from models.ope_log import read_log
 
-    log = ope.read_log(log_path)
+    log = read_log(log_path)
     if not log:
         return
     print(f"\noffline evaluation of {len(log):,} logged decisions ({log_path}):")

@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
@@ -75,12 +76,14 @@ def read_paths(
     path_col, conv_col, value_col, null_col = columns
     rows = []
     for line, record in enumerate(reader, start=2):
+        if None in record or None in record.values():
+            raise PathFileError(f"line {line}: the row's fields do not match the header's")
         try:
             numbers = [float(record[c] or 0) for c in (conv_col, value_col, null_col)]
         except ValueError as exc:
             raise PathFileError(f"line {line}: {exc}") from None
-        if min(numbers) < 0:
-            raise PathFileError(f"line {line}: counts and values must not be negative")
+        if not all(math.isfinite(n) and n >= 0 for n in numbers):
+            raise PathFileError(f"line {line}: counts and values must be finite and not negative")
         channels = tuple(c.strip() for c in record[path_col].split(separator) if c.strip())
         rows.append(PathRow(channels, *numbers))
     return rows

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -74,14 +75,24 @@ def read_log(
             try:
                 picks = [row.index(c) for c in columns]
             except ValueError:
-                raise LogError(f"header {row} lacks one of the columns {columns}") from None
+                raise LogError(
+                    f"the header {row} lacks one of the columns {list(columns)} (is the "
+                    "delimiter right? --columns takes names or 0-based positions)"
+                ) from None
             continue
+        if len(row) <= max(picks):
+            raise LogError(
+                f"row {number + 1} has {len(row)} field(s); the columns need {max(picks) + 1} "
+                "(is the delimiter right?)"
+            )
         try:
             customer = row[picks[0]]
             day = datetime.strptime(row[picks[1]], date_format).date()
             value = float(row[picks[2]])
-        except (IndexError, ValueError) as exc:
+        except ValueError as exc:
             raise LogError(f"row {number + 1}: {exc}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise LogError(f"row {number + 1}: a purchase value must not be negative, got {value}")
         days[customer][day] += value
     return {c: sorted(by_day.items()) for c, by_day in days.items()}
 

@@ -85,17 +85,33 @@ class Score:
 
 
 def read_interactions(path: str) -> list[Interaction]:
-    """A CSV or JSON Lines log, sorted by time (stable: equal times keep file order)."""
+    """A CSV or JSON Lines log, sorted by time (stable: equal times keep file order);
+    :class:`ValueError` names the first bad line."""
     with open(path, encoding="utf-8", newline="") as fh:
         first = fh.readline()
         fh.seek(0)
-        rows: Iterable[dict] = (
-            (orjson.loads(line) for line in fh if line.strip())
-            if first.lstrip().startswith("{")
-            else csv.DictReader(fh)
-        )
-        out = [_interaction(row, n + 1) for n, row in enumerate(rows)]
+        if first.lstrip().startswith("{"):
+            out = [_json_line(line, n) for n, line in enumerate(fh, 1) if line.strip()]
+        else:
+            reader = csv.DictReader(fh)
+            missing = {"user", "item", "timestamp"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(
+                    f"the header {reader.fieldnames} lacks {sorted(missing)} (a CSV log needs "
+                    "user, item and timestamp columns, comma-separated)"
+                )
+            out = [_interaction(row, n) for n, row in enumerate(reader, 2)]
     return sorted(out, key=lambda i: i.ts)
+
+
+def _json_line(line: str, number: int) -> Interaction:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"line {number}: not JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"line {number}: an interaction must be a JSON object")
+    return _interaction(row, number)
 
 
 def evaluate(
@@ -171,7 +187,7 @@ def _interaction(row: dict, line: int) -> Interaction:
         if isinstance(ts, str) and not ts.lstrip("-").isdigit():
             ts = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000
         tags = row.get("tags") or ()
-        return Interaction(
+        found = Interaction(
             str(row["user"]),
             str(row["item"]),
             int(float(ts)),
@@ -181,3 +197,6 @@ def _interaction(row: dict, line: int) -> Interaction:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"line {line}: needs user, item, timestamp ({exc})") from None
+    if not (math.isfinite(found.weight) and found.weight > 0):
+        raise ValueError(f"line {line}: weight must be a positive number, not {found.weight}")
+    return found
