@@ -13,10 +13,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
+
 from flows.ops import PROCESS_ID_VAR
+from flows.process import SUMMARY_FILE_VAR
 
 #: Runnable flows by short name.
 FLOWS = {"profiles": "flows.profiles:flow"}
@@ -42,7 +46,8 @@ def commands(
     snapshot_s: int = 10,
     member: tuple[int, str] | None = None,
 ) -> list[list[str]]:
-    """The ``python -m bytewax.run`` command line of each local process.
+    """The command line of each local process: ``python -m flows.process`` with
+    ``bytewax.run``'s arguments (a stop signal then exits 0).
 
     ``member=(process_id, addresses)`` instead runs this host's one process of a cluster
     whose other processes run elsewhere (containers, other machines).
@@ -51,7 +56,7 @@ def commands(
     ['flows.profiles:flow', '-w', '1', '-i', '1', '-a', 'flow-0:2101;flow-1:2101']
 
     """
-    base = [sys.executable, "-m", "bytewax.run", FLOWS.get(flow, flow), "-w", str(workers)]
+    base = [sys.executable, "-m", "flows.process", FLOWS.get(flow, flow), "-w", str(workers)]
     if recovery_dir:
         # Bytewax takes whole seconds; keep snapshots for 3 intervals (at least 30 s) as backups
         base += ["-r", recovery_dir, "-s", str(snapshot_s), "-b", str(max(snapshot_s * 3, 30))]
@@ -74,9 +79,11 @@ def start(
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
     log_path: str = "",
+    summary_dir: str = "",
 ) -> list[subprocess.Popen]:
     """Start ``flow``'s processes and return them (see :func:`run` and :func:`stop`);
-    ``log_path`` takes their output instead of the terminal."""
+    ``log_path`` takes their output instead of the terminal; with ``summary_dir``, each
+    process writes its final counters there (:func:`summary`)."""
     if recovery_dir:
         ensure_recovery_dir(recovery_dir, max(recovery_partitions, processes * workers))
     full_env = {**os.environ, **(env or {})}
@@ -92,12 +99,24 @@ def start(
         member=member,
     )
     first = member[0] if member is not None else 0
-    return [
-        subprocess.Popen(
-            cmd, env={**full_env, PROCESS_ID_VAR: str(first + i)}, stdout=output, stderr=output
-        )
-        for i, cmd in enumerate(lines)
-    ]
+    procs = []
+    for i, cmd in enumerate(lines):
+        env_i = {**full_env, PROCESS_ID_VAR: str(first + i)}
+        if summary_dir:
+            env_i[SUMMARY_FILE_VAR] = str(Path(summary_dir) / f"process-{first + i}.json")
+        procs.append(subprocess.Popen(cmd, env=env_i, stdout=output, stderr=output))
+    return procs
+
+
+def summary(summary_dir: str) -> tuple[int, Counter[str]]:
+    """Events accepted and dead letters by reason, summed over the processes that wrote
+    their counters to ``summary_dir``."""
+    accepted, dead = 0, Counter[str]()
+    for path in Path(summary_dir).glob("process-*.json"):
+        counters = orjson.loads(path.read_bytes())
+        accepted += int(sum(counters.get("events_in", {}).values()))
+        dead.update({k: int(v) for k, v in counters.get("dead_letters", {}).items()})
+    return accepted, dead
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 20.0) -> list[int]:

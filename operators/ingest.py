@@ -218,7 +218,8 @@ class Ingestor:
             raise Rejected(
                 Reason.TIMESTAMP_OUT_OF_RANGE,
                 f"ts {event.ts} is outside [now - {self.max_age_ms // 1000} s, "
-                f"now + {self.max_future_ms // 1000} s]",
+                f"now + {self.max_future_ms // 1000} s] (OFFERFLOW_MAX_EVENT_AGE_S, "
+                "OFFERFLOW_MAX_FUTURE_S)",
             )
         pseudonymous = self._pseudonymous(event, headers)
         if event.decision_id is not None and not _DECISION_ID.fullmatch(event.decision_id):

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 
+import orjson
 import pytest
 import redis
 
@@ -179,11 +180,36 @@ def test_run_stops_on_sigint_even_when_its_launcher_ignored_it(run: Run) -> None
 
         wait_for(all_counted, 90)
         proc.send_signal(signal.SIGINT)
-        proc.wait(30)  # it returns once every flow process has exited
+        # it returns once every flow process has exited, and a clean stop is no failure
+        assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_bounded_run_ends_with_a_summary_and_a_hint(run: Run) -> None:
+    """Replaying old data with the default maximum event age dead-letters every event; the
+    run says so, and names the setting, instead of exiting silently."""
+    old = int(time.time() * 1000) - 400 * 86_400_000
+    records = [
+        (f"u{i}".encode(), orjson.dumps({"event_id": f"old{i}", "user_id": f"u{i}",
+                                         "type": "page_view", "ts": old + i}))
+        for i in range(30)
+    ]  # fmt: skip
+    produce(run.settings, run.settings.topic("events"), records)
+    env = {**os.environ, **run.env, "OFFERFLOW_METRICS_PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "offerflow", "run", "--no-tail", "--no-recovery"],
+        env=env, capture_output=True, text=True, timeout=FLOW_TIMEOUT_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert lines[-2] == (
+        "offerflow run: 0 events accepted, 30 dead-lettered (timestamp_out_of_range 30)"
+    )
+    assert lines[-1].startswith("hint: every refused event") and "MAX_EVENT_AGE_S" in lines[-1]
+    assert "CONFWARN" not in done.stderr
 
 
 def test_a_bounded_run_that_hangs_is_stopped_and_fails_in_time(run: Run) -> None:

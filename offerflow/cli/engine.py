@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from collections import Counter
 
 from config.secrets import mask_url
 from config.settings import VARIABLES, Settings
@@ -101,15 +103,58 @@ def _run(args: argparse.Namespace) -> int:
         print("offerflow run: --process-id and --addresses go together", file=sys.stderr)
         return 2
     member = None if args.addresses is None else (args.process_id, args.addresses)
-    return runner.run(
-        args.flow,
-        member=member,
-        env=env,
-        processes=args.processes,
-        workers=args.workers,
-        recovery_dir=recovery,
-        snapshot_s=settings.snapshot_s,
-    )
+    with tempfile.TemporaryDirectory(prefix="offerflow-run-") as summary_dir:
+        code = runner.run(
+            args.flow,
+            member=member,
+            env=env,
+            processes=args.processes,
+            workers=args.workers,
+            recovery_dir=recovery,
+            snapshot_s=settings.snapshot_s,
+            summary_dir=summary_dir if args.no_tail else "",
+        )
+        if args.no_tail:
+            accepted, dead = runner.summary(summary_dir)
+            for line in run_summary(accepted, dead, settings):
+                print(line, file=sys.stderr)
+    return code
+
+
+def run_summary(accepted: int, dead: Counter[str], settings: Settings) -> list[str]:
+    """What a bounded run did, and a hint where the numbers point at a common mistake.
+
+    >>> s = Settings.from_env({"OFFERFLOW_ENV": "dev"})
+    >>> for line in run_summary(0, Counter(timestamp_out_of_range=900), s):
+    ...     print(line)  # doctest: +ELLIPSIS
+    offerflow run: 0 events accepted, 900 dead-lettered (timestamp_out_of_range 900)
+    hint: every refused event was outside the accepted time range: ... OFFERFLOW_MAX_EVENT_AGE_S ...
+    """
+    total = sum(dead.values())
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in dead.most_common())
+    lines = [
+        f"offerflow run: {accepted:,} events accepted, {total:,} dead-lettered"
+        + (f" ({reasons})" if reasons else "")
+    ]
+    if accepted + total == 0:
+        lines.append(
+            f"hint: nothing was read from {settings.topic('events')}: check "
+            "OFFERFLOW_TOPIC_PREFIX and OFFERFLOW_KAFKA_BOOTSTRAP, and that events were sent"
+        )
+    elif dead["timestamp_out_of_range"] * 2 > accepted + total:
+        share = "every" if not accepted else "most"
+        lines.append(
+            f"hint: {share} refused event was outside the accepted time range: events older "
+            f"than OFFERFLOW_MAX_EVENT_AGE_S ({settings.max_event_age_s:,.0f} s) or more than "
+            f"OFFERFLOW_MAX_FUTURE_S ({settings.max_future_s:,.0f} s) ahead are dead-lettered; to "
+            "replay historical data, raise OFFERFLOW_MAX_EVENT_AGE_S"
+        )
+    elif (dead["unparseable"] + dead["unknown_schema_id"]) * 2 > accepted + total:
+        lines.append(
+            "hint: most records could not be decoded: check OFFERFLOW_INPUT_FORMAT "
+            f"({settings.input_format}) against what the producers write"
+        )
+    return lines
 
 
 def _config(args: argparse.Namespace) -> int:
