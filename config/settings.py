@@ -31,14 +31,9 @@ from config.values import (
     ConfigError,
     allow_list,
     boolean,
-    choice,
-    conversions,
     duration,
-    durations,
     integer,
     number,
-    pairs,
-    shares,
 )
 from config.variables import DEV_ID_KEY, TOPICS, VARIABLES
 from operators.gate_policy import (
@@ -50,7 +45,6 @@ from operators.gate_policy import (
 )
 from operators.ingest import sender_key
 from schemas import registry
-from schemas.codec import FORMATS
 from schemas.units import DAY_MS
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
@@ -167,72 +161,17 @@ class Settings:
         )
         prefix = raw["TOPIC_PREFIX"]
         topics = {t: raw[f"TOPIC_{t.upper()}"] or f"{prefix}.{t}" for t in TOPICS}
-        input_format = choice(raw, "INPUT_FORMAT", ("auto", *FORMATS))
-        output_format = choice(raw, "OUTPUT_FORMAT", FORMATS)
         return cls(
             env=env,
             id_key=key.encode(),
             sender_key=signing.encode() if signing else (sender_key(key.encode()) if key else b""),
             dlq_redact=env != "dev" if raw["DLQ_REDACT"] == "auto" else boolean(raw, "DLQ_REDACT"),
-            dlq_retention_ms=duration(raw, "DLQ_RETENTION"),
             gate=gate,
-            max_products=integer(raw, "MAX_PRODUCTS", 1),
-            kafka_bootstrap=raw["KAFKA_BOOTSTRAP"],
-            kafka_config=pairs(raw["KAFKA_CONFIG"]),
-            kafka_batch_size=integer(raw, "KAFKA_BATCH_SIZE", 1),
-            partitions=integer(raw, "PARTITIONS", 1),
-            replication=integer(raw, "REPLICATION", 1),
             topics=topics,
-            input_format=input_format,
-            output_format=output_format,
-            avro_schema_ids=raw["AVRO_SCHEMA_IDS"],
             avro_writer_schemas=_writer_schemas(raw["AVRO_WRITER_SCHEMAS"]),
-            max_event_bytes=integer(raw, "MAX_EVENT_BYTES", 64),
-            max_event_age_s=number(raw, "MAX_EVENT_AGE_S"),
-            max_future_s=number(raw, "MAX_FUTURE_S"),
-            tail=boolean(raw, "TAIL"),
-            redis_url=raw["REDIS_URL"],
-            redis_prefix=raw["REDIS_PREFIX"],
-            profile_ttl_s=integer(raw, "PROFILE_TTL_S", 1),
-            half_lives_ms=durations(raw, "HALF_LIVES"),
-            max_categories=integer(raw, "MAX_CATEGORIES", 1),
-            clusters=integer(raw, "CLUSTERS", 0),
-            dedup_window=integer(raw, "DEDUP_WINDOW", 1),
-            erase_grace_s=integer(raw, "ERASE_GRACE_S", 0),
-            segments_file=raw["SEGMENTS_FILE"],
-            campaigns_file=raw["CAMPAIGNS_FILE"],
-            analytics_ttl_s=integer(raw, "ANALYTICS_TTL_S", 1),
-            attribution=boolean(raw, "ATTRIBUTION"),
-            attribution_conversions=conversions(raw, "ATTRIBUTION_CONVERSIONS"),
-            attribution_lookback_ms=duration(raw, "ATTRIBUTION_LOOKBACK"),
-            attribution_max_touches=integer(raw, "ATTRIBUTION_MAX_TOUCHES", 1),
-            attribution_inactivity_ms=duration(raw, "ATTRIBUTION_INACTIVITY"),
-            attribution_half_life_ms=duration(raw, "ATTRIBUTION_HALF_LIFE"),
-            attribution_position=shares(raw, "ATTRIBUTION_POSITION"),
-            markov_order=integer(raw, "MARKOV_ORDER", 1),
-            markov_refresh=integer(raw, "MARKOV_REFRESH", 1),
-            predictions=boolean(raw, "PREDICTIONS"),
-            predict_refit_ms=duration(raw, "PREDICT_REFIT"),
-            predict_min_repeat=integer(raw, "PREDICT_MIN_REPEAT", 2),
             clv_horizon_days=max(1, duration(raw, "CLV_HORIZON") // DAY_MS),
-            clv_discount=number(raw, "CLV_DISCOUNT"),
-            recommendations=boolean(raw, "RECOMMENDATIONS"),
-            catalog_file=raw["CATALOG_FILE"],
-            reco_k=integer(raw, "RECO_K", 1),
-            reco_per_category=integer(raw, "RECO_PER_CATEGORY", 1),
-            reco_exclude_purchased=boolean(raw, "RECO_EXCLUDE_PURCHASED"),
-            reco_half_life_ms=duration(raw, "RECO_HALF_LIFE"),
-            reco_refresh_ms=duration(raw, "RECO_REFRESH"),
-            recovery_dir=raw["RECOVERY_DIR"],
-            snapshot_s=integer(raw, "SNAPSHOT_S", 1),
-            history_bucket_ms=duration(raw, "HISTORY_BUCKET"),
-            metrics_port=integer(raw, "METRICS_PORT", 0),
-            metrics_host=raw["METRICS_HOST"],
             ops_interval_s=number(raw, "OPS_INTERVAL_S") or 2.0,
-            dashboard_token=raw["DASHBOARD_TOKEN"],
-            dashboard_host=raw["DASHBOARD_HOST"],
-            dashboard_port=integer(raw, "DASHBOARD_PORT", 0),
-            stack_dir=raw["STACK_DIR"],
+            **{v.field: v.parse(raw, v.name) for v in VARIABLES if v.parse is not None},
         )
 
     def topic(self, logical: str) -> str:

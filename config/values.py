@@ -8,7 +8,7 @@ clear line. :mod:`config.settings` resolves the settings with them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from schemas.event import EventType
 from schemas.units import parse_duration
@@ -117,3 +117,23 @@ def pairs(spec: str) -> dict[str, str]:
             raise ConfigError(f"OFFERFLOW_KAFKA_CONFIG entries must be key=value, got {part!r}")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def text(raw: Mapping[str, str], name: str) -> str:
+    """The value as it is."""
+    return raw[name]
+
+
+def at_least(minimum: int) -> Callable[[Mapping[str, str], str], int]:
+    """A parser of whole numbers of at least ``minimum``."""
+    return lambda raw, name: integer(raw, name, minimum)
+
+
+def one_of(*allowed: str) -> Callable[[Mapping[str, str], str], str]:
+    """A parser accepting only ``allowed`` values."""
+    return lambda raw, name: choice(raw, name, allowed)
+
+
+def key_values(raw: Mapping[str, str], name: str) -> dict[str, str]:
+    """``k=v,k2=v2`` pairs (see :func:`pairs`)."""
+    return pairs(raw[name])

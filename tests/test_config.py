@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,22 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     missing = [v.name for v in VARIABLES if f"`OFFERFLOW_{v.name}`" not in readme]
     assert not missing, f"add to the README's configuration table: {missing}"
+
+
+def test_every_setting_is_declared_once_by_its_variable() -> None:
+    """A settings field is read by its variable's own parser, or derived from several
+    variables in Settings.from_env (and then named here): no third place to keep in step."""
+    derived = {"env", "id_key", "sender_key", "dlq_redact", "gate", "topics",
+               "avro_writer_schemas", "clv_horizon_days", "ops_interval_s"}  # fmt: skip
+    declared = [v.field for v in VARIABLES if v.parse is not None]
+    assert len(declared) == len(set(declared))
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert fields == set(declared) | derived
+    assert not set(declared) & derived
+    groups = list(dict.fromkeys(v.group for v in VARIABLES))
+    assert [v.group for v in VARIABLES] == sorted((v.group for v in VARIABLES), key=groups.index), (
+        "a group's variables stand together"
+    )
 
 
 def test_default_recovery_arguments_are_accepted_by_bytewax() -> None:

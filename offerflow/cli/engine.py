@@ -159,13 +159,13 @@ def run_summary(accepted: int, dead: Counter[str], settings: Settings) -> list[s
 
 def _config(args: argparse.Namespace) -> int:
     if args.markdown:
-        print("| variable | default | meaning |\n|---|---|---|")
+        group = None
         for v in VARIABLES:
-            print(
-                f"| `OFFERFLOW_{v.name}` | `{v.default}` | {v.help} |"
-                if v.default
-                else f"| `OFFERFLOW_{v.name}` | | {v.help} |"
-            )
+            if v.group != group:
+                group = v.group
+                print(f"\n**{group}**\n\n| variable | default | meaning |\n|---|---|---|")
+            default = f"`{v.default}`" if v.default else ""
+            print(f"| `OFFERFLOW_{v.name}` | {default} | {v.help} |")
         return 0
     for key, value in Settings.from_env().describe().items():
         print(f"{key:18} {value}")
