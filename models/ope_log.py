@@ -6,8 +6,10 @@ A log is JSON Lines, one decision per line (docs/ope.md)::
      "actions": ["pct10", "pct20"]}
 
 ``context`` is the segment name (a string), ``propensity`` the probability in (0, 1] with which
-the logging policy chose ``action``, ``actions`` the offers that were available (optional). A
-target table is ``{context: {action: probability}}`` with ``"*"`` for every other context.
+the logging policy chose ``action``, ``actions`` the offers that were available (optional), and
+``target`` (optional) the probabilities a contextual target policy gives each action for this
+very decision. A target table is ``{context: {action: probability}}`` with ``"*"`` for every
+other context.
 
 Each check raises :class:`ValueError` with a message that names the problem, because a
 silently repaired input gives plausible numbers for a policy nobody meant: a misspelt action
@@ -119,7 +121,24 @@ def _decision(raw: Any) -> Logged:
         raise ValueError(f"reward must be a finite number, not {reward!r}")
     if actions and action not in actions:
         raise ValueError(f"action {action!r} is not among the available actions")
-    return Logged(context, action, float(propensity), float(reward), tuple(actions))
+    target = _row_target(raw.get("target"), actions)
+    return Logged(context, action, float(propensity), float(reward), tuple(actions), target)
+
+
+def _row_target(raw: Any, actions: list[str]) -> tuple[tuple[str, float], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("target must be a non-empty object {action: probability}")
+    if not all(isinstance(a, str) and _probability(p) for a, p in raw.items()):
+        raise ValueError("target probabilities must be numbers in [0, 1]")
+    if actions and set(raw) - set(actions):
+        unknown = sorted(set(raw) - set(actions))
+        raise ValueError(f"target names actions that were not available: {_listed(unknown)}")
+    total = math.fsum(raw.values())
+    if abs(total - 1) > SUM_TOLERANCE:
+        raise ValueError(f"target sums to {total:g}, not 1")
+    return tuple(sorted((a, float(p)) for a, p in raw.items()))
 
 
 def _number(value: Any) -> bool:

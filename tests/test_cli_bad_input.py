@@ -43,7 +43,7 @@ CASES = [
     ("ope: negative reward is fine, text is not",
      {"log": _jsonl([{**LOG[0], "reward": "lots"}])}, ["ope", "{log}"], "reward must be"),
     ("ope: target Uniform", {"log": _jsonl(LOG)}, ["ope", "{log}", "--target", "Uniform"],
-     "neither uniform, greedy nor a JSON table file"),
+     "neither uniform, greedy, logged nor a JSON table file"),
     ("ope: target array", {"log": _jsonl(LOG), "t": "[1, 2]"},
      ["ope", "{log}", "--target", "{t}"], "must be a JSON object"),
     ("ope: target bad JSON", {"log": _jsonl(LOG), "t": "{"},
@@ -54,6 +54,12 @@ CASES = [
      ["ope", "{log}", "--target", "{t}"], "contexts the log never shows: '1', '2'"),
     ("ope: sum not 1", {"log": _jsonl(LOG), "t": '{"*": {"a": 0.5, "b": 0.2}}'},
      ["ope", "{log}", "--target", "{t}"], "sums to 0.7, not 1"),
+    ("ope: logged target missing", {"log": _jsonl(LOG)}, ["ope", "{log}", "--target", "logged"],
+     "4 decision(s) carry no 'target'"),
+    ("ope: row target not 1", {"log": _jsonl([{**LOG[0], "target": {"a": 0.5}}])},
+     ["ope", "{log}", "--target", "logged"], "target sums to 0.5, not 1"),
+    ("ope: bootstrap 0", {"log": _jsonl(LOG)}, ["ope", "{log}", "--bootstrap", "0"],
+     "must be above 0"),
     ("ope: level 2", {"log": _jsonl(LOG)}, ["ope", "{log}", "--level", "2"], "between 0 and 1"),
     ("ope: unknown replay", {"log": _jsonl(LOG)}, ["ope", "{log}", "--replay", "greedy"],
      "invalid choice"),
@@ -166,5 +172,5 @@ def test_a_real_process_refuses_with_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "offerflow ope: --target 'Uniform' is neither uniform, greedy nor a JSON table file"
+        "offerflow ope: --target 'Uniform' is neither uniform, greedy, logged nor a JSON table file"
     ]

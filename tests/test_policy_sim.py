@@ -28,5 +28,9 @@ def test_ope_command_reports_every_estimator(tmp_path, capsys) -> None:
     assert main(["ope", str(log), "--target", "greedy", "--replay", "thompson", "--json"]) == 0
     out = orjson.loads(capsys.readouterr().out)
     methods = {e["method"]: e for e in out["estimates"]}
-    assert set(methods) == {"ipw", "snipw", "dr", "replay:thompson"}
+    assert set(methods) == {"ipw", "snipw", "dm", "dr", "sndr", "replay:thompson"}
     assert abs(methods["ipw"]["value"] - 0.5) < 1e-9  # greedy picks x, which pays half the time
+    assert main(["ope", str(log), "--target", "greedy", "--bootstrap", "50", "--json"]) == 0
+    boot = {e["method"]: e for e in orjson.loads(capsys.readouterr().out)["estimates"]}
+    assert set(boot) == {f"{m}:bootstrap" for m in ("ipw", "snipw", "dm", "dr", "sndr")}
+    assert all(e["low"] <= e["value"] <= e["high"] for e in boot.values())

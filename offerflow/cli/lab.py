@@ -75,15 +75,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="offline policy evaluation of a decisions log",
         description="Estimate a target policy's value from a JSON Lines log of decisions "
         "(context, action, propensity, reward; see docs/ope.md) with IPW, self-normalized "
-        "IPW and doubly robust estimators, or replay a learning policy on a uniformly "
-        "random log.",
+        "IPW, the direct method, doubly robust and self-normalized doubly robust estimators, "
+        "and replay a learning policy on a uniformly random log.",
     )
     p.add_argument("log", help="JSON Lines decisions log")
     p.add_argument(
         "--target",
         default="uniform",
-        help="uniform, greedy (best logged mean per context) or a JSON file "
+        help="uniform, greedy (best logged mean per context), logged (each decision's own "
+        "'target' probabilities: a contextual policy) or a JSON file "
         '{"context": {"action": probability}} ("*" for any context) (default uniform)',
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        metavar="N",
+        help="percentile intervals from N resamples instead of normal approximations",
     )
     p.add_argument(
         "--replay",
@@ -193,7 +200,7 @@ def _ope(args: argparse.Namespace) -> int:
     import orjson
 
     from models import ope
-    from models.ope_log import check_table, read_log
+    from models.ope_log import read_log
 
     check_readable(args.log)
     try:
@@ -202,27 +209,14 @@ def _ope(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not log:
         raise UsageError(f"{args.log} holds no decisions")
-    if args.target == "uniform":
-        target = ope.uniform
-    elif args.target == "greedy":
-        target = ope.greedy(log)
+    target = _ope_target(args.target, log)
+    estimators = (ope.ipw, ope.snipw, ope.direct_method, ope.doubly_robust, ope.self_normalized_dr)
+    if args.bootstrap:
+        estimates = [
+            ope.bootstrap(e, log, target, args.level, resamples=args.bootstrap) for e in estimators
+        ]
     else:
-        if not os.path.isfile(args.target):
-            raise UsageError(
-                f"--target {args.target!r} is neither uniform, greedy nor a JSON table file"
-            )
-        try:
-            table = check_table(orjson.loads(read_text(args.target, "target file")), log)
-        except orjson.JSONDecodeError as exc:
-            raise UsageError(f"{args.target}: not JSON ({exc})") from None
-        except ValueError as exc:
-            raise UsageError(f"{args.target}: {exc}") from None
-        target = ope.table_target(table)
-    estimates = [
-        ope.ipw(log, target, args.level),
-        ope.snipw(log, target, args.level),
-        ope.doubly_robust(log, target, args.level),
-    ]
+        estimates = [e(log, target, args.level) for e in estimators]
     if args.replay:
         estimates.append(ope.replay(log, args.replay, level=args.level))
     logged = sum(r.reward for r in log) / len(log)
@@ -237,6 +231,35 @@ def _ope(args: argparse.Namespace) -> int:
     for e in estimates:
         print(f"{e.method:>16}{e.value:>10.4f}{e.low:>10.4f}{e.high:>10.4f}{e.n:>10,}")
     return 0
+
+
+def _ope_target(name: str, log: list):
+    """``--target``: uniform, greedy, logged (each decision's own ``target``) or a table file."""
+    import orjson
+
+    from models import ope
+    from models.ope_log import check_table
+
+    if name == "uniform":
+        return ope.uniform
+    if name == "greedy":
+        return ope.greedy(log)
+    if name == "logged":
+        missing = sum(not r.target for r in log)
+        if missing:
+            raise UsageError(f"--target logged: {missing:,} decision(s) carry no 'target'")
+        return ope.logged_target
+    if not os.path.isfile(name):
+        raise UsageError(
+            f"--target {name!r} is neither uniform, greedy, logged nor a JSON table file"
+        )
+    try:
+        table = check_table(orjson.loads(read_text(name, "target file")), log)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{name}: not JSON ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    return ope.table_target(table)
 
 
 def _simulate(args: argparse.Namespace) -> int:
