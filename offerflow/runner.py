@@ -64,7 +64,7 @@ def commands(
         return [[*base, "-i", str(member[0]), "-a", member[1]]]
     if processes == 1:
         return [base]
-    addresses = ";".join(f"127.0.0.1:{_free_port()}" for _ in range(processes))
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
     return [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
 
 
@@ -198,7 +198,8 @@ def machine_cpu_seconds() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a local cluster's addresses)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

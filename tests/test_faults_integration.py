@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ from offerflow.devstack import stack
 from offerflow.devstack.sample import generate
 from offerflow.devstack.tally import tally
 from offerflow.kafka_io import read_to_end
+from offerflow.runner import free_port
 from schemas import codec
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_flow_integration import counters, expected_counters, produce_samples
@@ -83,19 +83,13 @@ def test_poison_on_every_partition_is_dead_lettered_and_the_flow_keeps_up(
         run.cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.skipif("OFFERFLOW_KAFKA_BOOTSTRAP" in os.environ, reason="freezes a local broker only")
 def test_flow_waits_out_an_unresponsive_broker_and_loses_nothing(
     live_stack: None, tmp_path: Path
 ) -> None:
     # A broker of this test's own, on a port of its own: freezing it stops nobody else's run.
     own = {
-        "OFFERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{_free_port()}",
+        "OFFERFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "OFFERFLOW_STACK_DIR": str(tmp_path / "stack"),
     }
     stack.up(Settings.from_env({**os.environ, **own}, need_id_key=False), external_kafka=False,

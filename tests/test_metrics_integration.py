@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from flows.wiring import make_ingestor
 from offerflow.devstack.sample import generate
 from offerflow.reports.analytics import Analytics
+from offerflow.runner import free_port
 from schemas.event import Event
 from tests.conftest import Run, tailing_flow, wait_for
 from tests.test_flow_integration import produce_samples
-from tests.test_redis_outage import free_port
 
 pytestmark = pytest.mark.integration
 

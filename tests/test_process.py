@@ -17,6 +17,7 @@ from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.testing import TestingSource
 
 from flows.process import SUMMARY_FILE_VAR
+from offerflow.runner import free_port
 
 
 class _Endless(StatelessSourcePartition):
@@ -74,7 +75,7 @@ def test_a_stop_signal_ends_the_process_with_code_0() -> None:
 
 
 def test_two_processes_both_stop_cleanly() -> None:
-    addresses = "127.0.0.1:23121;127.0.0.1:23122"
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
     procs = [_start("endless_flow()", "-i", str(i), "-a", addresses) for i in range(2)]
     time.sleep(4)
     for proc in procs:

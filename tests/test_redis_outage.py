@@ -4,7 +4,6 @@ Kafka) and, once Redis is back, every profile is written, without any new event 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 
@@ -14,15 +13,10 @@ import redis
 from offerflow.devstack.sample import generate
 from offerflow.devstack.stack import redis_answers, redis_command
 from offerflow.kafka_io import produce, read_to_end
+from offerflow.runner import free_port
 from tests.conftest import Run, tailing_flow, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_flow_survives_a_redis_outage_and_catches_up(live_stack: None) -> None:
