@@ -97,7 +97,12 @@ def last_snapshot_ms(recovery_dir: str) -> int | None:
     ``None`` without recovery."""
     if not recovery_dir or not os.path.isdir(recovery_dir):
         return None
-    times = [p.stat().st_mtime for p in Path(recovery_dir).glob("*.sqlite3*")]
+    times = []
+    for path in Path(recovery_dir).glob("*.sqlite3*"):
+        try:
+            times.append(path.stat().st_mtime)
+        except FileNotFoundError:  # SQLite removes its -wal and -shm files as it goes
+            continue
     return int(max(times) * 1000) if times else None
 
 
@@ -159,7 +164,10 @@ class OpsReporter(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.wait(self.interval_s):
-            self.report()
+            try:
+                self.report()
+            except Exception:  # one bad sample must not end the reports for good
+                log.exception("ops report failed; trying again in %s s", self.interval_s)
 
     def stop(self) -> None:
         self._halt.set()
