@@ -93,13 +93,13 @@ def logged_target(_context: str, _actions: Sequence[str]) -> Mapping[str, float]
 
 def ipw(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimate:
     """Inverse propensity weighting."""
-    terms = [w * r.reward for w, r in zip(_weights(log, target), log, strict=True)]
+    terms = [w * r.reward for w, r in zip(_weights(log, _targets(log, target)), log, strict=True)]
     return _within_rewards(_mean_estimate("ipw", terms, level), log)
 
 
 def snipw(log: Sequence[Logged], target: Target, level: float = 0.95) -> Estimate:
     """Self-normalized IPW: biased but far less variable when weights are large."""
-    weights = _weights(log, target)
+    weights = _weights(log, _targets(log, target))
     total = sum(weights)
     if total == 0:
         return Estimate("snipw", math.nan, math.nan, math.nan, len(log))
@@ -136,9 +136,10 @@ def doubly_robust(
 ) -> Estimate:
     """Doubly robust: the direct method plus the IPW correction of its error."""
     q = q or _direct_model(log)
+    targets = _targets(log, target)
     terms = [
         _direct(probs, r.context, q) + w * (r.reward - q(r.context, r.action))
-        for r, probs, w in zip(log, _targets(log, target), _weights(log, target), strict=True)
+        for r, probs, w in zip(log, targets, _weights(log, targets), strict=True)
     ]
     return _within_rewards(_mean_estimate("dr", terms, level), log)
 
@@ -149,13 +150,14 @@ def self_normalized_dr(
     """Self-normalized doubly robust: the correction's weights divided by their mean, which
     keeps the estimate within reach of the rewards when weights are large."""
     q = q or _direct_model(log)
-    weights = _weights(log, target)
+    targets = _targets(log, target)
+    weights = _weights(log, targets)
     mean_w = sum(weights) / len(log) if log else 0.0
     if mean_w == 0:
         return Estimate("sndr", math.nan, math.nan, math.nan, len(log))
     terms = [
         _direct(probs, r.context, q) + w / mean_w * (r.reward - q(r.context, r.action))
-        for r, probs, w in zip(log, _targets(log, target), weights, strict=True)
+        for r, probs, w in zip(log, targets, weights, strict=True)
     ]
     return _within_rewards(_mean_estimate("sndr", terms, level), log)
 
@@ -242,9 +244,10 @@ def _targets(log: Sequence[Logged], target: Target) -> list[Mapping[str, float]]
     return [target(r.context, r.actions or everything) for r in log]
 
 
-def _weights(log: Sequence[Logged], target: Target) -> list[float]:
+def _weights(log: Sequence[Logged], targets: Sequence[Mapping[str, float]]) -> list[float]:
+    """``target(a | x) / propensity`` of each decision, from :func:`_targets`' output."""
     weights = []
-    for r, probs in zip(log, _targets(log, target), strict=True):
+    for r, probs in zip(log, targets, strict=True):
         if not 0 < r.propensity <= 1:
             raise ValueError(f"propensity must be in (0, 1], got {r.propensity}")
         weights.append(probs.get(r.action, 0.0) / r.propensity)
