@@ -174,10 +174,8 @@ def bootstrap(
     reward model) run again on ``resamples`` resamples of the decisions."""
     point = estimator(log, target, level)
     rng = random.Random(seed)
-    values = sorted(
-        estimator(rng.choices(log, k=len(log)), target, level).value for _ in range(resamples)
-    )
-    values = [v for v in values if not math.isnan(v)]
+    found = (estimator(rng.choices(log, k=len(log)), target, level).value for _ in range(resamples))
+    values = sorted(v for v in found if not math.isnan(v))  # NaN would spoil the sort order
     if not values:
         return point
     tail = (1 - level) / 2

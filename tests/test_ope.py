@@ -210,3 +210,16 @@ def test_read_log_takes_a_per_decision_target(tmp_path) -> None:
         path.write_text(orjson.dumps({**row, "target": bad}).decode() + "\n")
         with pytest.raises(ValueError, match=problem):
             read_log(str(path))
+
+
+def test_bootstrap_percentiles_ignore_resamples_without_an_estimate() -> None:
+    """SNIPW has no value on a resample where the target's action never occurs (about 4% of
+    them here); such resamples are left out before the percentiles are taken. Sorted among
+    the others, a NaN scrambles the order and the interval came out as [0.125, 0.833]."""
+    paid = [Logged("s", "a", 0.5, reward, ("a", "b")) for reward in (0.0, 0.5, 1.0)]
+    log = paid + [Logged("s", "b", 0.5, 0.0, ("a", "b"))] * 17
+    always_a = ope.table_target({"*": {"a": 1.0}})
+    boot = ope.bootstrap(ope.snipw, log, always_a, resamples=200, seed=4)
+    # a resample holding only the first (or only the last) "a" estimates 0 (or 1): about 5%
+    # of resamples each, so the 2.5% and 97.5% percentiles are exactly 0 and 1
+    assert (boot.low, boot.high) == (0.0, 1.0)
