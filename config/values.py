@@ -70,14 +70,15 @@ def durations(raw: Mapping[str, str], name: str) -> tuple[int, ...]:
     out = []
     for part in filter(None, (p.strip() for p in raw[name].split(","))):
         try:
-            if part.replace(".", "", 1).isdigit():
-                raise ValueError(part)
-            out.append(parse_duration(part))
+            ms = None if part.replace(".", "", 1).isdigit() else parse_duration(part)
         except ValueError:
+            ms = None
+        if ms is None:
             raise ConfigError(
                 f"OFFERFLOW_{name} must list durations like 250ms, 90s, 30m, 12h or 7d; "
                 f"got {part!r}"
-            ) from None
+            )
+        out.append(ms)
     if not out:
         raise ConfigError(f"OFFERFLOW_{name} needs at least one duration")
     return tuple(sorted(set(out)))

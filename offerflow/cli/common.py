@@ -1,4 +1,4 @@
-"""What the command modules share: the usage-error type and a few defaults."""
+"""What the command modules share: the usage-error type, file checks and flag types."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import argparse
 import math
 import os
 from datetime import date
-
-#: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
-DEFAULT_RECOVERY_DIR = "offerflow-recovery"
 
 
 class UsageError(Exception):

@@ -11,7 +11,10 @@ from collections import Counter
 from config.secrets import mask_url
 from config.settings import VARIABLES, Settings
 from offerflow import runner
-from offerflow.cli.common import DEFAULT_RECOVERY_DIR
+from offerflow.cli.common import UsageError
+
+#: Where ``offerflow run`` keeps Bytewax recovery state when nothing else is configured.
+DEFAULT_RECOVERY_DIR = "offerflow-recovery"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,8 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_recovery:
         recovery = ""
     if (args.process_id is None) != (args.addresses is None):
-        print("offerflow run: --process-id and --addresses go together", file=sys.stderr)
-        return 2
+        raise UsageError("--process-id and --addresses go together")
     member = None if args.addresses is None else (args.process_id, args.addresses)
     with tempfile.TemporaryDirectory(prefix="offerflow-run-") as summary_dir:
         code = runner.run(
