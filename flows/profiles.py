@@ -48,7 +48,7 @@ from operators.user_decisions import Decisioning
 from schemas import codec
 from schemas.event import Event
 from schemas.rejection import Rejected
-from state.clusters import ClusterModel
+from state.clusters import ClusterModel, ClusterUpdate
 from state.profile import ProfileConfig
 from state.segments import RuleFile
 
@@ -156,17 +156,21 @@ def _decode_internal(msg: KafkaSourceMessage) -> Feedback | DeadLetter:
 
 
 def _clusters(changes: Stream, settings: Settings) -> Stream[Feedback]:
-    """Unclaimed users' vectors → one online KMeans (a single key: see the README) → answers."""
+    """Unclaimed users' vectors → one online KMeans (a single key: see the README) → an
+    answer for each user whose cluster changed."""
     vectors = _tagged("cluster_vectors", changes, "vector", lambda kv: kv[1][1])
     keyed = op.key_on("one_cluster_model", vectors, lambda _v: MODEL_KEYS["kmeans"])
 
-    def assign(model: ClusterModel | None, item: tuple) -> tuple[ClusterModel, Feedback]:
+    def assign(
+        model: ClusterModel | None, update: ClusterUpdate
+    ) -> tuple[ClusterModel, Feedback | None]:
         model = model or ClusterModel(n_clusters=settings.clusters)
-        user, vector = item
-        return model, Feedback("cluster", user, {"cluster": model.assign(vector)})
+        cluster = model.answer(update)
+        answer = None if cluster is None else Feedback("cluster", update.user, {"cluster": cluster})
+        return model, answer
 
     answers = stateful_map("cluster_model", keyed, assign)
-    return op.map("cluster_answers", answers, lambda kv: kv[1])
+    return op.filter_map("cluster_answers", answers, lambda kv: kv[1])
 
 
 def _target(value: Event | Feedback) -> str:

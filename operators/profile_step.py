@@ -22,7 +22,7 @@ triggers, and end inactive journeys. Bytewax snapshots the key's state as
 
 Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`` deletes),
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
-``("internal", Feedback)`` for the internal topic, ``("vector", (user, features))`` for
+``("internal", Feedback)`` for the internal topic, ``("vector", ClusterUpdate)`` for
 the clustering stage, ``("predict", ("facts" | "forget", ...))`` for the predictive models
 (:mod:`operators.predict_step`, whose ``predicted`` answers land in the profile's features),
 ``("reco", ("learn" | "forget", ...))`` for the recommender (:mod:`operators.reco_step`),
@@ -49,7 +49,7 @@ from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
 from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
-from state.clusters import cluster_vector
+from state.clusters import ClusterUpdate, cluster_vector
 from state.contacts import ContactLedger
 from state.journey import Journey
 from state.key_state import KeyState
@@ -246,7 +246,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 vector = cluster_vector(
                     features, self.cfg.profile.labels[len(self.cfg.profile.labels) // 2]
                 )
-                out.append(("vector", (self.user, vector)))
+                out.append(("vector", ClusterUpdate(self.user, vector, profile.cluster)))
                 if profile.cluster is not None:
                     segments = (f"cluster_{profile.cluster}",)
             if segments != profile.segments:

@@ -1,9 +1,11 @@
 """Online clustering of users that no rule segment claims (River's ``KMeans``).
 
 Each unclaimed profile update sends a small vector of its decayed behaviour to one model,
-which learns from it and answers with the nearest centre; the profile then carries segment
-``cluster_<n>``. Features are ``log1p``-compressed counts and amounts, so a heavy buyer does
-not flatten everyone else into one cluster, plus the engagement ratio (already in [0, 1]).
+which learns from it and answers with the nearest centre when that differs from the cluster
+the profile already carries (most updates leave a user where they were, so most need no
+answer); the profile then carries segment ``cluster_<n>``. Features are ``log1p``-compressed
+counts and amounts, so a heavy buyer does not flatten everyone else into one cluster, plus the
+engagement ratio (already in [0, 1]).
 
 The model is a single keyed state: one worker serves all cluster updates (a hot key by
 design, documented in the README). Only unclaimed users' updates reach it.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from river import cluster
@@ -51,6 +54,16 @@ def cluster_vector(features: Mapping[str, Any], label: str) -> dict[str, float]:
     return x
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterUpdate:
+    """An unclaimed profile's vector, and the cluster the profile carries now (``None``
+    before its first answer)."""
+
+    user: str
+    vector: dict[str, float]
+    current: int | None
+
+
 class ClusterModel:
     """River ``KMeans`` that learns from every vector it assigns.
 
@@ -72,3 +85,16 @@ class ClusterModel:
         """Learn from ``x`` and return its cluster."""
         self.model.learn_one(x)
         return self.model.predict_one(x)
+
+    def answer(self, update: ClusterUpdate) -> int | None:
+        """Learn from ``update`` and return its cluster if it is not the one the profile
+        already carries.
+
+        >>> model = ClusterModel(n_clusters=2, seed=1)
+        >>> first = model.answer(ClusterUpdate("u", {"views": 1.0}, None))
+        >>> model.answer(ClusterUpdate("u", {"views": 1.0}, first)) is None
+        True
+
+        """
+        cluster = self.assign(update.vector)
+        return None if cluster == update.current else cluster

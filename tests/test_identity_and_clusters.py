@@ -118,13 +118,17 @@ def test_unclaimed_users_get_a_cluster_segment() -> None:
     loop = Loop(nobody)
     loop.send("u", Event("1", EventType.PRODUCT_VIEW, "u", 0, properties={"category": "x"}))
     vectors = [p for _, (tag, p) in loop.outputs if tag == "vector"]
-    assert vectors and vectors[0][0] == "u" and vectors[0][1]["views"] > 0
+    assert vectors and vectors[0].user == "u" and vectors[0].vector["views"] > 0
+    assert vectors[0].current is None
     loop.send("u", Feedback("cluster", "u", {"cluster": 4}))
     changes = [p for _, (tag, p) in loop.outputs if tag == "segment"]
     assert changes[-1]["segments"] == ["cluster_4"] and changes[-1]["added"] == ["cluster_4"]
     assert loop.logics["u"].profile.to_document()["segment"] == "cluster_4"
     loop.send("u", Feedback("cluster", "u", {"cluster": 4}))  # same answer: nothing new
     assert [p for _, (tag, p) in loop.outputs if tag == "segment"] == changes
+    loop.send("u", Event("2", EventType.PAGE_VIEW, "u", 1))
+    vectors = [p for _, (tag, p) in loop.outputs if tag == "vector"]
+    assert vectors[-1].current == 4  # so the model answers only if the cluster changes
 
 
 def test_malformed_internal_messages_are_dead_lettered() -> None:
