@@ -43,7 +43,7 @@ from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
-from operators.redis_mirror import FlushTicks, RedisMirrorSink
+from operators.redis_mirror import RedisMirrorSink
 from operators.user_decisions import Decisioning
 from schemas import codec
 from schemas.event import Event
@@ -65,10 +65,6 @@ def build(settings: Settings) -> Dataflow:
     changes = op.stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
 
     documents = op.flat_map("profile_documents", changes, lambda kv: _documents(settings, kv))
-    if settings.tail:  # retry pending Redis writes even while no events arrive
-        documents = op.merge(
-            "documents_and_ticks", documents, op.input("redis_flush_ticks", flow, FlushTicks(1.0))
-        )
     op.output(
         "redis_profiles",
         documents,

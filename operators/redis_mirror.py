@@ -3,9 +3,9 @@
 Redis is a read model for outside readers; the dataflow's own state lives in Bytewax. So a
 Redis outage must never stop the flow: writes that fail stay pending, coalesced by key (the
 newest value of a key replaces an older pending one, because every write carries the key's
-whole current value), and are retried with exponential backoff on later batches. Writing whole
-values also makes replays after a crash harmless: rewriting a key with the same value is a
-no-op for readers.
+whole current value), and are retried with exponential backoff on later batches, or by a
+short-lived retry thread while no batches arrive. Writing whole values also makes replays after
+a crash harmless: rewriting a key with the same value is a no-op for readers.
 
 Each item is ``(key, document)``: the document replaces the value at ``key`` as JSON with one
 ``SET key value EX ttl`` (atomic, so readers never see half a document, and a third of the cost
@@ -30,14 +30,13 @@ Examples
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import redis
-from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -50,7 +49,7 @@ Document = Mapping[str, Any] | None
 Item = tuple[str, Document]
 
 
-class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
+class RedisMirrorPartition(StatelessSinkPartition[Item]):
     """One worker's Redis writer with a coalescing retry buffer.
 
     Parameters
@@ -84,14 +83,34 @@ class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
         self.failures = 0
         self.discarded = 0
         self._retry_at = 0.0
+        # A sink is only called with items, so after an outage a thread retries until the
+        # writes are through; it exists only while writes are pending (a source ticking every
+        # second instead made an idle flow's CPU grow with uptime).
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._retrying = False
 
-    def write_batch(self, items: list[Item | None]) -> None:
-        """Queue ``items`` and flush everything pending unless Redis is in backoff. ``None``
-        items are :class:`FlushTicks`: they only give a retry its chance."""
-        for item in items:
-            if item is None:
-                continue
-            key, document = item
+    def write_batch(self, items: list[Item]) -> None:
+        """Queue ``items`` and flush everything pending unless Redis is in backoff."""
+        with self._lock:
+            self._queue(items)
+            if self.pending and self.clock() >= self._retry_at:
+                self._flush()
+
+    def flush(self) -> bool:
+        """Try to write everything pending; return whether it all went through."""
+        with self._lock:
+            return self._flush()
+
+    def close(self) -> None:
+        """Last attempt to write what is pending when the flow stops."""
+        self._closed.set()
+        if not self.flush():
+            log.error("flow stopping with %d Redis writes not applied", len(self.pending))
+        self.client.close()
+
+    def _queue(self, items: list[Item]) -> None:
+        for key, document in items:
             self.pending.pop(key, None)  # re-insert so dict order stays oldest-first
             self.pending[key] = document
         overflow = len(self.pending) - self.max_pending
@@ -104,11 +123,8 @@ class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
                 overflow,
                 self.max_pending,
             )
-        if self.pending and self.clock() >= self._retry_at:
-            self.flush()
 
-    def flush(self) -> bool:
-        """Try to write everything pending; return whether it all went through."""
+    def _flush(self) -> bool:
         if not self.pending:
             return True
         pipe = self.client.pipeline(transaction=False)
@@ -131,6 +147,9 @@ class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
                 len(self.pending),
                 backoff,
             )
+            if not self._retrying and not self._closed.is_set():
+                self._retrying = True
+                threading.Thread(target=self._retry, name="redis-retry", daemon=True).start()
             return False
         if self.failures:
             log.warning("Redis is back: wrote %d pending keys", len(self.pending))
@@ -138,46 +157,17 @@ class RedisMirrorPartition(StatelessSinkPartition[Item | None]):
         self.pending.clear()
         return True
 
-    def close(self) -> None:
-        """Last attempt to write what is pending when the flow stops."""
-        if not self.flush():
-            log.error("flow stopping with %d Redis writes not applied", len(self.pending))
-        self.client.close()
+    def _retry(self) -> None:
+        """Flush when each backoff ends until everything is written (or the sink closes)."""
+        while not self._closed.wait(max(0.05, self._retry_at - self.clock())):
+            with self._lock:
+                if not self.pending or (self.clock() >= self._retry_at and self._flush()):
+                    self._retrying = False
+                    return
+        self._retrying = False
 
 
-class FlushTicks(DynamicSource[None]):
-    """A ``None`` on every worker every ``interval_s``: merged into the mirror's input so
-    pending writes are retried after an outage even when no new events arrive (a sink is only
-    called with items). It never ends, so only tailing flows use it.
-
-    Parameters
-    ----------
-    interval_s
-        Seconds between ticks.
-
-    """
-
-    def __init__(self, interval_s: float = 1.0) -> None:
-        self.interval_s = interval_s
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TickPartition:
-        return _TickPartition(self.interval_s)
-
-
-class _TickPartition(StatelessSourcePartition[None]):
-    def __init__(self, interval_s: float) -> None:
-        self.interval = timedelta(seconds=interval_s)
-        self.due = datetime.now(UTC) + self.interval
-
-    def next_batch(self) -> list[None]:
-        self.due = datetime.now(UTC) + self.interval
-        return [None]
-
-    def next_awake(self) -> datetime:
-        return self.due
-
-
-class RedisMirrorSink(DynamicSink[Item | None]):
+class RedisMirrorSink(DynamicSink[Item]):
     """Per-worker :class:`RedisMirrorPartition` writers for a Redis URL.
 
     Parameters
