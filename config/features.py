@@ -90,6 +90,14 @@ VARIABLES: tuple[Variable, ...] = (
         duration,
     ),
     Variable(
+        "PREDICT_REFRESH",
+        "5m",
+        "Processing time between a customer's checks for newer fitted models: after a refit, "
+        "every customer's churn risk, expected purchases and CLV are recomputed within it.",
+        PREDICTIONS,
+        duration,
+    ),
+    Variable(
         "PREDICT_MIN_REPEAT",
         "50",
         "Customers with a repeat purchase needed before the first fit.",

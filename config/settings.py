@@ -97,6 +97,7 @@ class Settings:
     markov_refresh: int
     predictions: bool
     predict_refit_ms: int
+    predict_refresh_ms: int
     predict_min_repeat: int
     clv_horizon_days: int
     clv_discount: float

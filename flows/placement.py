@@ -24,11 +24,15 @@ Examples
 (0, 1)
 >>> [worker_of(MODEL_KEYS[m], 2) for m in ("reco", "predict", "kmeans", "markov")]
 [1, 0, 0, 0]
+>>> sorted({worker_of(k, 5) for k in broadcast_keys("models")})  # every worker of five
+[0, 1, 2, 3, 4]
 
 """
 
 from __future__ import annotations
 
+from functools import cache
+from itertools import count
 from types import MappingProxyType
 
 _MASK = (1 << 64) - 1
@@ -86,3 +90,21 @@ def worker_of(key: str, workers: int) -> int:
 MODEL_KEYS = MappingProxyType(
     {"reco": "reco.4", "predict": "predict", "kmeans": "kmeans", "markov": "markov"}
 )
+
+
+@cache
+def broadcast_keys(prefix: str, most_workers: int = 32) -> tuple[str, ...]:
+    """State keys ``<prefix>.<n>`` such that, for every worker count up to ``most_workers``,
+    each worker is given at least one: sending a message to each reaches every worker, so
+    every process learns it (Bytewax has no broadcast; the worker count is not known when
+    the flow is built, and a flow may resume with another)."""
+    keys: list[str] = []
+    names = (f"{prefix}.{i}" for i in count())
+    for workers in range(1, most_workers + 1):
+        missing = set(range(workers)) - {worker_of(k, workers) for k in keys}
+        while missing:
+            key = next(names)
+            if worker_of(key, workers) in missing:
+                missing.discard(worker_of(key, workers))
+                keys.append(key)
+    return tuple(keys)

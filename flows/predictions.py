@@ -2,8 +2,9 @@
 
 Steps: customers' RFM facts (on each purchase) and departures from the profile step → keyed
 ``predict`` → the models step (BG/NBD and Gamma-Gamma, refitted on a schedule of event time)
-→ ``predicted`` messages back to each customer's profile through the internal topic, and the
-fitted parameters to Redis (``<prefix>:predict:params``).
+→ the fitted parameters to Redis (``<prefix>:predict:params``) and, as ``models`` messages
+through the internal topic, to every worker's profile step (one message per broadcast key),
+where each customer's predictions are computed beside their facts.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from config.settings import Settings
-from flows.placement import MODEL_KEYS
-from flows.wiring import keyed_outputs
+from flows.placement import MODEL_KEYS, broadcast_keys
+from flows.wiring import stateful_map
 from operators.feedback import Feedback
 from operators.predict_step import PredictStep
 from operators.redis_mirror import RedisMirrorSink
@@ -33,17 +34,14 @@ def predict(changes: Stream, settings: Settings) -> Stream[Feedback]:
         horizon_days=settings.clv_horizon_days,
         annual_discount=settings.clv_discount,
     )
-    outputs = keyed_outputs("predict", inputs, step)
-    params = op.filter_map(
-        "predict_params",
-        outputs,
-        lambda kv: (
-            (settings.redis_key("predict", "params"), kv[1][1]) if kv[1][0] == "params" else None
-        ),
-    )
+    fits = op.filter_map("fitted_models", stateful_map("predict", inputs, step), lambda kv: kv[1])
     op.output(
-        "redis_predict", params, RedisMirrorSink(settings.redis_url, ttl_s=settings.analytics_ttl_s)
+        "redis_predict",
+        op.map("predict_params", fits, lambda p: (settings.redis_key("predict", "params"), p)),
+        RedisMirrorSink(settings.redis_url, ttl_s=settings.analytics_ttl_s),
     )
-    return op.filter_map(
-        "predicted_messages", outputs, lambda kv: kv[1][1] if kv[1][0] == "internal" else None
+    return op.flat_map(
+        "models_to_every_worker",
+        fits,
+        lambda params: [Feedback("models", key, params) for key in broadcast_keys("models")],
     )

@@ -45,6 +45,7 @@ from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
 from operators.redis_mirror import RedisMirrorSink
 from operators.user_decisions import Decisioning
+from operators.user_predictions import Predictions
 from schemas import codec
 from schemas.event import Event
 from schemas.rejection import Rejected
@@ -132,7 +133,7 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         if book
         else None,
         attribution=attribution_config(settings),
-        predictions=settings.predictions,
+        predictions=Predictions(settings.predict_refresh_ms) if settings.predictions else None,
         recommendations=settings.recommendations,
     )
 

@@ -17,8 +17,9 @@ Kinds (``target`` is the pseudonym the message is for):
 - ``decided``: the policy step chose ``payload["offer"]`` on ``payload["channel"]`` for
   ``payload["decision_id"]``, which the user's ledger had reserved;
 - ``released``: that decision ended with no offer (budget, a deleted campaign): free its slot;
-- ``predicted``: ``target``'s churn risk, expected purchases and CLV
-  (:mod:`operators.predict_step`), stored in the profile.
+- ``models``: the predictive models' newest fitted parameters (:mod:`operators.predict_step`);
+  ``target`` is one of the broadcast keys that give every worker a copy, and each process's
+  user steps compute their customers' predictions from it.
 
 Examples
 --------
@@ -43,7 +44,7 @@ import orjson
 from schemas.rejection import Reason, Rejected
 
 KINDS = frozenset(
-    {"link", "absorb", "forward", "cluster", "forget", "decided", "released", "predicted"}
+    {"link", "absorb", "forward", "cluster", "forget", "decided", "released", "models"}
 )
 
 

@@ -1,14 +1,16 @@
 """The predictive-analytics step, one keyed state (``predict``): customers' RFM facts in,
-predictions back to their profiles.
+fitted models out.
 
 Bytewax ``stateful_map`` mapper over a :class:`~state.customers.Customers`. Inputs come from
 the user step: ``("facts", {"user", "facts", "ts"})`` on each purchase, ``("forget", user)``
 when a profile is erased, expires or is merged away. When a refit is due (enough repeat
 customers for the first, then every ``refit`` of event time) BG/NBD and Gamma-Gamma are
-refitted on every customer's facts and every customer gets fresh predictions; otherwise the
-purchasing customer's own are recomputed with the current models. Predictions go back to the
-user step as ``predicted`` internal messages (it stores them in the profile, where segment
-rules and Redis readers see them); the fitted parameters go to Redis.
+refitted on every customer's facts, and the parameters (:meth:`Predictor.params
+<state.predictor.Predictor.params>`, with the customer counts) are the step's output: to
+Redis, and to every worker's user step, which computes each customer's predictions beside
+their facts (:mod:`operators.user_predictions`). A refit therefore costs a few messages, not
+one per customer. The first item after the process starts announces the current parameters
+again, for user steps that restarted without them.
 
 It is a hot key by design: the models need the whole customer base. It sees one message per
 purchase, not per event; a refit costs a few seconds per million customers (vectorized
@@ -18,14 +20,12 @@ Examples
 --------
 
 >>> step = PredictStep(refit_ms=86_400_000, min_repeat=3)
->>> state, out = None, []
+>>> state, params = None, None
 >>> for i in range(6):  # six customers, three with repeat purchases
 ...     facts = (i % 2, 0, i * 86_400_000 * (i % 2), 20.0 + i)
-...     state, out = step(state, ("facts", {"user": f"u{i}", "facts": facts, "ts": 9e8}))
->>> [tag for tag, _ in out][:2], len(out)  # a fit, then every customer's predictions
-(['params', 'internal'], 7)
->>> sorted(out[1][1].payload)[:3]
-['churn_risk', 'clv_90d', 'clv_decile']
+...     state, params = step(state, ("facts", {"user": f"u{i}", "facts": facts, "ts": 9e8}))
+>>> params["customers"], sorted(params)[:3]
+(6, ['bgnbd', 'clv', 'clv_deciles'])
 
 """
 
@@ -38,16 +38,15 @@ import numpy as np
 
 from models import bgnbd, gamma_gamma
 from models.clv import Models
-from operators.feedback import Feedback
 from schemas.units import HOUR_MS
 from state.customers import Customers
+from state.predictor import Predictor
 
 log = logging.getLogger(__name__)
-Output = tuple[str, Any]
 
 
 class PredictStep:
-    """``(customers, (kind, payload)) -> (customers, outputs)``.
+    """``(customers, (kind, payload)) -> (customers, parameters or None)``.
 
     Parameters
     ----------
@@ -73,33 +72,36 @@ class PredictStep:
         self.min_repeat = min_repeat
         self.horizon_days = horizon_days
         self.annual_discount = annual_discount
+        self._announced = False  # per process: not part of the state
 
     def __call__(
         self, state: Customers | None, item: tuple[str, Any]
-    ) -> tuple[Customers, list[Output]]:
+    ) -> tuple[Customers, dict[str, Any] | None]:
         state = state or Customers(self.refit_ms, self.min_repeat)
         kind, payload = item
         if kind == "forget":
             state.forget(payload)
-            return state, []
-        user = payload["user"]
-        state.add(user, tuple(payload["facts"]), int(payload["ts"]))  # type: ignore[arg-type]
+            return state, None
+        facts = tuple(payload["facts"])
+        state.add(payload["user"], facts, int(payload["ts"]))  # type: ignore[arg-type]
         if state.due():
-            refitted = self._refit(state)
-            if refitted:
-                return state, refitted
-        if state.models is None:
-            return state, []
-        return state, _messages(state, [user])
+            params = self._refit(state)
+            if params is not None:
+                self._announced = True
+                return state, params
+        if not self._announced and state.params is not None:
+            self._announced = True
+            return state, state.params
+        return state, None
 
-    def _refit(self, state: Customers) -> list[Output]:
+    def _refit(self, state: Customers) -> dict[str, Any] | None:
         state.fitted_at = state.as_of  # a failed fit is retried at the next refit, not sooner
         x, t_x, T, m = state.arrays(state.facts)
         try:
             bg = bgnbd.fit(x, t_x, T)
         except ValueError as exc:
             log.warning("predictions: BG/NBD not refitted: %s", exc)
-            return []
+            return None
         try:
             gg = gamma_gamma.fit(x, m)
         except ValueError as exc:  # orders then count at each customer's own mean
@@ -108,29 +110,9 @@ class PredictStep:
         state.models = Models(bg, gg, self.horizon_days, self.annual_discount)
         clv = state.models.predict(x, t_x, T, m)[state.models.clv_field]
         state.deciles = tuple(float(q) for q in np.quantile(clv, np.arange(1, 10) / 10))
-        params = {
-            "fitted_at": state.as_of,
+        state.params = {
+            **Predictor(state.models, state.deciles, state.as_of).params(),
             "customers": len(state.facts),
             "repeat_customers": int(np.sum(x > 0)),
-            "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "time_unit": "day"},
-            "gamma_gamma": None if gg is None else {"p": gg.p, "q": gg.q, "gamma": gg.gamma},
-            "clv": {"horizon_days": self.horizon_days, "annual_discount": self.annual_discount},
-            "clv_deciles": list(state.deciles),
         }
-        return [("params", params), *_messages(state, list(state.facts))]
-
-
-def _messages(state: Customers, users: list[str]) -> list[Output]:
-    """``predicted`` internal messages for ``users`` with the current models."""
-    models = state.models
-    assert models is not None
-    x, t_x, T, m = state.arrays(users)
-    predictions = models.predict(x, t_x, T, m)
-    deciles = state.decile(predictions[models.clv_field])
-    out: list[Output] = []
-    for i, user in enumerate(users):
-        payload = {name: round(float(v[i]), 6) for name, v in predictions.items()}
-        payload["clv_decile"] = int(deciles[i])
-        payload["predicted_at"] = state.as_of
-        out.append(("internal", Feedback("predicted", user, payload)))
-    return out
+        return state.params

@@ -24,7 +24,8 @@ Outputs are ``(tag, payload)`` pairs: ``("profile", document-or-None)`` (``None`
 ``("segment", segment_change)``, ``("privacy", privacy_audit)``, ``("dead", DeadLetter)``,
 ``("internal", Feedback)`` for the internal topic, ``("vector", ClusterUpdate)`` for
 the clustering stage, ``("predict", ("facts" | "forget", ...))`` for the predictive models
-(:mod:`operators.predict_step`, whose ``predicted`` answers land in the profile's features),
+(:mod:`operators.predict_step`, whose published models the profile applies itself:
+:mod:`operators.user_predictions`),
 ``("reco", ("learn" | "forget", ...))`` for the recommender (:mod:`operators.reco_step`),
 and the outputs of :mod:`operators.user_decisions` and :mod:`operators.user_attribution`.
 """
@@ -47,6 +48,7 @@ from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
 from operators.user_attribution import AttributionConfig
 from operators.user_decisions import Decisioning, on_decided
+from operators.user_predictions import Predictions
 from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
 from state.clusters import ClusterUpdate, cluster_vector
@@ -61,9 +63,9 @@ Output = tuple[str, Any]
 
 @dataclass(frozen=True)
 class ProfileStepConfig:
-    """What every user's step shares: profile shape, rules, timers, clustering, decisioning
-    and attribution (``None``: off), predictions (facts sent to :mod:`operators.predict_step`),
-    recommendations (product interactions sent to :mod:`operators.reco_step`), the clock."""
+    """What every user's step shares: profile shape, rules, timers, clustering, decisioning,
+    attribution and predictions (``None``: off), recommendations (product interactions sent
+    to :mod:`operators.reco_step`), the clock."""
 
     profile: ProfileConfig
     rules: RuleFile
@@ -72,7 +74,7 @@ class ProfileStepConfig:
     clustering: bool = True
     decisioning: Decisioning | None = None
     attribution: AttributionConfig | None = None
-    predictions: bool = False
+    predictions: Predictions | None = None
     recommendations: bool = False
     clock: Callable[[], float] = time.time
 
@@ -113,6 +115,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 due = min(due, self.cfg.decisioning.next_timer(self.profile, self.ledger) or due)
             if self.cfg.attribution is not None:
                 due = min(due, self.cfg.attribution.next_timer(self.journey) or due)
+            predictions = self.cfg.predictions
+            if predictions is not None:
+                due = min(due, predictions.next_timer(self.profile, self.cfg.now_ms()) or due)
             return _utc(due)
         return None
 
@@ -129,6 +134,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             out = attribution.on_timer(self.journey, now) if attribution else []
             if self.cfg.decisioning is not None:
                 out += self.cfg.decisioning.on_timer(self.user, profile, self.ledger, now)
+            if self.cfg.predictions is not None and self.cfg.predictions.refresh(profile):
+                cause = f"predicted:{profile.predictions['predicted_at']}"
+                out = self._refresh(out, cause, profile.last_seen or 0, True)
             return out, self.RETAIN
         ended = attribution.on_expire(self.journey) if attribution else []
         ended += self._leave()
@@ -177,6 +185,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
                 and anonymous not in profile.merged_ids
             ):
                 out.append(("internal", Feedback("link", anonymous, {"to": self.user})))
+        purchased = applied and event.type is EventType.PURCHASE
+        if self.cfg.predictions is not None:
+            self.cfg.predictions.refresh(profile, purchased=purchased)
         out = self._refresh(out, event.event_id, event.ts, applied)
         refused = False
         if applied and self.cfg.decisioning is not None:
@@ -194,20 +205,16 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         attribution = self.cfg.attribution
         if applied and attribution and (attribution.converts(event) or not refused):
             out += attribution.on_event(self.user, self.journey, event, profile.touched_ms)
-        if applied and event.type is EventType.PURCHASE:
+        if purchased:
             out += self._facts(event.ts)
         if applied and self.cfg.recommendations:
             out += records.interaction(self.user, event, profile.segments)
         return out
 
-    def _facts(self, ts: int) -> list[Output]:
-        """The customer's RFM facts for the predictive models, after a purchase or a merge."""
-        if not self.cfg.predictions or self.profile is None:
+    def _facts(self, ts: int) -> list[Output]:  # after a purchase or a merge
+        if self.cfg.predictions is None or self.profile is None:
             return []
-        facts = self.profile.rfm()
-        if facts is None:
-            return []
-        return [("predict", ("facts", {"user": self.user, "facts": facts, "ts": ts}))]
+        return self.cfg.predictions.facts(self.user, self.profile, ts)
 
     def _leave(self) -> list[Output]:
         """This id leaves the customer base and the recommender (erased, expired, merged into
@@ -289,7 +296,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "forget": self._forget,
             "decided": lambda payload: self._decided("decided", payload),
             "released": lambda payload: self._decided("released", payload),
-            "predicted": self._predicted,
+            "models": self._models,
         }[msg.kind]
         try:
             return handler(msg.payload)
@@ -363,13 +370,10 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             return []
         return on_decided(self.ledger, kind, payload)
 
-    def _predicted(self, payload: dict[str, Any]) -> list[Output]:
-        profile = self.profile
-        if profile is None:  # erased or expired since: nothing to store
-            return []
-        profile.predictions = {str(k): float(v) for k, v in payload.items()}
-        cause = f"predicted:{int(payload['predicted_at'])}"
-        return self._refresh([], cause, profile.last_seen or 0, True)
+    def _models(self, payload: dict[str, Any]) -> list[Output]:
+        if self.cfg.predictions is not None:  # else predictions were turned off since
+            self.cfg.predictions.on_models(payload)
+        return []
 
     def _forget(self, payload: dict[str, Any]) -> list[Output]:
         if self.erased_at is not None:

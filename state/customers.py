@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,8 @@ Facts = tuple[int, int, int, float]  # repeat purchases, first ms, last ms, mean
 
 @dataclass
 class Customers:
-    """Facts by pseudonymous user, the fitted models and the CLV decile edges.
+    """Facts by pseudonymous user, the fitted models, the CLV decile edges and the
+    parameters as published.
 
     Parameters
     ----------
@@ -56,6 +58,7 @@ class Customers:
     fitted_at: int | None = None
     models: Models | None = None
     deciles: tuple[float, ...] = ()
+    params: dict[str, Any] | None = None  # the last fit as published
 
     def add(self, user: str, facts: Facts, ts: int) -> None:
         """A customer's current facts, as of event time ``ts``."""

@@ -21,8 +21,10 @@ from offerflow.lab.datasets import cdnow
 from offerflow.lab.predict_eval import evaluate, read_log
 from operators.feedback import Feedback
 from operators.predict_step import PredictStep
-from operators.profile_step import ProfileLogic
+from operators.profile_step import ProfileLogic, _utc
+from operators.user_predictions import Predictions
 from schemas.event import EventType
+from state.predictor import Predictor
 from state.segments import RuleFile
 from tests.test_profile_step import Clock, ev, step
 
@@ -173,43 +175,70 @@ def test_stale_and_single_purchase_customers_give_finite_predictions_without_war
 # -- the flow's steps -----------------------------------------------------------------------
 
 
-def test_customer_base_step_fits_on_schedule_and_answers_each_purchase() -> None:
+def test_customer_base_step_fits_on_schedule_and_publishes_only_parameters() -> None:
     step = PredictStep(refit_ms=86_400_000, min_repeat=100)
     x, t_x, T = simulate_bgnbd(400, 0.6, 8.0, 0.9, 3.0, seed=1)
     day = 86_400_000
     now = int(100 * day)
-    state, out = None, []
+    state, params = None, None
     for i in range(400):
         first = now - int(T[i] * day)
         facts = (int(x[i]), first, first + int(t_x[i] * day), 25.0 if x[i] else 0.0)
-        state, out = step(state, ("facts", {"user": f"u{i}", "facts": facts, "ts": now}))
-        if out:
+        state, params = step(state, ("facts", {"user": f"u{i}", "facts": facts, "ts": now}))
+        if params:
             break
-    assert out[0][0] == "params" and state.fitted_at == now
-    assert len(out) == 1 + len(state.facts)  # every customer so far gets predictions
-    state, out = step(state, ("facts", {"user": "u0", "facts": state.facts["u0"], "ts": now + 1}))
-    assert [(tag, msg.target) for tag, msg in out] == [("internal", "u0")]  # no refit yet
+    assert params is not None and state.fitted_at == now
+    assert params["customers"] == len(state.facts) and params["repeat_customers"] >= 100
+    predictor = Predictor.from_params(params)  # what the user steps receive
+    assert predictor.models.bgnbd == state.models.bgnbd and predictor.as_of == now
+    state, again = step(state, ("facts", {"user": "u0", "facts": state.facts["u0"], "ts": now + 1}))
+    assert again is None  # no refit yet, and no message per customer
+    restarted = PredictStep(refit_ms=86_400_000, min_repeat=100)  # a new process, same state
+    state, announced = restarted(state, ("facts", {"user": "u1", "facts": state.facts["u1"],
+                                                    "ts": now + 2}))  # fmt: skip
+    assert announced == params  # told again, for user steps that restarted without it
     state, _ = step(state, ("forget", "u0"))
     assert "u0" not in state.facts
 
 
-def test_profiles_send_facts_store_predictions_and_predictive_segments_use_them(
+def test_profiles_compute_predictions_from_published_models_and_segments_use_them(
     tmp_path: Path,
 ) -> None:
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[segment]]\nname = "likely_to_churn"\nall = ["churn_risk > 0.7"]\n')
-    cfg = replace(step(Clock(), RuleFile(str(rules))), predictions=True)
+    rules.write_text('[[segment]]\nname = "likely_to_churn"\nall = ["churn_risk > 0.5"]\n')
+    clock = Clock()
+    predictions = Predictions(refresh_ms=60_000)
+    cfg = replace(step(clock, RuleFile(str(rules))), predictions=predictions)
     logic = ProfileLogic(cfg, None)
     logic.on_item(ev("p1", EventType.PURCHASE, 1_000, properties={"value": 10.0}))
     out, _ = logic.on_item(ev("p2", EventType.PURCHASE, 2_000, properties={"value": 30.0}))
     (facts,) = [payload for tag, payload in out if tag == "predict"]
     assert facts == ("facts", {"user": "pid", "facts": (1, 1_000, 2_000, 30.0), "ts": 2_000})
-    answer = {"churn_risk": 0.8, "expected_purchases_30d": 0.4, "clv_90d": 12.5}
-    out, _ = logic.on_item(Feedback("predicted", "pid", {**answer, "predicted_at": 2_000}))
+    assert "churn_risk" not in dict(out)["profile"]["features"]  # no models yet
+    assert logic.notify_at() == _utc(logic.profile.touched_ms + cfg.ttl_ms)  # no refresh timer
+    # a fit whose customers drop out fast, published 400 days after this customer's purchase
+    fitted = Predictor(
+        Models(bgnbd.BGNBD(0.5, 10.0, 5.0, 1.0), gamma_gamma.GammaGamma(6.0, 4.0, 15.0)),
+        deciles=tuple(float(d) for d in range(1, 10)),
+        as_of=2_000 + 400 * 86_400_000,
+    )
+    broadcast = ProfileLogic(cfg, None)  # the models message reaches one key of the worker
+    out, keep = broadcast.on_item(Feedback("models", "models.0", fitted.params()))
+    assert out == [] and keep is ProfileLogic.DISCARD and predictions.current == fitted
+    clock.now += 1.0
+    assert logic.notify_at() == _utc(cfg.now_ms() + 60_000)  # a customer checks within 1 min
+    clock.now += 60.0
+    out, _ = logic.on_notify()
     doc = dict(out)["profile"]
-    assert doc["features"]["churn_risk"] == 0.8 and doc["features"]["clv_90d"] == 12.5
+    expected = fitted.predict((1, 1_000, 2_000, 30.0))
+    assert doc["features"]["churn_risk"] == expected["churn_risk"] > 0.5
+    assert doc["features"]["predicted_at"] == fitted.as_of
     assert doc["segments"] == ["likely_to_churn"]
+    assert logic.on_notify()[0] == []  # nothing newer: nothing to do
     restored = ProfileLogic(cfg, logic.snapshot())  # predictions are part of the snapshot
-    assert restored.profile is not None and restored.profile.predictions["churn_risk"] == 0.8
-    out, _ = logic.on_item(ev("x", EventType.ERASE, 3_000))
+    assert restored.profile is not None and restored.profile.predictions == expected
+    out, _ = logic.on_item(ev("p3", EventType.PURCHASE, 3_000, properties={"value": 5.0}))
+    assert dict(out)["profile"]["features"]["purchases"] == 3  # recomputed on a purchase:
+    assert logic.profile.predictions == fitted.predict((2, 1_000, 3_000, 17.5))
+    out, _ = logic.on_item(ev("x", EventType.ERASE, 4_000))
     assert ("predict", ("forget", "pid")) in out  # erasure leaves the customer base too

@@ -1,7 +1,7 @@
 """Predictions through the real broker and Redis: customers' purchases over the past weeks
-reach the models step, which fits once enough customers have repeat purchases; every
-customer's profile in Redis then carries churn risk, expected purchases and CLV, updated
-again by their next purchase."""
+reach the models step, which fits once enough customers have repeat purchases and sends the
+parameters to every worker; every customer's profile in Redis then carries churn risk,
+expected purchases and CLV computed from them, updated again by their next purchase."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ def purchase(user: str, n: int, ts: int) -> tuple[bytes, bytes]:
 
 def test_profiles_in_redis_carry_predictions_updated_by_purchases(live_stack: None) -> None:
     run = Run(
-        OFFERFLOW_TAIL="true", OFFERFLOW_PREDICT_MIN_REPEAT="40", OFFERFLOW_PREDICT_REFIT="7d"
+        OFFERFLOW_TAIL="true",
+        OFFERFLOW_PREDICT_MIN_REPEAT="40",
+        OFFERFLOW_PREDICT_REFIT="7d",
+        OFFERFLOW_PREDICT_REFRESH="1s",  # customers who bought before the fit catch up fast
     )
     now = int(time.time() * 1000)
     x, t_x, T = simulate_bgnbd(200, 0.8, 3.0, 0.5, 3.0, seed=2)  # ages up to 60 "days"
