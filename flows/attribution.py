@@ -16,10 +16,10 @@ from bytewax.dataflow import Stream
 
 from config.settings import Settings
 from flows.placement import MODEL_KEYS
-from flows.wiring import keyed_outputs, publish, stateful_map
+from flows.wiring import keyed_outputs, publish, stateful_fold
 from models.attribution_models import HeuristicParams
 from operators import metrics
-from operators.attribution_totals import totals_step
+from operators.attribution_totals import AttributionTotals, add_record
 from operators.markov_step import MarkovStep
 from operators.redis_mirror import RedisMirrorSink
 from operators.user_attribution import AttributionConfig
@@ -74,7 +74,7 @@ def attribute(changes: Stream, settings: Settings) -> None:
     by_model = op.key_on("key_by_model", records, lambda r: r["model"])
     totals = op.map(
         "totals_documents",
-        stateful_map("attribution_totals", by_model, totals_step),
+        stateful_fold("attribution_totals", by_model, add_record, AttributionTotals.document),
         lambda kv: (settings.redis_key("attribution", kv[0]), kv[1]),
     )
     chain = op.filter_map(

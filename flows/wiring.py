@@ -16,7 +16,7 @@ from config.settings import Settings
 from operators import metrics
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor
-from operators.pickled_state import PickledMapLogic
+from operators.pickled_state import PickledFoldLogic, PickledMapLogic
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec, registry
 from schemas.event import Event
@@ -134,6 +134,13 @@ def stateful_map(step_id: str, keyed: Stream, mapper) -> Stream:
     """``op.stateful_map`` with pickled snapshots instead of deep copies
     (:mod:`operators.pickled_state`): ``(key, output)`` for each item."""
     return op.stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume))
+
+
+def stateful_fold(step_id: str, keyed: Stream, fold, summary) -> Stream:
+    """A keyed step that folds each batch of a key's items into its state and emits
+    ``(key, summary(state))`` once per batch (:class:`~operators.pickled_state.PickledFoldLogic`):
+    for steps whose output is a document of their whole state."""
+    return op.stateful_batch(step_id, keyed, lambda resume: PickledFoldLogic(fold, summary, resume))
 
 
 def keyed_outputs(step_id: str, keyed: Stream, mapper) -> Stream:

@@ -1,9 +1,9 @@
 """Running attribution totals per model, by channel and by campaign, for Redis and reports.
 
-Bytewax ``stateful_map`` mapper keyed by model name. Sums are kept in the same integer
-units the records were split in (:mod:`models.credit_split`), so a total is exactly the
-sum of the records on the attributions topic, however many there are. Each update emits the
-model's whole document, which the Redis sink coalesces per flush.
+A fold keyed by model name (:func:`add_record`, then :meth:`AttributionTotals.document`
+once per batch). Sums are kept in the same integer units the records were split in
+(:mod:`models.credit_split`), so a total is exactly the sum of the records on the
+attributions topic, however many there are.
 
 Examples
 --------
@@ -11,8 +11,7 @@ Examples
 >>> record = {"model": "linear", "conversion_value": 10.0, "credits": [
 ...     {"channel": "email", "campaign_id": "spring", "fraction": 0.5, "value": 5.0},
 ...     {"channel": "google", "campaign_id": None, "fraction": 0.5, "value": 5.0}]}
->>> totals, doc = totals_step(None, record)
->>> totals, doc = totals_step(totals, record)
+>>> doc = add_record(add_record(None, record), record).document()
 >>> doc["conversions"], doc["value"], doc["channels"]["email"], doc["campaigns"]["(none)"]
 (2, 20.0, {'conversions': 1.0, 'value': 10.0}, {'conversions': 1.0, 'value': 10.0})
 
@@ -72,10 +71,8 @@ class AttributionTotals:
         }
 
 
-def totals_step(
-    totals: AttributionTotals | None, record: dict[str, Any]
-) -> tuple[AttributionTotals, dict[str, Any]]:
-    """``op.stateful_map`` mapper: add ``record``, return the model's new document."""
+def add_record(totals: AttributionTotals | None, record: dict[str, Any]) -> AttributionTotals:
+    """Fold ``record`` into its model's totals."""
     totals = totals or AttributionTotals(record["model"])
     totals.add(record)
-    return totals, totals.document()
+    return totals

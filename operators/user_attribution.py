@@ -120,19 +120,23 @@ class AttributionConfig:
     def credit(self, conversion: Conversion, touches: list[Touch]) -> list[Output]:
         """Records of ``conversion`` under every rule-based model, and the path for the
         Markov step."""
-        channels = [t.channel for t in touches]
-        times = [t.ts for t in touches]
-        out: list[Output] = [
-            (
-                "attribution",
-                conversion.record(
-                    model,
-                    touches,
-                    weights(model, channels, times, conversion.ts, self.heuristics),
-                ),
-            )
-            for model in HEURISTIC_MODELS
-        ]
+        if touches:
+            channels = [t.channel for t in touches]
+            times = [t.ts for t in touches]
+            out: list[Output] = [
+                (
+                    "attribution",
+                    conversion.record(
+                        model,
+                        touches,
+                        weights(model, channels, times, conversion.ts, self.heuristics),
+                    ),
+                )
+                for model in HEURISTIC_MODELS
+            ]
+        else:  # every model credits direct alike: build the record once
+            direct = conversion.record(HEURISTIC_MODELS[0], [], [])
+            out = [("attribution", conversion.renamed(direct, m)) for m in HEURISTIC_MODELS]
         out.append(("path", {"conversion": conversion.to_dict(), "touches": touches}))
         return out
 
@@ -163,6 +167,10 @@ class Conversion:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def renamed(self, record: dict[str, Any], model: str) -> dict[str, Any]:
+        """``record`` (of this conversion) under another model's name, credits shared."""
+        return {**record, "attribution_id": f"{self.conversion_id}:{model}", "model": model}
 
     def record(self, model: str, touches: list[Touch], weights: list[float]) -> dict[str, Any]:
         """The ``attribution.avsc`` record of this conversion under ``model``."""

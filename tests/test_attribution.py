@@ -115,6 +115,15 @@ def test_a_conversion_without_touchpoints_is_credited_to_direct() -> None:
     ]  # fmt: skip
 
 
+def test_every_rule_based_model_credits_a_touchless_conversion_to_direct() -> None:
+    conversion = Conversion("e1", "u", 5, 1999, "EUR")
+    out = AttributionConfig().credit(conversion, [])
+    records = [r for tag, r in out if tag == "attribution"]
+    assert [r["model"] for r in records] == list(HEURISTIC_MODELS)
+    assert records == [conversion.record(m, [], []) for m in HEURISTIC_MODELS]
+    assert len({r["attribution_id"] for r in records}) == len(HEURISTIC_MODELS)
+
+
 @given(
     st.lists(st.floats(min_value=0, max_value=1e9), min_size=1, max_size=30), st.integers(0, 10**15)
 )

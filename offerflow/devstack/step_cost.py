@@ -20,7 +20,7 @@ import orjson
 from config.settings import Settings
 from flows.profiles import step_config
 from offerflow.devstack.sample import generate
-from operators.attribution_totals import totals_step
+from operators.attribution_totals import add_record
 from operators.markov_step import MarkovStep, run_paths
 from operators.profile_step import ProfileLogic
 from operators.reco_step import RecoStep
@@ -51,7 +51,7 @@ def measure(events: list[Event], settings: Settings, feature: str, on: bool) -> 
         chain, out = run_paths(markov, chain, out)
         for tag, payload in out:
             if tag == "attribution":
-                totals[payload["model"]], _doc = totals_step(totals.get(payload["model"]), payload)
+                totals[payload["model"]] = add_record(totals.get(payload["model"]), payload)
                 codec.encode("attribution", payload, settings.output_format)
             elif tag == "reco":
                 reco, _tops = reco_step(reco, payload)
