@@ -15,7 +15,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from config.settings import Settings
-from flows.wiring import stateful_map
+from flows.wiring import stateful_fold
 from operators.campaign_book import CampaignBook
 from operators.redis_mirror import RedisMirrorSink
 from state.campaign_stats import CampaignStats
@@ -38,7 +38,7 @@ def count_campaigns(
     merged = op.merge("funnel_and_decisions", funnel, campaign_decisions)
     keyed = op.key_on("key_by_campaign_stats", merged, lambda item: item[1][0])
 
-    def count(stats: CampaignStats | None, item: tuple) -> tuple[CampaignStats, dict]:
+    def count(stats: CampaignStats | None, item: tuple) -> CampaignStats:
         kind, (campaign_id, payload) = item
         stats = stats or CampaignStats(campaign_id, settings.history_bucket_ms)
         if kind == "decision":
@@ -48,9 +48,9 @@ def count_campaigns(
         campaign = book.current().campaigns.get(campaign_id)
         if campaign is not None:
             stats.set_budget(campaign.max_sends, campaign.max_conversions)
-        return stats, stats.document()
+        return stats
 
-    counted = stateful_map("campaign_stats", keyed, count)
+    counted = stateful_fold("campaign_stats", keyed, count, CampaignStats.document)
     _mirror("campaign", counted, settings)
 
 
@@ -63,13 +63,14 @@ def count_segments(changes: Stream, settings: Settings) -> None:
     )
     keyed = op.key_on("key_by_segment", moves, lambda move: move[0])
 
-    def add(size: SegmentSize | None, move: tuple[str, int, int]) -> tuple[SegmentSize, dict]:
+    def add(size: SegmentSize | None, move: tuple[str, int, int]) -> SegmentSize:
         segment, change, ts = move
         size = size or SegmentSize(segment, settings.history_bucket_ms)
         size.add(change, ts)
-        return size, size.document()
+        return size
 
-    _mirror("segment_size", stateful_map("segment_sizes", keyed, add), settings)
+    sizes = stateful_fold("segment_sizes", keyed, add, SegmentSize.document)
+    _mirror("segment_size", sizes, settings)
 
 
 def _moves(change: dict[str, Any]) -> list[tuple[str, int, int]]:
