@@ -3,6 +3,9 @@
 - **Throughput** of the main flow, everything on, in one process and in two, with recovery
   on, and with each optional feature off; against the **ceiling**, a plain confluent-kafka
   consume, decode, produce loop over the same records.
+- **A real log**: the CDNOW purchases replayed through the same flow
+  (:mod:`offerflow.devstack.replay`), with the internal messages and attribution records it
+  caused.
 - **Decision latency** p50/p95/p99 under steady loads
   (:mod:`offerflow.devstack.latency`), and the highest sustainable one.
 - **Memory**: peak resident set and flow state per user at each population size.
@@ -28,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -37,11 +40,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from config.settings import Settings
 from flows.wiring import SOURCE_TUNING
 from offerflow import runner
-from offerflow.devstack import bench_report, latency, stack
+from offerflow.devstack import bench_report, latency, replay, stack
 from offerflow.devstack.bench_report import ONE, TWO
 from offerflow.devstack.sample import generate
 from offerflow.devstack.tally import tally
-from offerflow.kafka_io import produce
+from offerflow.kafka_io import produce, read_to_end
 from schemas import codec
 from schemas.rejection import Rejected
 
@@ -107,6 +110,9 @@ def run_bench(
         }
         for name, done in runs.items()
     }
+    purchases = replay.cdnow_purchases()
+    cdnow = _timed_run(base, purchases, "CDNOW replay", {"OFFERFLOW_MAX_EVENT_AGE_S": str(
+        replay.MAX_AGE_S)}, count=("internal", "attributions"))  # fmt: skip
     ceiling = statistics.median(_ceiling(base, samples) for _ in range(repeat))
     for name, row in throughput.items():
         print(f"{name}: {row['rate']:,.0f} events/s ({row['rate'] / ceiling:.1%} of the ceiling)")
@@ -126,6 +132,14 @@ def run_bench(
         "repeat": repeat,
         "startup_s": startup,
         "throughput": throughput,
+        "cdnow": {
+            "events": len(purchases),
+            "customers": len({p.key for p in purchases}),
+            "wall_s": cdnow.wall_s,
+            "rate": len(purchases) / cdnow.wall_s,
+            "peak_rss_mib": cdnow.peak_rss_mib,
+            **cdnow.counts,
+        },
         "ceiling": ceiling,
         "latency": latency_rows,
         "latency_s": latency_s,
@@ -143,15 +157,16 @@ def run_bench(
 
 @dataclass(frozen=True)
 class Run:
-    """One timed flow run: wall time, peak memory, and the cores used on average by the flow
+    """One timed flow run: wall time, peak memory, the cores used on average by the flow
     processes (summed), by the local broker (NaN for an external one) and by the whole
-    machine."""
+    machine, and the records on the topics asked to be counted."""
 
     wall_s: float
     peak_rss_mib: float
     flow_cores: float
     broker_cores: float
     machine_cores: float
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def _sustainable(rows: list[dict[str, float]]) -> dict[str, float] | None:
@@ -253,6 +268,7 @@ def _timed_run(
     overrides: dict[str, str] | None = None,
     recovery: str = "",
     processes: int = 1,
+    count: tuple[str, ...] = (),
 ) -> Run:
     run_id = f"bench-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}"
     env = {
@@ -301,6 +317,7 @@ def _timed_run(
             sum(cpu.values()) / wall,
             (after[0] - before[0]) / wall,
             (after[1] - before[1]) / wall,
+            {logical: len(read_to_end(settings, settings.topic(logical))) for logical in count},
         )
         print(
             f"{label}: {wall:.2f} s ({len(samples) / wall:,.0f} events/s; cores: flow "

