@@ -33,7 +33,7 @@ def figures(one_rate: float, cdnow_rate: float, internal: int) -> dict:
             "peak_rss_mib": 250.0,
             "internal": internal,
             "attributions": 487_613,
-        },  # fmt: skip
+        },
         "ceiling": 80_000.0,
         "latency": [],
         "latency_s": 45,
