@@ -38,7 +38,6 @@ import functools
 import hashlib
 import pickle
 from array import array
-from collections import deque
 from dataclasses import dataclass
 from operator import add
 from typing import Any
@@ -138,7 +137,8 @@ class Profile:
         self.consent: dict[str, list[Any]] = {}
         self.decayed = DecayedFeatures(config.half_lives_ms)
         self.evicted_categories = 0
-        self.recent: deque[int] = deque(maxlen=config.dedup_window)
+        #: fingerprints of the last ``dedup_window`` event ids (an array: a deque took 600 B)
+        self.recent = array("Q")
         self.segments: tuple[str, ...] = ()
         self.merged_ids: list[str] = []
         self.touched_ms = 0
@@ -154,6 +154,7 @@ class Profile:
             self.duplicates += 1
             return False
         self.recent.append(fp)
+        del self.recent[: -self.config.dedup_window]
         ts, kind, eid = event.ts, event.type, event.event_id
         self.counts[kind.value] = self.counts.get(kind.value, 0) + 1
         self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
@@ -220,6 +221,7 @@ class Profile:
         self.decayed.merge(other.decayed)
         self._bound_categories(self.last_seen or 0)
         self.recent.extend(other.recent)
+        del self.recent[: -self.config.dedup_window]
         self.evicted_categories += other.evicted_categories
         self.merged_ids.extend(i for i in other.merged_ids if i not in self.merged_ids)
 
@@ -334,7 +336,7 @@ class Profile:
                 self.decayed.epoch,
                 self.decayed.sums,
                 self.evicted_categories,
-                array("Q", self.recent).tobytes(),
+                self.recent.tobytes(),
                 self.segments,
                 *(getattr(self, name) for name in _ENCODED_LINKS),
                 self.first_purchase_value,
@@ -364,7 +366,8 @@ class Profile:
             p.first_purchase_value, p.predictions = predictive
         if tuple(half_lives) == config.half_lives_ms:
             p.decayed = DecayedFeatures(config.half_lives_ms, epoch, sums)
-        p.recent.extend(array("Q", recent))
+        p.recent.frombytes(recent)
+        del p.recent[: -config.dedup_window]
         p.segments = tuple(segments)
         return p
 

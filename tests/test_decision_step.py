@@ -146,7 +146,7 @@ def test_request_decision_feedback_and_reward() -> None:
 def test_a_replayed_request_is_not_decided_twice() -> None:
     h = consented()
     h.send("r1", EventType.DECISION_REQUEST, channel="web")
-    h.logic.profile.recent.clear()  # forget the redelivery window: the ledger must catch it
+    del h.logic.profile.recent[:]  # forget the redelivery window: the ledger must catch it
     h.send("r1", EventType.DECISION_REQUEST, channel="web")
     assert len(h.decisions) == 1
 
