@@ -44,7 +44,6 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -74,8 +73,9 @@ class Item:
 
 @dataclass
 class _User:
-    history: deque = field(default_factory=deque)  # (item, ts, weight), bounded by the caller
-    purchased: set[str] = field(default_factory=set)
+    # A list and a frozenset, not a deque and a set: those reserve about 1 kB per user.
+    history: list = field(default_factory=list)  # (item, ts, weight), the newest last
+    purchased: frozenset[str] = frozenset()
 
 
 class Recommender:
@@ -150,18 +150,17 @@ class Recommender:
         self.now = max(self.now, ts)
         self.learned += 1
         meta = self.items.get(item) or self.items.setdefault(item, Item(item))
-        state = self.users.get(user) or self.users.setdefault(
-            user, _User(deque(maxlen=self.history))
-        )
+        state = self.users.get(user) or self.users.setdefault(user, _User())
         for scope in ("", segment) if segment else ("",):
             self._decayed(self.popularity, scope).add(item, weight, ts)
         for other, _when, other_weight in state.history:
             if other != item:
                 self._pair(item, other, weight * other_weight, ts)
                 self._pair(other, item, weight * other_weight, ts)
-        state.history.append((item, ts, weight))
+        kept = list(state.history)  # a list (snapshots of older versions hold a deque)
+        state.history = [*kept[max(0, len(kept) - self.history + 1) :], (item, ts, weight)]
         if weight >= EVENT_WEIGHTS["purchase"]:
-            state.purchased.add(item)
+            state.purchased = state.purchased | {item}
         affinity = self._decayed(self.affinity, user)
         for feature in (*meta.features, f"item:{item}"):
             affinity.add(feature, weight, ts)
