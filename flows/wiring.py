@@ -19,7 +19,7 @@ from operators.ingest import Ingestor
 from operators.pickled_state import PickledFoldLogic, PickledMapLogic
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec, registry
-from schemas.event import Event
+from schemas.event import Event, EventType
 from schemas.rejection import Reason
 
 #: Source tuning; ``OFFERFLOW_KAFKA_CONFIG`` overrides it. A short ``fetch.queue.backoff.ms``
@@ -87,6 +87,8 @@ def consume(
     def count(_step: str, msg: KafkaSourceMessage) -> None:
         ts = origin(msg).timestamp_ms if inbound else None
         metrics.count_consumed(msg.topic, msg.partition, msg.offset, ts)
+        if inbound:
+            metrics.arrived(msg)
 
     records = op.inspect(f"{step_id}_positions", consumed.oks, count)
     return records, op.map(f"{step_id}_errors", consumed.errs, _consumer_error_letter)
@@ -98,7 +100,14 @@ def ingest(flow: Dataflow, settings: Settings) -> tuple[Stream[Event], Stream[De
     gate = make_ingestor(settings)
     if gate.redact:  # a consumer error carries the raw record too
         consumer_errors = op.map("redact_consumer_errors", consumer_errors, gate.redacted)
-    results = op.map("ingest", records, lambda m: gate(m.key, m.value, m.headers, origin(m)))
+
+    def gated(msg: KafkaSourceMessage) -> Event | DeadLetter:
+        result = gate(msg.key, msg.value, msg.headers, origin(msg))
+        request = isinstance(result, Event) and result.type is EventType.DECISION_REQUEST
+        metrics.gated(msg, result.event_id if request else None)  # type: ignore[union-attr]
+        return result
+
+    results = op.map("ingest", records, gated)
     split = op.branch("split_accepted", results, lambda r: isinstance(r, Event))
     accepted = op.inspect("count_accepted", split.trues, lambda _s, e: metrics.count_event(e.type))
     return accepted, op.merge("dead_letters", split.falses, consumer_errors)

@@ -91,6 +91,8 @@ def test_metrics_endpoint_and_ops_report_count_every_record(live_stack: None) ->
         assert out["dlq"] == sum(want_dead.values())
         latency = by_label(got, "offerflow_processing_latency_seconds_count", "stage")
         assert latency["ingest"] == len(samples)
+        # the flow's own share is timed for the requests decided in this (only) process
+        assert 0 < latency["flow"] <= latency["decision"]
         # the dashboard's operations page: the same counters, every record's position
         assert ops["workers"] == 1
         assert ops["totals"]["events_in"] == dict(want_types)
