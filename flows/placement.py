@@ -104,7 +104,8 @@ def broadcast_keys(prefix: str, most_workers: int = 32) -> tuple[str, ...]:
         missing = set(range(workers)) - {worker_of(k, workers) for k in keys}
         while missing:
             key = next(names)
-            if worker_of(key, workers) in missing:
-                missing.discard(worker_of(key, workers))
+            worker = worker_of(key, workers)
+            if worker in missing:
+                missing.discard(worker)
                 keys.append(key)
     return tuple(keys)

@@ -89,9 +89,9 @@ class PredictStep:
             if params is not None:
                 self._announced = True
                 return state, params
-        if not self._announced and state.params is not None:
+        if not self._announced and state.fit is not None:
             self._announced = True
-            return state, state.params
+            return state, state.params()
         return state, None
 
     def _refit(self, state: Customers) -> dict[str, Any] | None:
@@ -107,12 +107,9 @@ class PredictStep:
         except ValueError as exc:  # orders then count at each customer's own mean
             log.warning("predictions: Gamma-Gamma not refitted: %s", exc)
             gg = None
-        state.models = Models(bg, gg, self.horizon_days, self.annual_discount)
-        clv = state.models.predict(x, t_x, T, m)[state.models.clv_field]
-        state.deciles = tuple(float(q) for q in np.quantile(clv, np.arange(1, 10) / 10))
-        state.params = {
-            **Predictor(state.models, state.deciles, state.as_of).params(),
-            "customers": len(state.facts),
-            "repeat_customers": int(np.sum(x > 0)),
-        }
-        return state.params
+        models = Models(bg, gg, self.horizon_days, self.annual_discount)
+        clv = models.predict(x, t_x, T, m)[models.clv_field]
+        deciles = tuple(float(q) for q in np.quantile(clv, np.arange(1, 10) / 10))
+        state.fit = Predictor(models, deciles, state.as_of)
+        state.fit_counts = (len(state.facts), int(np.sum(x > 0)))
+        return state.params()

@@ -1,5 +1,6 @@
 """The customer base the predictive models are fitted on: every purchaser's exact RFM facts,
-the models fitted on them, and when they were fitted.
+the last fit (as the :class:`~state.predictor.Predictor` every profile is sent), and when it
+was made.
 
 One keyed state (``predict``) in the flow: the user step sends a customer's facts on each of
 their purchases (and a ``forget`` on erasure or expiry), so this holds ``(x, first, last,
@@ -31,16 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from models.clv import Models
 from schemas.units import DAY_MS
-
-Facts = tuple[int, int, int, float]  # repeat purchases, first ms, last ms, mean repeat value
+from state.predictor import Facts, Predictor
 
 
 @dataclass
 class Customers:
-    """Facts by pseudonymous user, the fitted models, the CLV decile edges and the
-    parameters as published.
+    """Facts by pseudonymous user and the last fit with the customer counts it was made on.
 
     Parameters
     ----------
@@ -56,9 +54,15 @@ class Customers:
     facts: dict[str, Facts] = field(default_factory=dict)
     as_of: int = 0
     fitted_at: int | None = None
-    models: Models | None = None
-    deciles: tuple[float, ...] = ()
-    params: dict[str, Any] | None = None  # the last fit as published
+    fit: Predictor | None = None
+    fit_counts: tuple[int, int] = (0, 0)  # customers, repeat customers
+
+    def params(self) -> dict[str, Any] | None:
+        """The last fit as published, with the customer counts; ``None`` before the first."""
+        if self.fit is None:
+            return None
+        customers, repeat = self.fit_counts
+        return {**self.fit.params(), "customers": customers, "repeat_customers": repeat}
 
     def add(self, user: str, facts: Facts, ts: int) -> None:
         """A customer's current facts, as of event time ``ts``."""
@@ -80,7 +84,3 @@ class Customers:
         rows = np.array([self.facts[u] for u in users], dtype=float).reshape(-1, 4)
         x, first, last, m = rows.T
         return x, (last - first) / DAY_MS, np.maximum(self.as_of - first, last - first) / DAY_MS, m
-
-    def decile(self, clv: np.ndarray) -> np.ndarray:
-        """CLV decile (1 to 10, 10 the most valuable) by the edges of the last fit."""
-        return 1 + np.searchsorted(np.asarray(self.deciles), clv, side="right")

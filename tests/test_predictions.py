@@ -190,7 +190,7 @@ def test_customer_base_step_fits_on_schedule_and_publishes_only_parameters() -> 
     assert params is not None and state.fitted_at == now
     assert params["customers"] == len(state.facts) and params["repeat_customers"] >= 100
     predictor = Predictor.from_params(params)  # what the user steps receive
-    assert predictor.models.bgnbd == state.models.bgnbd and predictor.as_of == now
+    assert predictor == state.fit and predictor.as_of == now
     state, again = step(state, ("facts", {"user": "u0", "facts": state.facts["u0"], "ts": now + 1}))
     assert again is None  # no refit yet, and no message per customer
     restarted = PredictStep(refit_ms=86_400_000, min_repeat=100)  # a new process, same state
