@@ -118,6 +118,15 @@ class Settings:
     dashboard_host: str
     dashboard_port: int
     stack_dir: str
+    api_host: str
+    api_port: int
+    api_keys_file: str
+    api_rate: int
+    api_max_body_bytes: int
+    api_max_batch: int
+    api_cors_origins: str
+    api_delivery_timeout_ms: int
+    api_redis_timeout_ms: int
 
     @classmethod
     def from_env(

@@ -9,7 +9,7 @@ Any variable can also be read from a file: ``OFFERFLOW_<NAME>_FILE`` names a fil
 
 from __future__ import annotations
 
-from config import features, kafka, operations, privacy, profiles
+from config import api, features, kafka, operations, privacy, profiles
 from config.kafka import TOPICS
 from config.privacy import DEV_ID_KEY
 from config.variable import Variable
@@ -23,4 +23,5 @@ VARIABLES: tuple[Variable, ...] = (
     *profiles.VARIABLES,
     *features.VARIABLES,
     *operations.VARIABLES,
+    *api.VARIABLES,
 )

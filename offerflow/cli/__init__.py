@@ -15,11 +15,11 @@ import sys
 from config.secrets import mask_url
 from config.settings import ConfigError
 from flows import ops
-from offerflow.cli import attribution, campaigns, devstack, engine, lab, senders, web
+from offerflow.cli import api, attribution, campaigns, devstack, engine, lab, senders, web
 from offerflow.cli.common import UsageError
 
 #: Command groups in the order ``offerflow --help`` lists them.
-GROUPS = (engine, devstack, web, campaigns, attribution, lab, senders)
+GROUPS = (engine, devstack, web, api, campaigns, attribution, lab, senders)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,196 @@
+"""``offerflow serve``: the personalization API as one FastAPI application.
+
+Stateless: it reads what the flows keep in Redis and writes to Kafka, so operators run as many
+replicas as they need. Every error is JSON ``{"error": "..."}`` with a 4xx that says what to
+fix (a 5xx only for a dependency that is down, with Retry-After); request bodies are capped
+before they are read; browsers may call it from the origins ``OFFERFLOW_API_CORS_ORIGINS``
+allows. OpenAPI docs are at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse
+from prometheus_client import generate_latest
+from starlette.exceptions import HTTPException
+
+from config.settings import ConfigError, Settings
+from offerflow.api import collect, metrics, reads
+from offerflow.api.keys import KeyRing
+from offerflow.api.service import Json, Service
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
+    """The application; its dependencies start with it and stop with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = Service.start(settings, keys)
+        try:
+            yield
+        finally:
+            await app.state.service.close()
+
+    app = FastAPI(
+        title="OfferFlow personalization API",
+        version="1",
+        lifespan=lifespan,
+        default_response_class=Json,
+        description="Decisions, profiles, recommendations and analytics over HTTP, and an "
+        "event collector. Authenticate with `Authorization: Bearer <key>`.",
+    )
+    app.include_router(collect.router)
+    app.include_router(reads.router)
+    app.add_api_route("/healthz", _health, include_in_schema=False)
+    app.add_api_route("/readyz", _ready, include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _crash)
+    origins = [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "x-api-key", "content-type"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(Timed)
+    return app
+
+
+def from_env() -> FastAPI:
+    """The application as ``OFFERFLOW_*`` configures it (uvicorn's factory, one per worker)."""
+    settings = Settings.from_env()
+    return create_app(settings, load_keys(settings))
+
+
+def load_keys(settings: Settings) -> KeyRing:
+    """The keys file's keys; raises :class:`ConfigError` with one line if it is missing or bad."""
+    if not settings.api_keys_file:
+        raise ConfigError("OFFERFLOW_API_KEYS_FILE is not set: make a key with offerflow api-key")
+    path = Path(settings.api_keys_file)
+    try:
+        return KeyRing.parse(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"OFFERFLOW_API_KEYS_FILE {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"OFFERFLOW_API_KEYS_FILE {path}: {exc}") from None
+
+
+class BodyLimit:
+    """Refuse a body larger than ``limit`` bytes with 413, by its Content-Length or, when
+    it is sent in chunks, as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        await Json({"error": f"body larger than {self.limit} bytes"}, 413)(
+            {"type": "http"}, None, send
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Timed:
+    """Latency by route template and status (never the raw path: it holds user ids)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = [500]
+
+        async def sent(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.LATENCY.labels(path, scope["method"], str(status[0])).observe(
+                time.perf_counter() - start
+            )
+
+
+async def _http_error(_request: Request, exc: Exception) -> Json:
+    assert isinstance(exc, HTTPException)
+    return Json({"error": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+async def _invalid(_request: Request, exc: Exception) -> Json:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"] if p != "body")
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return Json({"error": "; ".join(problems)}, 422)
+
+
+async def _crash(request: Request, exc: Exception) -> Json:
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("%s %s failed: %s", request.method, route, type(exc).__name__)
+    return Json({"error": "internal error"}, 500)
+
+
+async def _health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _ready(request: Request) -> Json:
+    svc: Service = request.app.state.service
+    checks = {"redis": "ok", "producer_queue": svc.producer.queued()}
+    try:
+        await svc.redis.ping()
+    except Exception as exc:
+        checks["redis"] = type(exc).__name__
+    ready = checks["redis"] == "ok" and checks["producer_queue"] < svc.producer.max_queued // 2
+    return Json({"ready": ready, **checks}, 200 if ready else 503)
+
+
+async def _metrics(request: Request) -> PlainTextResponse:
+    metrics.PRODUCER_QUEUE.set(request.app.state.service.producer.queued())
+    return PlainTextResponse(generate_latest(metrics.REGISTRY).decode())

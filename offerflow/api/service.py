@@ -1,0 +1,113 @@
+"""What every route of the API shares: settings, keys and limits, the ingestion gate, the
+Kafka producer and the Redis client, and the checks each request passes (key, scope, rate)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+from fastapi import Depends, HTTPException, Request, Response
+
+from config.settings import Settings
+from flows.wiring import make_ingestor
+from offerflow.api import metrics
+from offerflow.api.keys import ApiKey, KeyRing
+from offerflow.api.limits import RateLimiter
+from offerflow.api.producer import AsyncProducer
+from operators.ingest import Ingestor
+from operators.pseudonymize import Pseudonymizer
+from schemas.event import MAX_ID_LENGTH
+
+
+@dataclass
+class Service:
+    """The API's dependencies, built once per process."""
+
+    settings: Settings
+    keys: KeyRing
+    producer: AsyncProducer
+    redis: Any
+    ingestor: Ingestor
+    pseudonymizer: Pseudonymizer
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    _sync_redis: Any = None
+
+    @classmethod
+    def start(cls, settings: Settings, keys: KeyRing) -> Service:
+        timeout_s = settings.api_redis_timeout_ms / 1000
+        return cls(
+            settings,
+            keys,
+            AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms),
+            aioredis.Redis.from_url(
+                settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            ),
+            make_ingestor(settings),
+            Pseudonymizer(settings.id_key),
+        )
+
+    def sync_redis(self) -> Any:
+        """A blocking client, for the report code the command line shares (run in a thread)."""
+        if self._sync_redis is None:
+            timeout_s = max(1.0, self.settings.api_redis_timeout_ms / 1000)
+            self._sync_redis = redis.Redis.from_url(
+                self.settings.redis_url, socket_timeout=timeout_s
+            )
+        return self._sync_redis
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self._sync_redis is not None:
+            self._sync_redis.close()
+        await asyncio.to_thread(self.producer.close)
+
+    def authorize(self, request: Request, scope: str) -> ApiKey:
+        """The caller's key if it may use ``scope`` now; raises the 401, 403 or 429."""
+        presented = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if presented is None and auth[:7].lower() == "bearer ":
+            presented = auth[7:].strip()
+        if not presented:
+            raise HTTPException(401, "missing API key: send it as 'Authorization: Bearer <key>'")
+        key = self.keys.verify(presented)
+        if key is None:
+            raise HTTPException(401, "unknown or revoked API key")
+        if scope not in key.scopes:
+            raise HTTPException(403, f"this key may not {scope} (its scopes: "
+                                     f"{', '.join(sorted(key.scopes))})")  # fmt: skip
+        wait = self.limiter.take(key.id, key.rate or self.settings.api_rate)
+        if wait > 0:
+            metrics.RATE_LIMITED.labels(key.id).inc()
+            raise HTTPException(
+                429,
+                f"rate limit of {key.rate or self.settings.api_rate} requests/s exceeded",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        return key
+
+    def pseudonym(self, user_id: str) -> str:
+        """The pseudonym of a raw user id from a path, or a 422 naming the problem."""
+        if not user_id or len(user_id) > MAX_ID_LENGTH:
+            raise HTTPException(422, f"user_id must have 1 to {MAX_ID_LENGTH} characters")
+        return self.pseudonymizer.user(user_id)
+
+
+class Json(Response):
+    """A JSON answer rendered by orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+#: A route's parameter for the service: ``svc: Svc``.
+Svc = Annotated[Service, Depends(service)]
