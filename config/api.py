@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.values import at_least, duration, text
+from config.values import at_least, boolean, duration, text
 from config.variable import Variable
 
 API = "Personalization API"
@@ -49,6 +49,23 @@ VARIABLES: tuple[Variable, ...] = (
         "10s",
         "How long an event may wait for the broker's acknowledgement before the request "
         "answers 503.",
+        API,
+        duration,
+    ),
+    Variable(
+        "SHARED_SLOTS",
+        "true",
+        "Frequency-cap and send-budget slots kept in Redis and taken by the flow and the API "
+        "alike, so decisions from both stay within caps and budgets; false: the flow alone "
+        "decides (no Redis call per capped decision) and the API must not decide.",
+        API,
+        boolean,
+    ),
+    Variable(
+        "API_POSTERIOR_MAX_AGE",
+        "1h",
+        "Oldest policy posteriors `/v1/decide` uses (since the flow last wrote them); older "
+        "ones get a uniform choice among the eligible offers, marked as a fallback.",
         API,
         duration,
     ),

@@ -127,6 +127,8 @@ class Settings:
     api_cors_origins: str
     api_delivery_timeout_ms: int
     api_redis_timeout_ms: int
+    shared_slots: bool
+    api_posterior_max_age_ms: int
 
     @classmethod
     def from_env(

@@ -44,6 +44,8 @@ from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
 from operators.profile_step import ProfileLogic, ProfileStepConfig
 from operators.redis_mirror import RedisMirrorSink
+from operators.slots import KEEP_MS as SLOTS_KEEP_MS
+from operators.slots import SlotBook
 from operators.user_decisions import Decisioning
 from operators.user_predictions import Predictions
 from schemas import codec
@@ -133,7 +135,12 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         erase_grace_ms=settings.erase_grace_s * 1000,
         clustering=settings.clusters > 0,
         decisioning=Decisioning(
-            book, profile.labels[len(profile.labels) // 2], settings.recommendations
+            book,
+            profile.labels[len(profile.labels) // 2],
+            settings.recommendations,
+            SlotBook(settings.redis_url, settings.redis_key, SLOTS_KEEP_MS)
+            if settings.shared_slots
+            else None,
         )
         if book
         else None,
@@ -185,13 +192,13 @@ def _record(kv: tuple) -> tuple[str, dict]:
 
 def _documents(settings: Settings, kv: tuple[str, tuple[str, Any]]) -> list[tuple[str, Any]]:
     """The Redis writes of a profile change: a ``None`` document (erased, or expired) deletes
-    the profile and the user's in-app inbox that the senders keep."""
+    the profile, the user's in-app inbox that the senders keep, and their cap slots."""
     user, (tag, document) = kv
     if tag != "profile":
         return []
     profile = settings.redis_key("profile", user)
     if document is None:
-        return [(profile, None), (settings.redis_key("inbox", user), None)]
+        return [(profile, None), *((settings.redis_key(k, user), None) for k in ("inbox", "slots"))]
     return [(profile, document)]
 
 

@@ -43,6 +43,8 @@ def count_campaigns(
         stats = stats or CampaignStats(campaign_id, settings.history_bucket_ms)
         if kind == "decision":
             stats.decision(payload)
+        elif payload["stage"] == "decision":  # one the API made, as its user step recorded it
+            stats.decision(payload["record"])
         else:
             stats.feedback(payload)
         campaign = book.current().campaigns.get(campaign_id)

@@ -166,15 +166,34 @@ class Bandit:
 
     def _thompson(self, arms: Sequence[str], seed: int) -> tuple[str, float]:
         posteriors = [self.policy._rewards.get(a) for a in arms]
-        a = np.array([p.alpha if p is not None else 1.0 for p in posteriors])
-        b = np.array([p.beta if p is not None else 1.0 for p in posteriors])
-        draws = np.random.default_rng(seed).beta(a[:, None], b[:, None], (len(arms), self.samples))
-        winners = draws.argmax(axis=0)
-        chosen = int(winners[0])
-        return arms[chosen], float(np.count_nonzero(winners == chosen)) / self.samples
+        chosen, propensity = thompson(
+            [(p.alpha, p.beta) if p is not None else (1.0, 1.0) for p in posteriors],
+            seed,
+            self.samples,
+        )
+        return arms[chosen], propensity
 
     def _pull(self, arms: Sequence[str], context: Mapping[str, float] | None, seed: int) -> str:
         self.policy._rng = random.Random(seed)  # type: ignore[attr-defined]
         if isinstance(self.policy, bandit.base.ContextualPolicy):
             return self.policy.pull(list(arms), context=dict(context or {}))
         return self.policy.pull(list(arms))
+
+
+def thompson(
+    posteriors: Sequence[tuple[float, float]], seed: int, samples: int = 256
+) -> tuple[int, float]:
+    """Thompson sampling over Beta ``(alpha, beta)`` posteriors: the index of the arm the
+    first joint draw picks, and the share of ``samples`` joint draws it wins (its propensity;
+    never 0, standard error at most ``0.5 / sqrt(samples)``). Used by :class:`Bandit` and by
+    deciders that hold only the posteriors (the personalization API).
+
+    >>> thompson([(30.0, 70.0), (2.0, 98.0)], seed=3)
+    (0, 1.0)
+    """
+    a = np.array([p[0] for p in posteriors], dtype=float)
+    b = np.array([p[1] for p in posteriors], dtype=float)
+    draws = np.random.default_rng(seed).beta(a[:, None], b[:, None], (len(a), samples))
+    winners = draws.argmax(axis=0)
+    chosen = int(winners[0])
+    return chosen, float(np.count_nonzero(winners == chosen)) / samples

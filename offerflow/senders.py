@@ -125,6 +125,9 @@ class Senders:
         if decision.get("offer_id") is None:
             self.counts["no_offer"] += 1
             return
+        if decision.get("trigger") == "api":  # the app that asked shows it itself
+            self.counts["answered_by_api"] += 1
+            return
         now = int(time.time() * 1000)
         if decision.get("expires_at") and decision["expires_at"] < now:
             self.counts["expired"] += 1

@@ -114,6 +114,13 @@ class CampaignBook:
                 self._lock.release()
         return self.catalog
 
+    def close(self) -> None:
+        """Leave the campaigns topic (a long-lived process that stops a book it made)."""
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
+
     def apply(self, key: bytes | None, value: bytes | None, origin: Origin | None = None) -> None:
         """Apply one campaigns-topic record (read at ``origin``): a campaign keyed by its id,
         an experiment keyed ``experiment:<id>``, or the global holdout keyed ``holdout``."""

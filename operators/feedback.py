@@ -17,6 +17,8 @@ Kinds (``target`` is the pseudonym the message is for):
 - ``decided``: the policy step chose ``payload["offer"]`` on ``payload["channel"]`` for
   ``payload["decision_id"]``, which the user's ledger had reserved;
 - ``released``: that decision ended with no offer (budget, a deleted campaign): free its slot;
+- ``recorded``: the personalization API made decision ``payload["decision_id"]`` for the user
+  (the ledger keeps it so its feedback joins it; see :mod:`offerflow.api.decide`);
 - ``models``: the predictive models' newest fitted parameters (:mod:`operators.predict_step`);
   ``target`` is one of the broadcast keys that give every worker a copy, and each process's
   user steps compute their customers' predictions from it.
@@ -44,7 +46,7 @@ import orjson
 from schemas.rejection import Reason, Rejected
 
 KINDS = frozenset(
-    {"link", "absorb", "forward", "cluster", "forget", "decided", "released", "models"}
+    {"link", "absorb", "forward", "cluster", "forget", "decided", "released", "recorded", "models"}
 )
 
 

@@ -66,6 +66,13 @@ REDIS_WRITE_ERRORS = Counter(
     "Failed Redis write batches (the writes stay pending and are retried).",
     registry=REGISTRY,
 )
+SLOTS = Counter(
+    "offerflow_slot_verdicts",
+    "Cap and budget slots asked of Redis by the user step: granted, capped, budget, or "
+    "unavailable (Redis did not answer; the step decided on its own ledger).",
+    ["verdict"],
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "offerflow_processing_latency_seconds",
     "Wall time from a record's Kafka timestamp to the gate (stage=ingest), from a decision "
@@ -158,6 +165,10 @@ def count_reward(campaign: str, reward: float) -> None:
 
 def count_attribution(model: str) -> None:
     _child(ATTRIBUTION_RECORDS, model).inc()
+
+
+def count_slot(verdict: str) -> None:
+    _child(SLOTS, verdict).inc()
 
 
 def count_redis_error() -> None:

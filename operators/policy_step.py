@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from operators.campaign_book import CampaignBook
@@ -69,7 +70,8 @@ class PolicyStep:
             return state, [("decision", state.decide(campaign, payload))]
         state.learn(payload)
         key = f"{campaign.id}|{payload['segment']}"
-        out: list[Output] = [("policy", (key, state.document(payload["segment"])))]
+        doc = {**state.document(payload["segment"]), "updated_ms": int(time.time() * 1000)}
+        out: list[Output] = [("policy", (key, doc))]
         if payload["reward"] > 0 and campaign.reward in ("conversion", "revenue"):
             out.append(("conversion", campaign.id))
         return state, out

@@ -47,7 +47,7 @@ from operators import user_records as records
 from operators.dead_letter import DeadLetter, Origin
 from operators.feedback import Feedback
 from operators.user_attribution import AttributionConfig
-from operators.user_decisions import Decisioning, on_decided
+from operators.user_decisions import Decisioning
 from operators.user_predictions import Predictions
 from schemas.event import Event, EventType, parse_event
 from schemas.rejection import Reason, Rejected
@@ -295,8 +295,7 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
             "forward": self._forward,
             "cluster": self._cluster,
             "forget": self._forget,
-            "decided": lambda payload: self._decided("decided", payload),
-            "released": lambda payload: self._decided("released", payload),
+            **{kind: partial(self._decided, kind) for kind in ("decided", "released", "recorded")},
             "models": self._models,
         }[msg.kind]
         try:
@@ -367,9 +366,9 @@ class ProfileLogic(StatefulLogic[Event | Feedback, Output, bytes]):
         return self._refresh([], f"cluster:{cluster}", profile.last_seen or 0, True)
 
     def _decided(self, kind: str, payload: dict[str, Any]) -> list[Output]:
-        if self.profile is None:  # erased or expired since: nothing to track
+        if self.profile is None or self.cfg.decisioning is None:  # erased, expired, or off
             return []
-        return on_decided(self.ledger, kind, payload)
+        return self.cfg.decisioning.on_decided(self.user, self.ledger, kind, payload)
 
     def _models(self, payload: dict[str, Any]) -> list[Output]:
         if self.cfg.predictions is not None:  # else predictions were turned off since

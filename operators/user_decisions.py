@@ -13,7 +13,11 @@ an unknown or already-closed decision.
 A request is screened (:func:`operators.eligibility.screen`) against the user's consent,
 segments, features and ledger; the chosen campaign reserves a cap slot on every channel the
 decision may use before it leaves this step, so two requests racing through different
-policy keys can never both pass a cap.
+policy keys can never both pass a cap. With ``slots`` set, a decision that a cap or a send
+budget applies to also takes its slot in Redis (:mod:`operators.slots`), where the API takes
+its own: one of them refuses when the other has just used the last one. Decisions the API
+made reach the ledger as ``recorded`` internal messages (:meth:`Decisioning.on_recorded`), so
+their feedback joins them as if the flow had made them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.eligibility import context_features, decision_id, screen
+from operators.slots import SlotBook, Verdict
 from operators.user_experiments import (
     Enrollment,
     covariates,
@@ -60,16 +65,23 @@ _STAGES = {
     EventType.PURCHASE: "conversion",
 }
 ANY_CHANNEL = "any"
+#: "No offer" reasons when Redis refuses a slot the ledger had free (the API took it).
+_REFUSED = {
+    Verdict.CAPPED: "{campaign}:frequency_cap",
+    Verdict.BUDGET: "budget_exhausted:max_sends",
+}
 
 
 @dataclass(frozen=True)
 class Decisioning:
-    """What the user step needs to decide: the live campaigns, the context half-life, and
-    whether web requests may ask for product recommendations alone."""
+    """What the user step needs to decide: the live campaigns, the context half-life,
+    whether web requests may ask for product recommendations alone, and the cap and budget
+    slots shared with the API (``None``: this flow alone decides)."""
 
     campaigns: CampaignBook
     context_label: str
     recommendations: bool = False
+    slots: SlotBook | None = None
 
     def on_event(
         self,
@@ -185,6 +197,11 @@ class Decisioning:
             reason = "global_holdout" if experiment.id == HOLDOUT_ID else "experiment_holdout"
             decision = no_offer(request, enrolled.channels[0], reason)
             return [*exposed(ledger.exposures, (key,), ts, x), ("decision", decision)]
+        if self.slots is not None:
+            taken = self.slots.reserve(user, did, catalog, campaign.id, enrolled.channels, ts)
+            if taken in _REFUSED:
+                reason = _REFUSED[taken].format(campaign=campaign.id)
+                return [("decision", no_offer(request, enrolled.channels[0], reason))]
         policy_segment = (segment or "none") if campaign.per_segment else "all"
         policy_segment += enrolled.policy_suffix
         ledger.reserve(_contact(did, campaign, ts, policy_segment, context, enrolled, x))
@@ -196,6 +213,49 @@ class Decisioning:
             variants=enrolled.variants,
         )
         return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
+
+    def on_decided(
+        self, user: str, ledger: ContactLedger, kind: str, payload: dict[str, Any]
+    ) -> list[Output]:
+        """Apply a ``decided``, ``released`` or ``recorded`` internal message to the ledger;
+        a reward if feedback that overtook the ``decided`` message already made it final."""
+        if kind == "recorded":
+            return self.on_recorded(ledger, payload)
+        did = str(payload["decision_id"])
+        contact = ledger.open.get(did)
+        if kind != "decided":
+            ledger.release(did)
+            if self.slots is not None and contact is not None and not contact.sent:
+                self.slots.release(user, did, contact.campaign)
+            return []
+        channel = str(payload["channel"])
+        several = contact is not None and len(contact.channels) > 1
+        if ledger.confirm(did, str(payload["offer"]), channel) and several and self.slots:
+            self.slots.confirm(user, did, contact.campaign, channel)
+        reward = ledger.settle(did)
+        return [("reward", _routed(reward))] if reward is not None else []
+
+    def on_recorded(self, ledger: ContactLedger, payload: dict[str, Any]) -> list[Output]:
+        """A decision the API made: into the ledger as sent (its slots are already taken),
+        so its feedback becomes a reward, an exposure and a touch; and into the campaign's
+        funnel. A holdout answer exposes the user to the holdout, as in the flow."""
+        did = str(payload["decision_id"])
+        campaign = self.campaigns.current().campaigns.get(str(payload["campaign"]))
+        if ledger.known(did) or campaign is None:
+            return []  # a replay, or a campaign deleted since: nothing to track
+        ts, x = int(payload["ts"]), tuple(payload["covariates"])
+        counted = ("funnel", (campaign.id, {"stage": "decision", "record": payload["record"]}))
+        if payload.get("withheld"):
+            return [*exposed(ledger.exposures, (str(payload["withheld"]),), ts, x), counted]
+        channel = str(payload["channel"])
+        contact = Contact(
+            did, campaign.id, (channel,), ts, str(payload["segment"]), campaign.reward,
+            campaign.combine, campaign.reward_cap, campaign.reward_window_ms,
+            dict(payload["context"]), experiments=tuple(payload["experiments"]), covariates=x,
+        )  # fmt: skip
+        ledger.reserve(contact)
+        ledger.confirm(did, str(payload["offer"]), channel)
+        return [counted]
 
 
 def _recommendations_only(user: str, profile: Profile, event: Event) -> list[Output]:
@@ -215,18 +275,6 @@ def _recommendations_only(user: str, profile: Profile, event: Event) -> list[Out
     if granted is None or granted[0] is not True:
         return [("decision", no_offer(request, channel, "no_consent:marketing"))]
     return [("recommend", no_offer(request, channel, "recommendations_only"))]
-
-
-def on_decided(ledger: ContactLedger, kind: str, payload: dict[str, Any]) -> list[Output]:
-    """Apply a ``decided`` or ``released`` internal message to the ledger; a reward if
-    feedback that overtook the ``decided`` message already made it final."""
-    did = str(payload["decision_id"])
-    if kind != "decided":
-        ledger.release(did)
-        return []
-    ledger.confirm(did, str(payload["offer"]), str(payload["channel"]))
-    reward = ledger.settle(did)
-    return [("reward", _routed(reward))] if reward is not None else []
 
 
 def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) -> list[Output]:

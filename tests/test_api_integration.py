@@ -140,6 +140,22 @@ BAD = [
     ("GET", "/v1/attribution?by=weekday", "all", None, 422, "by"),
     ("GET", "/v1/experiments/no-such-test", "all", None, 404, "no experiment"),
     ("GET", "/v1/experiments/a;b", "all", None, 422, "letters, digits"),
+    ("POST", "/v1/decide", "collector", b'{"user_id": "u1"}', 403, "may not decide"),
+    ("POST", "/v1/decide", "all", b"{}", 422, "user_id: Field required"),
+    (
+        "POST",
+        "/v1/decide",
+        "all",
+        b'{"user_id": 7}',
+        422,
+        "user_id: Input should be a valid string",
+    ),
+    ("POST", "/v1/decide", "all", b'{"user_id": "u1", "colour": 1}', 422, "colour: Extra inputs"),
+    ("POST", "/v1/decide", "all", b'{"user_id": "u1", "campaign": "zz"}', 422, "unknown campaign"),
+    ("POST", "/v1/decide", "all", b'{"user_id": "u1", "channel": "fax"}', 422, "unknown channel"),
+    ("POST", "/v1/decide", "all", b'{"user_id": "u1", "offers": "a"}', 422, "offers: Input should"),
+    ("POST", "/v1/decide", "all", b"[1]", 422, "must be an object"),
+    ("GET", "/v1/decide?channel=web", "all", None, 422, "user_id: Field required"),
     ("GET", "/v1/nowhere", "all", None, 404, "Not Found"),
     ("PATCH", "/v1/events", "all", None, 405, "Method Not Allowed"),
 ]
@@ -173,6 +189,9 @@ def test_redis_down_answers_fast_with_a_fallback(run: Run) -> None:
         assert profile.status_code == 503 and profile.headers["retry-after"] == "1"
         assert reco.status_code == 200 and reco.json()["fallback"] == "redis_unavailable"
         assert took < 2.0
+        decided = http.post("/v1/decide", json={"user_id": "u1", "channel": "web"})
+        assert decided.status_code == 200 and decided.json()["offer_id"] is None
+        assert decided.json()["fallback"] == "redis_unavailable"
         ready = http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["ready"] is False
         metrics = http.get("/metrics").text

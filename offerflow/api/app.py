@@ -24,7 +24,7 @@ from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 
 from config.settings import ConfigError, Settings
-from offerflow.api import collect, metrics, reads
+from offerflow.api import collect, decide, metrics, reads
 from offerflow.api.keys import KeyRing
 from offerflow.api.service import Json, Service
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = Service.start(settings, keys)
+        await app.state.service.warm()
         try:
             yield
         finally:
@@ -50,6 +51,7 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
         description="Decisions, profiles, recommendations and analytics over HTTP, and an "
         "event collector. Authenticate with `Authorization: Bearer <key>`.",
     )
+    app.include_router(decide.router)
     app.include_router(collect.router)
     app.include_router(reads.router)
     app.add_api_route("/healthz", _health, include_in_schema=False)

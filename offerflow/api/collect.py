@@ -18,13 +18,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, StrictBool, ValidationError
+from pydantic import BaseModel, Field, StrictBool
 
 from offerflow.api import metrics
 from offerflow.api.envelope import Mapped, to_envelope
 from offerflow.api.producer import QueueFull, Record
-from offerflow.api.service import Json, Service, Svc
+from offerflow.api.service import Json, Service, Svc, body_as, parse_json
 from operators.dead_letter import DeadLetter
 
 router = APIRouter()
@@ -83,13 +82,7 @@ _SCHEMA = ConsentChange.model_json_schema()
 async def consent(user_id: str, request: Request, svc: Svc) -> Json:
     """Publish a ``consent`` event: the flow applies it before any later decision."""
     svc.authorize(request, "privacy")
-    body = _json(await request.body())
-    if not isinstance(body, dict):
-        raise HTTPException(422, 'body must be an object like {"consent": {"email": true}}')
-    try:
-        change = ConsentChange.model_validate(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
+    change = await body_as(request, ConsentChange, '{"consent": {"email": true}}')
     event = {"type": "consent", "user_id": user_id, "consent": change.consent}
     return await _privacy(svc, event)
 
@@ -113,16 +106,8 @@ async def _privacy(svc: Service, event: dict[str, Any]) -> Json:
     return Json({"event_id": event["event_id"], "status": "accepted"}, 202)
 
 
-def _json(body: bytes) -> Any:
-    """The body as JSON whatever its content type (browser beacons send text/plain)."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
-
-
 def _items(body: bytes, most: int) -> list[Any]:
-    doc = _json(body)
+    doc = parse_json(body)
     if isinstance(doc, dict) and isinstance(doc.get("batch"), list):
         doc = doc["batch"]
     items = doc if isinstance(doc, list) else [doc]

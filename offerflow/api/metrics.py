@@ -21,6 +21,12 @@ EVENTS = Counter(
     ("outcome",),
     registry=REGISTRY,
 )
+DECISIONS = Counter(
+    "offerflow_api_decisions_total",
+    "Decisions answered by /v1/decide: offer or no_offer, and whether a fallback was taken.",
+    ("outcome", "fallback"),
+    registry=REGISTRY,
+)
 FALLBACKS = Counter(
     "offerflow_api_fallbacks_total",
     "Answers given without a dependency (Redis slow or down, data missing or too old).",

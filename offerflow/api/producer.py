@@ -47,6 +47,7 @@ class AsyncProducer:
         self, config: Mapping[str, str], delivery_timeout_ms: int, max_queued: int = 100_000
     ) -> None:
         self.max_queued = max_queued
+        self.failures = 0  # posted messages the broker did not take
         self._producer = Producer(
             {
                 **config,
@@ -83,6 +84,19 @@ class AsyncProducer:
             except BufferError:  # another request took the room since the check
                 future.set_result("local queue full")
         return list(await asyncio.gather(*futures))
+
+    def post(self, records: Sequence[Record]) -> None:
+        """Queue ``records`` without waiting for them (a decision's answer must not wait for
+        the broker); a failed delivery is counted in ``failures``. Raises :class:`QueueFull`
+        (nothing queued) when the local queue cannot take them all."""
+        if self.queued() + len(records) > self.max_queued:
+            raise QueueFull
+        for record in records:
+            self._producer.produce(record.topic, record.value, record.key, on_delivery=self._count)
+
+    def _count(self, err: KafkaError | None, _msg) -> None:
+        if err is not None:
+            self.failures += 1
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Deliver what is queued (up to ``timeout_s``) and stop polling."""

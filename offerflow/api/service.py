@@ -4,23 +4,32 @@ Kafka producer and the Redis client, and the checks each request passes (key, sc
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import redis
 import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
+from flows.decisioning import campaign_book
 from flows.wiring import make_ingestor
 from offerflow.api import metrics
 from offerflow.api.keys import ApiKey, KeyRing
 from offerflow.api.limits import RateLimiter
 from offerflow.api.producer import AsyncProducer
+from operators.campaign_book import CampaignBook
 from operators.ingest import Ingestor
 from operators.pseudonymize import Pseudonymizer
+from operators.slots import RESERVE
 from schemas.event import MAX_ID_LENGTH
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -33,7 +42,12 @@ class Service:
     redis: Any
     ingestor: Ingestor
     pseudonymizer: Pseudonymizer
+    campaigns: CampaignBook
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: SHA-1 of each Lua script, as Redis names it (EVALSHA).
+    scripts: dict[str, str] = field(
+        default_factory=lambda: {"reserve": hashlib.sha1(RESERVE.encode()).hexdigest()}
+    )
     _sync_redis: Any = None
 
     @classmethod
@@ -48,7 +62,18 @@ class Service:
             ),
             make_ingestor(settings),
             Pseudonymizer(settings.id_key),
+            campaign_book(settings),
         )
+
+    async def warm(self) -> None:
+        """Open the campaigns topic and load the scripts before the first request, so it does
+        not pay for them (a Redis that is down now gets the scripts when it is back)."""
+        await asyncio.to_thread(self.campaigns.current)
+        with contextlib.suppress(redis.RedisError, OSError):
+            await self.load_scripts()
+
+    async def load_scripts(self) -> None:
+        await self.redis.script_load(RESERVE)
 
     def sync_redis(self) -> Any:
         """A blocking client, for the report code the command line shares (run in a thread)."""
@@ -60,6 +85,7 @@ class Service:
         return self._sync_redis
 
     async def close(self) -> None:
+        await asyncio.to_thread(self.campaigns.close)
         await self.redis.aclose()
         if self._sync_redis is not None:
             self._sync_redis.close()
@@ -103,6 +129,25 @@ class Json(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def parse_json(body: bytes) -> Any:
+    """A body as JSON whatever its content type (browser beacons send text/plain)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+
+
+async def body_as(request: Request, model: type[M], example: str) -> M:
+    """The request's JSON body as ``model``, or the 400/422 that says what is wrong."""
+    body = parse_json(await request.body())
+    if not isinstance(body, dict):
+        raise HTTPException(422, f"body must be an object like {example}")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 def service(request: Request) -> Service:
