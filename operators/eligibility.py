@@ -110,16 +110,21 @@ def context_features(features: Mapping[str, Any], label: str) -> dict[str, float
     }
 
 
-def decision_id(user: str, source: str) -> str:
+def decision_id(user: str, source: str, prefix: str = "d_") -> str:
     """Deterministic id: the same user and source (request event id and channel, or trigger
-    and its anchor time) give the same id, so replays are detectable duplicates.
+    and its anchor time) give the same id, so replays are detectable duplicates. Decisions
+    the API makes start with :data:`API_DECISION` instead.
 
     >>> a, b = decision_id("u1", "e9|email"), decision_id("u1", "e9|sms")
     >>> a == decision_id("u1", "e9|email") != b
     True
     """
     digest = hashlib.blake2b(f"{user}\x00{source}".encode(), digest_size=12).hexdigest()
-    return "d_" + digest
+    return prefix + digest
+
+
+#: How the ids of decisions the personalization API made begin.
+API_DECISION = "a_"
 
 
 def _campaign_blocked(

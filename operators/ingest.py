@@ -67,7 +67,7 @@ PSEUDONYMOUS_HEADER = "offerflow-user-id"
 SIGNATURE_HEADER = "offerflow-signature"
 _PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 #: The ids :func:`operators.eligibility.decision_id` makes; feedback may name nothing else.
-_DECISION_ID = re.compile(r"d_[0-9a-f]{24}")
+_DECISION_ID = re.compile(r"[da]_[0-9a-f]{24}")  # the flow's, and the API's
 
 
 def sender_key(id_key: bytes) -> bytes:

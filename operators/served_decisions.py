@@ -47,7 +47,7 @@ from typing import Any
 import orjson
 
 from models.bandits import thompson
-from operators.eligibility import context_features, decision_id, screen
+from operators.eligibility import API_DECISION, context_features, decision_id, screen
 from operators.slots import SlotView
 from operators.user_experiments import covariates, enroll
 from state.campaigns import Campaign, Catalog
@@ -119,7 +119,7 @@ def screened(
 ) -> Plan:
     """Screen a request from ``user`` (pseudonym) on ``channel`` at ``ts`` as the user step
     does; ``source`` makes the decision id (the caller's request id)."""
-    did = decision_id(user, f"api|{source}|{channel or '*'}")
+    did = decision_id(user, f"api|{source}|{channel or '*'}", API_DECISION)
     segment = seen.segments[0] if seen.segments else None
     request = {"decision_id": did, "user": user, "ts": ts, "segment": segment,
                "trigger": "api", "request_event_id": source}  # fmt: skip

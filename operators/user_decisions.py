@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
-from operators.eligibility import context_features, decision_id, screen
+from operators.eligibility import API_DECISION, context_features, decision_id, screen
 from operators.slots import SlotBook, Verdict
 from operators.user_experiments import (
     Enrollment,
@@ -38,7 +39,8 @@ from operators.user_experiments import (
     exposed,
     observed,
 )
-from schemas.event import Event, EventType, amount
+from operators.user_records import letter as dead_letter
+from schemas.event import Event, EventType, amount, parse_event
 from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
 from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
@@ -65,6 +67,8 @@ _STAGES = {
     EventType.PURCHASE: "conversion",
 }
 ANY_CHANNEL = "any"
+#: How long feedback for an API decision waits for the decision's ``recorded`` message.
+EARLY_WAIT_MS = 60_000
 #: "No offer" reasons when Redis refuses a slot the ledger had free (the API took it).
 _REFUSED = {
     Verdict.CAPPED: "{campaign}:frequency_cap",
@@ -94,6 +98,7 @@ class Decisioning:
     ) -> list[Output]:
         """Outputs for an event the profile has just applied."""
         out = [("reward", _routed(r)) for r in ledger.due(event.ts)]
+        out += _unheard(user, ledger, event.ts)
         kind = event.type
         if kind is EventType.ADD_TO_CART:
             ledger.last_cart = max(ledger.last_cart or 0, event.ts)
@@ -128,6 +133,7 @@ class Decisioning:
     ) -> list[Output]:
         """Close reward windows and fire behavioural triggers that are due at ``now_ms``."""
         out: list[Output] = [("reward", _routed(r)) for r in ledger.due(now_ms)]
+        out += _unheard(user, ledger, now_ms)
         features: dict[str, Any] | None = None
         for campaign, trigger, anchor in self._triggers(profile, ledger):
             fire_at = anchor + trigger.after_ms
@@ -220,7 +226,7 @@ class Decisioning:
         """Apply a ``decided``, ``released`` or ``recorded`` internal message to the ledger;
         a reward if feedback that overtook the ``decided`` message already made it final."""
         if kind == "recorded":
-            return self.on_recorded(ledger, payload)
+            return self.on_recorded(user, ledger, payload)
         did = str(payload["decision_id"])
         contact = ledger.open.get(did)
         if kind != "decided":
@@ -235,10 +241,13 @@ class Decisioning:
         reward = ledger.settle(did)
         return [("reward", _routed(reward))] if reward is not None else []
 
-    def on_recorded(self, ledger: ContactLedger, payload: dict[str, Any]) -> list[Output]:
+    def on_recorded(
+        self, user: str, ledger: ContactLedger, payload: dict[str, Any]
+    ) -> list[Output]:
         """A decision the API made: into the ledger as sent (its slots are already taken),
-        so its feedback becomes a reward, an exposure and a touch; and into the campaign's
-        funnel. A holdout answer exposes the user to the holdout, as in the flow."""
+        so its feedback becomes a reward, an exposure and a touch (feedback that came first
+        is applied now); and into the campaign's funnel. A holdout answer exposes the user
+        to the holdout, as in the flow."""
         did = str(payload["decision_id"])
         campaign = self.campaigns.current().campaigns.get(str(payload["campaign"]))
         if ledger.known(did) or campaign is None:
@@ -255,7 +264,12 @@ class Decisioning:
         )  # fmt: skip
         ledger.reserve(contact)
         ledger.confirm(did, str(payload["offer"]), channel)
-        return [counted]
+        out = [counted]
+        letter = partial(dead_letter, user)
+        for record in ledger.unpark(did):
+            event = parse_event(record)
+            out += _feedback(ledger, event, _FEEDBACK[event.type], letter)
+        return out
 
 
 def _recommendations_only(user: str, profile: Profile, event: Event) -> list[Output]:
@@ -307,7 +321,27 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
     if status == "late":
         late = letter(event, Reason.LATE_FEEDBACK, f"decision {did}: window closed")
         return [*out, ("dead", late)]
+    if did.startswith(API_DECISION) and ledger.park(
+        did, event.ts + EARLY_WAIT_MS, event.to_record()
+    ):
+        return out  # its decision's recorded message may still be on its way
     return [("dead", letter(event, Reason.UNKNOWN_DECISION, f"no decision {did} for this user"))]
+
+
+def _unheard(user: str, ledger: ContactLedger, now_ms: int) -> list[Output]:
+    """Dead letters for feedback that waited for an API decision that never came."""
+    return [
+        (
+            "dead",
+            dead_letter(
+                user,
+                event,
+                Reason.UNKNOWN_DECISION,
+                f"no decision {event.decision_id} for this user",
+            ),
+        )
+        for event in map(parse_event, ledger.expired(now_ms))
+    ]
 
 
 def _contact(

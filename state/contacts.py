@@ -120,9 +120,14 @@ class ContactLedger:
         self.fired: dict[str, int] = {}
         self.last_cart: int | None = None
         self.exposures = Exposures()
+        #: Feedback that arrived before its API decision's ``recorded`` message: decision
+        #: id -> [(wait until, event record)] (see :meth:`park`).
+        self.early: dict[str, list[tuple[int, dict[str, Any]]]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.open or self.closed or self.fired or self.last_cart or self.exposures)
+        return bool(
+            self.open or self.closed or self.fired or self.last_cart or self.exposures or self.early
+        )
 
     # -- caps --------------------------------------------------------------------------
 
@@ -246,7 +251,36 @@ class ContactLedger:
         return rewards
 
     def next_close(self) -> int | None:
-        return min((c.closes_at for c in self.open.values()), default=None)
+        closes = [c.closes_at for c in self.open.values()]
+        closes += [until for waiting in self.early.values() for until, _record in waiting]
+        return min(closes, default=None)
+
+    # -- feedback that overtook an API decision -----------------------------------------
+
+    def park(self, decision_id: str, until: int, record: dict[str, Any], most: int = 32) -> bool:
+        """Keep feedback for a decision the API made that this ledger has not heard of yet
+        (its ``recorded`` message travels another topic and may come second), until event
+        time ``until``; ``False`` when ``most`` are already waiting."""
+        if sum(len(w) for w in self.early.values()) >= most:
+            return False
+        self.early.setdefault(decision_id, []).append((until, record))
+        return True
+
+    def unpark(self, decision_id: str) -> list[dict[str, Any]]:
+        """The feedback kept for ``decision_id``, now that its decision is known."""
+        return [record for _until, record in self.early.pop(decision_id, [])]
+
+    def expired(self, now_ms: int) -> list[dict[str, Any]]:
+        """Kept feedback whose decision never came by ``now_ms``."""
+        gone = []
+        for did, waiting in list(self.early.items()):
+            gone += [record for until, record in waiting if until <= now_ms]
+            kept = [(until, record) for until, record in waiting if until > now_ms]
+            if kept:
+                self.early[did] = kept
+            else:
+                del self.early[did]
+        return gone
 
     def _close(self, contact: Contact) -> dict[str, Any]:
         del self.open[contact.decision_id]
@@ -278,14 +312,17 @@ class ContactLedger:
             self.fired,
             self.last_cart,
             self.exposures.to_state(),
+            self.early,
         )
 
     @classmethod
     def from_state(cls, state: tuple, keep_ms: int = 30 * DAY_MS) -> ContactLedger:
         ledger = cls(keep_ms)
-        contacts, ledger.closed, ledger.fired, ledger.last_cart, *exposures = state
-        if exposures:  # snapshots written before experiments have none
-            ledger.exposures = Exposures.from_state(exposures[0])
+        contacts, ledger.closed, ledger.fired, ledger.last_cart, *later = state
+        if later:  # snapshots written before experiments have none
+            ledger.exposures = Exposures.from_state(later[0])
+        if len(later) > 1:  # nor before the API
+            ledger.early = {k: [tuple(w) for w in v] for k, v in later[1].items()}
         for values in contacts:
             contact = Contact(*values)
             ledger.open[contact.decision_id] = contact

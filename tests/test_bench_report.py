@@ -87,3 +87,16 @@ def test_targets_follow_the_figures(tmp_path: Path) -> None:
     assert got["flow's own share of decision latency: p99 ≤ 20 ms at 1,000 events/s"] == (
         "**not met**"
     )
+
+
+def test_the_api_section_survives_either_report_being_rewritten(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    bench_report.replace_section(report, "## HTTP API under load\nfirst")
+    bench_report.write(report, figures(3_000.0, 1_400.0, 70_000), tmp_path / "chart.png")
+    text = report.read_text()
+    assert text.startswith("# Benchmarks") and text.count("## HTTP API under load\nfirst") == 1
+    bench_report.replace_section(report, "## HTTP API under load\nsecond")
+    text = report.read_text()
+    assert "first" not in text and text.count("second") == 1 and "## Memory" in text
+    bench_report.write(report, figures(3_000.0, 1_400.0, 70_000), tmp_path / "chart.png")
+    assert report.read_text().count("second") == 1

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-import uuid
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -97,7 +97,7 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
         raise HTTPException(422, f"unknown channel {body.channel!r}; one of {known}")
     pid = svc.pseudonym(body.user_id)
     now = int(time.time() * 1000)
-    source = body.request_id or uuid.uuid4().hex
+    source = body.request_id or secrets.token_hex(12)
     key = settings.redis_key
     try:
         pipe = svc.redis.pipeline(transaction=False)

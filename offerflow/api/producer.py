@@ -1,19 +1,23 @@
 """An idempotent Kafka producer whose deliveries an asyncio handler can await.
 
-confluent-kafka reports deliveries from ``poll``; a thread of its own polls, and each delivery
-resolves the request's future on the event loop. Before a batch is queued the producer's
-queue is checked for room for all of it, so a full queue refuses a whole batch (the caller
-answers 503) instead of queuing part of it.
+confluent-kafka reports deliveries from ``poll``; a task on the event loop polls (without
+blocking) every few milliseconds, so delivery callbacks run on the loop's own thread and
+resolve the requests' futures directly: no second Python thread competes for the GIL with
+the handlers. Before a batch is queued the producer's queue is checked for room for all of it,
+so a full queue refuses a whole batch (the caller answers 503) instead of queuing part of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Producer
+
+#: Seconds between polls while deliveries are awaited, and while none are.
+BUSY_POLL_S, IDLE_POLL_S = 0.002, 0.02
 
 
 class QueueFull(Exception):
@@ -30,7 +34,8 @@ class Record:
 
 
 class AsyncProducer:
-    """Produce and await broker acknowledgements from asyncio code.
+    """Produce and await broker acknowledgements from asyncio code; :meth:`start` the poll
+    task on the loop that will use it.
 
     Parameters
     ----------
@@ -48,6 +53,7 @@ class AsyncProducer:
     ) -> None:
         self.max_queued = max_queued
         self.failures = 0  # posted messages the broker did not take
+        self._awaited = 0  # deliveries a request is waiting for
         self._producer = Producer(
             {
                 **config,
@@ -57,9 +63,11 @@ class AsyncProducer:
                 "queue.buffering.max.messages": max_queued,
             }
         )
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="api-producer", daemon=True)
-        self._poller.start()
+        self._poller: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start polling on the running loop."""
+        self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     def queued(self) -> int:
         """Messages waiting in the local queue."""
@@ -69,46 +77,50 @@ class AsyncProducer:
         """Queue ``records`` and wait for each one's acknowledgement: ``None`` when it is
         on the topic, else the error. Raises :class:`QueueFull` (nothing queued) when the
         local queue cannot take them all."""
-        if self.queued() + len(records) > self.max_queued:
-            raise QueueFull
+        self._check_room(len(records))
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in records]
         for record, future in zip(records, futures, strict=True):
 
             def done(err: KafkaError | None, _msg, future=future) -> None:
-                outcome = None if err is None else str(err)
-                loop.call_soon_threadsafe(_settle, future, outcome)
+                if not future.done():
+                    future.set_result(None if err is None else str(err))
 
             try:
                 self._producer.produce(record.topic, record.value, record.key, on_delivery=done)
             except BufferError:  # another request took the room since the check
                 future.set_result("local queue full")
-        return list(await asyncio.gather(*futures))
+        self._awaited += len(futures)
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            self._awaited -= len(futures)
 
     def post(self, records: Sequence[Record]) -> None:
         """Queue ``records`` without waiting for them (a decision's answer must not wait for
         the broker); a failed delivery is counted in ``failures``. Raises :class:`QueueFull`
         (nothing queued) when the local queue cannot take them all."""
-        if self.queued() + len(records) > self.max_queued:
-            raise QueueFull
+        self._check_room(len(records))
         for record in records:
             self._producer.produce(record.topic, record.value, record.key, on_delivery=self._count)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Stop polling and deliver what is queued (up to ``timeout_s``)."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await asyncio.to_thread(self._producer.flush, timeout_s)
+
+    def _check_room(self, wanted: int) -> None:
+        if self.queued() + wanted > self.max_queued:
+            raise QueueFull
 
     def _count(self, err: KafkaError | None, _msg) -> None:
         if err is not None:
             self.failures += 1
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Deliver what is queued (up to ``timeout_s``) and stop polling."""
-        self._stop.set()
-        self._poller.join()
-        self._producer.flush(timeout_s)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
-
-
-def _settle(future: asyncio.Future, outcome: str | None) -> None:
-    if not future.done():
-        future.set_result(outcome)
+    async def _poll(self) -> None:
+        while True:
+            self._producer.poll(0)
+            await asyncio.sleep(BUSY_POLL_S if self._awaited else IDLE_POLL_S)

@@ -68,6 +68,7 @@ class Service:
     async def warm(self) -> None:
         """Open the campaigns topic and load the scripts before the first request, so it does
         not pay for them (a Redis that is down now gets the scripts when it is back)."""
+        self.producer.start()
         await asyncio.to_thread(self.campaigns.current)
         with contextlib.suppress(redis.RedisError, OSError):
             await self.load_scripts()
@@ -89,7 +90,7 @@ class Service:
         await self.redis.aclose()
         if self._sync_redis is not None:
             self._sync_redis.close()
-        await asyncio.to_thread(self.producer.close)
+        await self.producer.close()
 
     def authorize(self, request: Request, scope: str) -> ApiKey:
         """The caller's key if it may use ``scope`` now; raises the 401, 403 or 429."""
@@ -150,7 +151,8 @@ async def body_as(request: Request, model: type[M], example: str) -> M:
         raise RequestValidationError(exc.errors()) from None
 
 
-def service(request: Request) -> Service:
+async def service(request: Request) -> Service:
+    """The route's service (async: FastAPI would run a plain function in a thread)."""
     return request.app.state.service
 
 

@@ -58,6 +58,30 @@ LATENCY_HEADER = (
 )
 
 
+#: Marks the part of docs/BENCHMARKS.md another benchmark writes (scripts/bench_api): kept
+#: when this report is rewritten, and the other way round.
+SECTION = ("<!-- api-load -->", "<!-- /api-load -->")
+
+
+def kept_section(path: Path) -> str:
+    """The marked section of ``path`` as it stands (empty if none)."""
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(SECTION[0]), text.find(SECTION[1])
+    return "\n" + text[start : end + len(SECTION[1])] + "\n" if 0 <= start < end else ""
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Put ``section`` (without its markers) in ``path``'s marked place, or at its end."""
+    text = path.read_text() if path.exists() else ""
+    marked = f"{SECTION[0]}\n{section.strip()}\n{SECTION[1]}"
+    start, end = text.find(SECTION[0]), text.find(SECTION[1])
+    if 0 <= start < end:
+        text = text[:start] + marked + text[end + len(SECTION[1]) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + marked + "\n"
+    path.write_text(text)
+
+
 def write(path: Path, f: dict, chart: Path) -> None:
     """The benchmark report (docs/BENCHMARKS.md) from the figures of one run."""
     cpu = next(
@@ -182,7 +206,7 @@ process by the users.
 `offerflow attribution paths` on {f["paths"]:,} distinct aggregated paths (1 to 8 touches over
 8 channels), all seven models and the Markov removal effects, as a fresh process:
 {f["paths_s"]:.2f} s wall, start-up included.
-""")
+{kept_section(path)}""")
     print(f"wrote {path}")
 
 

@@ -1,0 +1,239 @@
+"""``scripts/bench_api``: the personalization API under load, with the flow, the broker and
+Redis running beside it on the same machine.
+
+On fresh run-scoped topics it starts the main flow (one process, tailing) and ``offerflow
+serve``, introduces ``users`` app users through the API (consent and a page view each, so
+decisions have profiles to screen), then runs Locust headless (FastHttpUser, a constant
+arrival rate per Locust user) once per route: ``/v1/decide`` at ``decide_rate`` requests/s,
+``/v1/events`` in batches of ``batch`` at ``events_rate`` events/s, and profile reads. Per
+route it reports requests/s achieved, p50/p95/p99 as Locust measured them (whole
+milliseconds), errors, and the CPU each process used (the load generator's own included), and
+counts the events on the topic against those the API accepted. Writes its table into
+docs/BENCHMARKS.md (a marked section that ``scripts/bench`` keeps).
+
+Run ``scripts/bench_api --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from config.settings import Settings
+from offerflow import runner
+from offerflow.api.keys import SCOPES, new_key
+from offerflow.devstack import bench_report, stack
+from offerflow.kafka_io import read_to_end
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per route (30)")
+    parser.add_argument("--decide-rate", type=float, default=1000.0, help="requests/s (1,000)")
+    parser.add_argument("--events-rate", type=float, default=5000.0, help="events/s (5,000)")
+    parser.add_argument("--batch", type=int, default=100, help="events per request (100)")
+    parser.add_argument("--read-rate", type=float, default=1000.0, help="profile reads/s (1,000)")
+    parser.add_argument("--users", type=int, default=10_000, help="app users (10,000)")
+    parser.add_argument("--workers", type=int, default=1, help="API processes (1)")
+    parser.add_argument(
+        "--routes", default="decide,events,profile", help="which routes (default: all three)"
+    )
+    parser.add_argument("--output", default="docs/BENCHMARKS.md", help="report to update")
+    args = parser.parse_args(argv)
+    if min(args.duration, args.decide_rate, args.events_rate, args.read_rate) <= 0:
+        parser.error("durations and rates must be positive")
+    if args.batch < 1 or args.users < 1 or args.workers < 1:
+        parser.error("--batch, --users and --workers must be at least 1")
+    if not set(args.routes.split(",")) <= {"decide", "events", "profile"}:
+        parser.error("--routes: a comma-separated list of decide, events, profile")
+    rows = measure(args)
+    section = report(rows, args)
+    bench_report.replace_section(Path(args.output), section)
+    print(section)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> list[dict]:
+    run_id = time.strftime("api-%Y%m%d-%H%M%S")
+    key, entry = new_key("bench", SCOPES, rate=1_000_000)
+    keys = Path(tempfile.mkdtemp()) / "keys.toml"
+    keys.write_text(entry)
+    env = {
+        "OFFERFLOW_TOPIC_PREFIX": f"offerflow-{run_id}",
+        "OFFERFLOW_REDIS_PREFIX": f"offerflow-{run_id}",
+        "OFFERFLOW_TAIL": "true",
+        "OFFERFLOW_API_KEYS_FILE": str(keys),
+        "OFFERFLOW_API_PORT": "8079",
+    }
+    settings = Settings.from_env({**os.environ, **env})
+    stack.fresh_broker(settings, say=print)
+    stack.ensure_topics(settings)
+    log = Path(settings.stack_dir) / f"{run_id}.log"
+    flow = runner.start("profiles", env=env, log_path=str(log))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "offerflow", "serve", "--workers", str(args.workers)],
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://{settings.api_host}:8079"
+    try:
+        _ready(url)
+        accepted = _introduce(url, key, args.users)
+        rows = []
+        plan = [
+            ("decide", "/v1/decide", args.decide_rate, 1),
+            ("events", "/v1/events", args.events_rate / args.batch, args.batch),
+            ("profile", "/v1/profiles/{user_id}", args.read_rate, 1),
+        ]
+        for scenario, route, rate, batch in plan:
+            if scenario not in args.routes.split(","):
+                continue
+            pids = {
+                "API": _tree(server.pid),
+                "flow": [p.pid for p in flow],
+                "broker": [stack.broker_pid(settings)],
+            }
+            row = _locust(url, key, scenario, rate, batch, args, pids)
+            rows.append({"route": route, "asked": rate * batch, "batch": batch, **row})
+            if scenario == "events":
+                accepted += (row["count"] - row["failures"]) * batch
+        time.sleep(3)
+        on_topic = len(read_to_end(settings, settings.topic("events"), 10))
+        rows.append({"route": "events on the topic", "accepted": accepted, "found": on_topic})
+        return rows
+    finally:
+        server.terminate()
+        server.wait(20)
+        runner.stop(flow)
+        stack.remove_run(settings)
+
+
+def _ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the API at {url} did not become ready")
+
+
+def _introduce(url: str, key: str, users: int) -> int:
+    """Consent and a page view for every app user, through the API; waits until the flow
+    has their profiles (decisions screen on them). Returns the events accepted."""
+    now = int(time.time() * 1000)
+    headers = {"Authorization": f"Bearer {key}"}
+    accepted = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        for start in range(0, users, 250):
+            batch = []
+            for i in range(start, min(users, start + 250)):
+                user = f"bench-{i}"
+                batch += [
+                    {"event_id": f"seed-c{i}", "type": "consent", "user_id": user, "ts": now,
+                     "consent": {"marketing": True}},
+                    {"event_id": f"seed-v{i}", "type": "page_view", "user_id": user, "ts": now},
+                ]  # fmt: skip
+            accepted += http.post("/v1/events", json=batch).json()["accepted"]
+        deadline = time.monotonic() + 120
+        last = f"/v1/profiles/bench-{users - 1}"
+        while http.get(last).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    return accepted
+
+
+def _locust(
+    url: str, key: str, scenario: str, rate: float, batch: int, args: argparse.Namespace,
+    pids: dict[str, list[int | None]],
+) -> dict:  # fmt: skip
+    clients = max(1, round(rate / 20))  # each Locust user asks 20 times a second at most
+    out = Path(tempfile.mkdtemp()) / scenario
+    env = {**os.environ, "BENCH_API_KEY": key, "BENCH_SCENARIO": scenario,
+           "BENCH_RATE": str(rate / clients), "BENCH_USERS": str(args.users),
+           "BENCH_BATCH": str(batch)}  # fmt: skip
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+               "-u", str(clients), "-r", str(clients), "-t", f"{args.duration:g}s",
+               "--host", url, "--csv", str(out), "--only-summary",
+               "--loglevel", "ERROR"]  # fmt: skip
+    print(f"{scenario}: {rate * batch:,.0f}/s for {args.duration:g} s ...", flush=True)
+    before = {name: _cpu(ps) for name, ps in pids.items()}
+    started = time.monotonic()
+    locust = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    generator = 0.0
+    while locust.poll() is None:  # the generator's CPU, read until it exits
+        generator = max(generator, runner.cpu_seconds(locust.pid))
+        time.sleep(0.5)
+    wall = time.monotonic() - started
+    used = {f"{name} CPU": (_cpu(ps) - before[name]) / wall for name, ps in pids.items()}
+    with open(f"{out}_stats.csv") as fh:
+        total = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
+    return {
+        "count": int(total["Request Count"]),
+        "requests": float(total["Request Count"]) / args.duration,
+        "failures": int(total["Failure Count"]),
+        "p50": total["50%"], "p95": total["95%"], "p99": total["99%"],
+        **used,
+        "generator CPU": generator / wall,
+    }  # fmt: skip
+
+
+def _tree(pid: int) -> list[int | None]:
+    """``pid`` and its children (uvicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = children.read_text().split() if children.exists() else []
+    return [pid, *(int(c) for c in found)]
+
+
+def _cpu(pids: list[int | None]) -> float:
+    return sum(runner.cpu_seconds(p) for p in pids if p is not None)
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> str:
+    lines = [
+        "## HTTP API under load",
+        "",
+        f"Produced by `scripts/bench_api --duration {args.duration:g} --decide-rate "
+        f"{args.decide_rate:g} --events-rate {args.events_rate:g} --batch {args.batch} "
+        f"--read-rate {args.read_rate:g} --users {args.users} --workers {args.workers}` on "
+        f"{time.strftime('%Y-%m-%d')}: `offerflow serve` ({args.workers} uvicorn process(es)) "
+        "with the main flow (one process, tailing), the local broker and Redis on the same "
+        f"{os.cpu_count()}-core machine, and Locust (FastHttpUser, constant arrival rate) as the "
+        "load generator, also on it. Latencies are Locust's, client side, in whole "
+        "milliseconds; CPU is cores used over the route's run. Rates of `/v1/events` count "
+        f"events ({args.batch} per request).",
+        "",
+        "| route | asked/s | achieved/s | requests/s | p50 | p95 | p99 | errors | API CPU "
+        "| flow CPU | broker CPU | Locust CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows[:-1]:
+        lines.append(
+            f"| `{r['route']}` | {r['asked']:,.0f} | {r['requests'] * r['batch']:,.0f} "
+            f"| {r['requests']:,.0f} | {r['p50']} ms "
+            f"| {r['p95']} ms | {r['p99']} ms | {r['failures']:,} | {r['API CPU']:.2f} "
+            f"| {r['flow CPU']:.2f} | {r['broker CPU']:.2f} | {r['generator CPU']:.2f} |"
+        )
+    check = rows[-1]
+    lines += [
+        "",
+        f"Events the API answered as accepted: {check['accepted']:,}; found on the topic: "
+        f"{check['found']:,}.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Locust users for ``scripts/bench_api`` (:mod:`offerflow.devstack.api_load`): one scenario per
+run, each user asking at a constant rate, so the load is an arrival rate, not a concurrency.
+
+Configured by environment (the load runner sets it): ``BENCH_API_KEY``, ``BENCH_SCENARIO``
+(``decide``, ``events`` or ``profile``), ``BENCH_RATE`` (requests/s per Locust user),
+``BENCH_USERS`` (how many app users the requests are spread over), ``BENCH_BATCH`` (events per
+``/v1/events`` request).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+
+from locust import FastHttpUser, constant_throughput, task
+
+HEADERS = {"Authorization": f"Bearer {os.environ.get('BENCH_API_KEY', '')}"}
+SCENARIO = os.environ.get("BENCH_SCENARIO", "decide")
+USERS = int(os.environ.get("BENCH_USERS", "10000"))
+BATCH = int(os.environ.get("BENCH_BATCH", "100"))
+_ids = itertools.count()
+
+
+class ApiUser(FastHttpUser):
+    """One client of the API at ``BENCH_RATE`` requests/s."""
+
+    wait_time = constant_throughput(float(os.environ.get("BENCH_RATE", "10")))
+
+    @task
+    def ask(self) -> None:
+        user = f"bench-{random.randrange(USERS)}"
+        if SCENARIO == "decide":
+            body = {"user_id": user, "channel": "web"}
+            self.client.post("/v1/decide", json=body, headers=HEADERS, name="/v1/decide")
+        elif SCENARIO == "events":
+            now = int(time.time() * 1000)
+            events = [
+                {"event_id": f"load-{os.getpid()}-{next(_ids)}", "type": "product_view",
+                 "user_id": f"bench-{random.randrange(USERS)}", "ts": now,
+                 "properties": {"product_id": f"p{random.randrange(500)}"}}
+                for _ in range(BATCH)
+            ]  # fmt: skip
+            self.client.post("/v1/events", json=events, headers=HEADERS, name="/v1/events")
+        else:
+            path = f"/v1/profiles/{user}"
+            self.client.get(path, headers=HEADERS, name="/v1/profiles/{user_id}")
