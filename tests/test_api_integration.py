@@ -211,3 +211,26 @@ def test_keys_file_errors_stop_serve_with_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "sha256 must be 64 lower-case hex digits" in done.stderr
+
+
+def test_openapi_docs_load_in_a_real_browser(run: Run, api: Api) -> None:
+    from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _chromium_or_skip
+
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("OFFERFLOW_SCREENSHOTS", ROOT / ".stack" / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{api.url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        page.screenshot(path=str(shots / "api-docs.png"), full_page=False)
+        browser.close()
+    assert not errors, errors
+    routes = {p.replace("\u200b", "") for p in paths}
+    assert {"/v1/decide", "/v1/events", "/v1/profiles/{user_id}"} <= routes, routes

@@ -4,7 +4,8 @@ Stateless: it reads what the flows keep in Redis and writes to Kafka, so operato
 replicas as they need. Every error is JSON ``{"error": "..."}`` with a 4xx that says what to
 fix (a 5xx only for a dependency that is down, with Retry-After); request bodies are capped
 before they are read; browsers may call it from the origins ``OFFERFLOW_API_CORS_ORIGINS``
-allows. OpenAPI docs are at ``/docs``.
+allows. OpenAPI docs are at ``/docs`` (Swagger UI served from the ``fastapi-offline`` package,
+so they load where browsers cannot reach a CDN).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import generate_latest
 from starlette.exceptions import HTTPException
 
@@ -43,7 +45,7 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
         finally:
             await app.state.service.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI serving its docs' scripts itself: no CDN needed
         title="OfferFlow personalization API",
         version="1",
         lifespan=lifespan,
