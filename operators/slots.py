@@ -58,37 +58,56 @@ KEEP_MS = 30 * DAY_MS
 #: Grant (1), or refuse for a cap (0) or the send budget (-1), atomically; see the module
 #: docstring. ARGV: decision id, entry, ts, keep_ms, max_sends (0: none), cap count, then
 #: per cap: channel scope (``*``: any), window_ms, max, campaign ("" for the file's caps).
-RESERVE = """
-local slots, sends = KEYS[1], KEYS[2]
-local did, entry, ts, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local max_sends, caps = tonumber(ARGV[5]), tonumber(ARGV[6])
-if redis.call('HEXISTS', slots, did) == 1 then return 1 end
-local kept, raw = {}, redis.call('HGETALL', slots)
-for i = 1, #raw, 2 do
-  local camp, chans, at = string.match(raw[i + 1], '^(.*)|(.*)|(-?%d+)$')
-  at = tonumber(at)
-  if at < ts - keep then redis.call('HDEL', slots, raw[i])
-  else kept[#kept + 1] = {camp, ',' .. chans .. ',', at} end
-end
-for c = 0, caps - 1 do
-  local scope, window = ARGV[7 + 4 * c], tonumber(ARGV[8 + 4 * c])
-  local most, camp = tonumber(ARGV[9 + 4 * c]), ARGV[10 + 4 * c]
-  local n = 0
-  for _, e in ipairs(kept) do
-    if e[3] >= ts - window and (camp == '' or e[1] == camp)
-        and (scope == '*' or string.find(e[2], ',' .. scope .. ',', 1, true)) then
-      n = n + 1
-    end
+_RESERVE_FUNCTION = """
+local function reserve(slots, sends, ARGV)
+  local did, entry, ts, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+  local max_sends, caps = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if redis.call('HEXISTS', slots, did) == 1 then return 1 end
+  local kept, raw = {}, redis.call('HGETALL', slots)
+  for i = 1, #raw, 2 do
+    local camp, chans, at = string.match(raw[i + 1], '^(.*)|(.*)|(-?%d+)$')
+    at = tonumber(at)
+    if at < ts - keep then redis.call('HDEL', slots, raw[i])
+    else kept[#kept + 1] = {camp, ',' .. chans .. ',', at} end
   end
-  if n >= most then return 0 end
+  for c = 0, caps - 1 do
+    local scope, window = ARGV[7 + 4 * c], tonumber(ARGV[8 + 4 * c])
+    local most, camp = tonumber(ARGV[9 + 4 * c]), ARGV[10 + 4 * c]
+    local n = 0
+    for _, e in ipairs(kept) do
+      if e[3] >= ts - window and (camp == '' or e[1] == camp)
+          and (scope == '*' or string.find(e[2], ',' .. scope .. ',', 1, true)) then
+        n = n + 1
+      end
+    end
+    if n >= most then return 0 end
+  end
+  if max_sends > 0 and redis.call('SISMEMBER', sends, did) == 0 then
+    if redis.call('SCARD', sends) >= max_sends then return -1 end
+    redis.call('SADD', sends, did)
+  end
+  redis.call('HSET', slots, did, entry)
+  redis.call('PEXPIRE', slots, keep)
+  return 1
 end
-if max_sends > 0 and redis.call('SISMEMBER', sends, did) == 0 then
-  if redis.call('SCARD', sends) >= max_sends then return -1 end
-  redis.call('SADD', sends, did)
-end
-redis.call('HSET', slots, did, entry)
-redis.call('PEXPIRE', slots, keep)
-return 1
+"""
+RESERVE = _RESERVE_FUNCTION + "return reserve(KEYS[1], KEYS[2], ARGV)\n"
+
+#: The API's second round trip in one call: reserve (when ARGV is not empty), and read the
+#: policy (KEYS[3]) and budget (KEYS[4]) documents: ``[verdict, policy, budget]``.
+RESERVE_AND_READ = (
+    _RESERVE_FUNCTION
+    + """
+local granted = 1
+if #ARGV > 0 then granted = reserve(KEYS[1], KEYS[2], ARGV) end
+return {granted, redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
+"""
+)
+
+#: The API's first round trip in one call: the profile (KEYS[1]), the user's slots (KEYS[2],
+#: flat field/value list) and recommendations (KEYS[3]).
+READ_USER = """
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
 #: Narrow a granted contact to the channel used (ARGV: decision id, channel).

@@ -4,8 +4,6 @@ against the local broker and Redis, with the profile flow run over what it colle
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +13,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from config.settings import Settings
 from offerflow import runner
-from offerflow.api.app import create_app
+from offerflow.api.app import start
 from offerflow.api.keys import KeyRing, new_key
 from offerflow.kafka_io import read_to_end
 from operators.pseudonymize import Pseudonymizer
@@ -45,21 +42,11 @@ def serving(settings: Settings) -> Iterator[Api]:
         "collector": new_key("collector", ["collect"]),
         "slow": new_key("slow", ["read"], rate=2),
     }
-    ring = KeyRing.parse("".join(entry for _key, entry in made.values()))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, ring), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    running = start(settings, KeyRing.parse("".join(entry for _key, entry in made.values())))
     try:
-        yield Api(f"http://127.0.0.1:{sock.getsockname()[1]}", {k: v[0] for k, v in made.items()})
+        yield Api(running.url, {k: v[0] for k, v in made.items()})
     finally:
-        server.should_exit = True
-        thread.join(10)
+        running.stop()
 
 
 @pytest.fixture

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -74,6 +78,35 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(Timed)
     return app
+
+
+@dataclass
+class Running:
+    """An API serving in a background thread (:func:`start`): tests and the demo."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def start(settings: Settings, keys: KeyRing, host: str = "127.0.0.1") -> Running:
+    """Serve the API on ``host`` and any free port in a daemon thread, ready when it returns."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    config = uvicorn.Config(create_app(settings, keys), log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError("the API did not start")
+    return Running(f"http://{host}:{sock.getsockname()[1]}", server, thread)
 
 
 def from_env() -> FastAPI:

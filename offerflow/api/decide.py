@@ -100,9 +100,9 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
     source = body.request_id or secrets.token_hex(12)
     key = settings.redis_key
     try:
-        pipe = svc.redis.pipeline(transaction=False)
-        pipe.get(key("profile", pid)).hgetall(key("slots", pid)).get(key("reco", pid))
-        profile, slots, top = await pipe.execute()
+        keys = (key("profile", pid), key("slots", pid), key("reco", pid))
+        profile, flat, top = await svc.script("read_user", keys, ())
+        slots = dict(zip(flat[::2], flat[1::2], strict=True))
     except _REDIS_ERRORS:
         request = {"decision_id": f"fallback-{source}", "user": pid, "ts": now, "trigger": "api"}
         return _answer(svc, no_offer(request, body.channel or "any", None), "redis_unavailable")
@@ -119,8 +119,9 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
     campaign, did = candidate.campaign, candidate.request["decision_id"]
     wanted = reservation(key, pid, did, catalog, campaign.id, candidate.channels, now, KEEP_MS)
     try:
-        taken, doc, budget = await _reserve_and_read(svc, wanted, campaign.id,
-                                                     candidate.policy_segment)  # fmt: skip
+        taken, doc, budget = await _reserve_and_read(
+            svc, wanted, campaign.id, candidate.policy_segment, pid
+        )
     except _REDIS_ERRORS:
         return _answer(svc, _none(candidate, None).decision, "redis_unavailable")
     if taken is Verdict.CAPPED:
@@ -137,32 +138,29 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
             await _release(svc, wanted.keys, did)
         return _answer(svc, record, fallback)
     if record["channel"] in CONTENT_CHANNELS and top:
-        products = [p for p in orjson.loads(top)["products"] if p not in campaign.exclude_products]
+        products = [p for p in _doc(top)["products"] if p not in campaign.exclude_products]
         record["payload"] = {**record["payload"], "products": ",".join(products)}
     age = None if doc is None else round((now - doc.get("updated_ms", now)) / 1000, 1)
     return _answer(svc, record, fallback, plan, posterior_age_s=age)
 
 
 async def _reserve_and_read(
-    svc: Service, wanted: Any, campaign: str, segment: str
+    svc: Service, wanted: Any, campaign: str, segment: str, user: str
 ) -> tuple[Verdict, dict | None, dict | None]:
     key = svc.settings.redis_key
-    for attempt in (1, 2):
-        pipe = svc.redis.pipeline(transaction=False)
-        if wanted is not None:
-            pipe.evalsha(svc.scripts["reserve"], 2, *wanted.keys, *wanted.args)
-        pipe.get(key("policy", campaign, segment)).get(key("budget", campaign))
-        try:
-            answers = await pipe.execute()
-        except redis.exceptions.NoScriptError:  # Redis restarted and forgot the script
-            await svc.load_scripts()
-            if attempt == 2:
-                raise
-            continue
-        taken = verdict(answers[0]) if wanted is not None else Verdict.GRANTED
-        doc, budget = answers[-2:]
-        return taken, orjson.loads(doc) if doc else None, orjson.loads(budget) if budget else None
-    raise AssertionError("unreachable")
+    docs = (key("policy", campaign, segment), key("budget", campaign))
+    if wanted is None:  # nothing to reserve: the script only reads
+        taken, doc, budget = await svc.script(
+            "reserve_and_read", (key("slots", user), key("sends", campaign), *docs), ()
+        )
+    else:
+        taken, doc, budget = await svc.script("reserve_and_read", (*wanted.keys, *docs),
+                                              wanted.args)  # fmt: skip
+    return verdict(taken), _doc(doc), _doc(budget)
+
+
+def _doc(raw: bytes | None) -> dict | None:
+    return orjson.loads(raw) if raw else None
 
 
 async def _release(svc: Service, keys: tuple[str, str], did: str) -> None:

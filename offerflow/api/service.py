@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -26,10 +27,13 @@ from offerflow.api.producer import AsyncProducer
 from operators.campaign_book import CampaignBook
 from operators.ingest import Ingestor
 from operators.pseudonymize import Pseudonymizer
-from operators.slots import RESERVE
+from operators.slots import READ_USER, RESERVE_AND_READ
 from schemas.event import MAX_ID_LENGTH
 
 M = TypeVar("M", bound=BaseModel)
+#: The Lua scripts the API runs, and their SHA-1 as Redis names them (EVALSHA).
+SCRIPTS = {"read_user": READ_USER, "reserve_and_read": RESERVE_AND_READ}
+_SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
 
 
 @dataclass
@@ -44,10 +48,6 @@ class Service:
     pseudonymizer: Pseudonymizer
     campaigns: CampaignBook
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    #: SHA-1 of each Lua script, as Redis names it (EVALSHA).
-    scripts: dict[str, str] = field(
-        default_factory=lambda: {"reserve": hashlib.sha1(RESERVE.encode()).hexdigest()}
-    )
     _sync_redis: Any = None
 
     @classmethod
@@ -74,7 +74,18 @@ class Service:
             await self.load_scripts()
 
     async def load_scripts(self) -> None:
-        await self.redis.script_load(RESERVE)
+        for script in SCRIPTS.values():
+            await self.redis.script_load(script)
+
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one of :data:`SCRIPTS` by its SHA-1 (loading them again if Redis restarted
+        and forgot them)."""
+        sha = _SHAS[name]
+        try:
+            return await self.redis.evalsha(sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await self.load_scripts()
+            return await self.redis.evalsha(sha, len(keys), *keys, *args)
 
     def sync_redis(self) -> Any:
         """A blocking client, for the report code the command line shares (run in a thread)."""

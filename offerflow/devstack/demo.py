@@ -1,4 +1,4 @@
-"""The end-to-end demo on the local stack, in two parts.
+"""The end-to-end demo on the local stack, in three parts.
 
 1. **Ingestion accounting**: mixed events (JSON and Avro, a share malformed, a few
    redeliveries) go to run-scoped topics; the flow runs as a real Bytewax process until the
@@ -10,6 +10,9 @@
    offers), an offline evaluation of the decisions log, the conversions' attribution under
    every model, and the shipped experiment's report: the per-segment bandit against uniform
    random and against no message at all (lift, intervals, verdicts).
+3. **The API**: the same population's web placement asks the personalization API for
+   decisions and reports impressions and clicks over HTTP; the flow must learn from every
+   offer shown (:mod:`offerflow.devstack.demo_api`).
 
 The dashboard (:mod:`offerflow.web.dashboard`) serves part 2 live from its start; its URL is printed
 then, and the demo leaves it (and the idle flow) serving the results until Ctrl-C, unless
@@ -29,6 +32,7 @@ from config.settings import Settings
 from models.attribution_models import MODELS
 from offerflow import runner
 from offerflow.devstack import stack
+from offerflow.devstack.demo_api import run_api_part
 from offerflow.devstack.sample import generate
 from offerflow.devstack.tally import tally
 from offerflow.kafka_io import produce
@@ -231,6 +235,7 @@ def _loop(
         experiment_report.render(experiment_report.live(settings, client_for(settings.redis_url)))
     )
     print(f"every experiment exposure counted: {'yes' if counted else 'NO'}")
+    api = run_api_part(settings, simulator, requests=max(50, requests // 20), timeout_s=60)
     ok = report.decisions >= requests
     print(f"every request decided: {'yes' if ok else 'NO'} ({report.decisions:,}/{requests:,})")
     credited = attribution.conversions == report.purchases
@@ -238,7 +243,7 @@ def _loop(
         f"every conversion attributed: {'yes' if credited else 'NO'} "
         f"({attribution.conversions:,.0f}/{report.purchases:,})"
     )
-    return ok and credited and counted
+    return ok and credited and counted and api
 
 
 def _now_ms() -> int:
