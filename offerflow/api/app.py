@@ -221,15 +221,17 @@ async def _health() -> dict[str, str]:
 
 async def _ready(request: Request) -> Json:
     svc: Service = request.app.state.service
-    checks = {"redis": "ok", "producer_queue": svc.producer.queued()}
+    queued = max(svc.producer.queued(), svc.announcer.queued())
+    checks = {"redis": "ok", "producer_queue": queued}
     try:
         await svc.redis.ping()
     except Exception as exc:
         checks["redis"] = type(exc).__name__
-    ready = checks["redis"] == "ok" and checks["producer_queue"] < svc.producer.max_queued // 2
+    ready = checks["redis"] == "ok" and queued < svc.producer.max_queued // 2
     return Json({"ready": ready, **checks}, 200 if ready else 503)
 
 
 async def _metrics(request: Request) -> PlainTextResponse:
-    metrics.PRODUCER_QUEUE.set(request.app.state.service.producer.queued())
+    svc: Service = request.app.state.service
+    metrics.PRODUCER_QUEUE.set(svc.producer.queued() + svc.announcer.queued())
     return PlainTextResponse(generate_latest(metrics.REGISTRY).decode())

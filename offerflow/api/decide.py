@@ -193,7 +193,7 @@ def _answer(
         records.append(Record(settings.topic("internal"), pid, message.encode()))
     if fallback != "redis_unavailable":
         try:
-            svc.producer.post(records)
+            svc.announcer.post(records)
         except QueueFull:
             metrics.FALLBACKS.labels("decide", "producer_queue").inc()
     outcome = "offer" if record["offer_id"] else "no_offer"

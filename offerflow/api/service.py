@@ -42,7 +42,8 @@ class Service:
 
     settings: Settings
     keys: KeyRing
-    producer: AsyncProducer
+    producer: AsyncProducer  # events and privacy requests: the answer awaits the broker
+    announcer: AsyncProducer  # decisions: the answer does not wait, so they may linger
     redis: Any
     ingestor: Ingestor
     pseudonymizer: Pseudonymizer
@@ -57,6 +58,7 @@ class Service:
             settings,
             keys,
             AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms),
+            AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms, linger_ms=20),
             aioredis.Redis.from_url(
                 settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
             ),
@@ -69,6 +71,7 @@ class Service:
         """Open the campaigns topic and load the scripts before the first request, so it does
         not pay for them (a Redis that is down now gets the scripts when it is back)."""
         self.producer.start()
+        self.announcer.start()
         await asyncio.to_thread(self.campaigns.current)
         with contextlib.suppress(redis.RedisError, OSError):
             await self.load_scripts()
@@ -102,6 +105,7 @@ class Service:
         if self._sync_redis is not None:
             self._sync_redis.close()
         await self.producer.close()
+        await self.announcer.close()
 
     def authorize(self, request: Request, scope: str) -> ApiKey:
         """The caller's key if it may use ``scope`` now; raises the 401, 403 or 429."""
