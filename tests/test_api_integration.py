@@ -221,3 +221,31 @@ def test_openapi_docs_load_in_a_real_browser(run: Run, api: Api) -> None:
     assert not errors, errors
     routes = {p.replace("\u200b", "") for p in paths}
     assert {"/v1/decide", "/v1/events", "/v1/profiles/{user_id}"} <= routes, routes
+
+
+def test_a_broker_that_does_not_acknowledge_gets_503_never_a_silent_drop(run: Run) -> None:
+    # delivery times out quickly; the campaigns consumer gives up on the dead address too
+    dead = replace(run.settings, kafka_bootstrap="127.0.0.1:1", api_delivery_timeout_ms=1500)
+    with serving(dead) as down, down.client("all") as http:
+        now = int(time.time() * 1000)
+        events = [{"event_id": f"lost-{i}", "type": "page_view", "user_id": "u", "ts": now}
+                  for i in range(3)]  # fmt: skip
+        answer = http.post("/v1/events", json=events)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        body = answer.json()
+        assert (body["accepted"], body["failed"]) == (0, 3)
+        assert {e["status"] for e in body["events"]} == {"failed"}
+        erased = http.delete("/v1/users/u")
+        assert erased.status_code == 503 and "did not acknowledge" in erased.text
+
+
+def test_browsers_may_call_from_the_allowed_origins_only(run: Run) -> None:
+    shop = replace(run.settings, api_cors_origins="https://shop.example")
+    with serving(shop) as api, api.client(None) as http:
+        asked = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
+        ok = http.options("/v1/events", headers={"Origin": "https://shop.example", **asked})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "https://shop.example"
+        other = http.options("/v1/events", headers={"Origin": "https://evil.example", **asked})
+        assert "access-control-allow-origin" not in other.headers

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
@@ -61,7 +62,7 @@ class AsyncProducer:
         self.max_queued = max_queued
         self.failures = 0  # posted messages the broker did not take
         self._awaited = 0  # deliveries a request is waiting for
-        self._producer = Producer(
+        self._producer: Any = Producer(
             {
                 **config,
                 "enable.idempotence": True,
@@ -118,6 +119,7 @@ class AsyncProducer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         await asyncio.to_thread(self._producer.flush, timeout_s)
+        self._producer = None  # destroyed now, not at some later collection (it keeps retrying)
 
     def _check_room(self, wanted: int) -> None:
         if self.queued() + wanted > self.max_queued:

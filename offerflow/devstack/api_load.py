@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-rate", type=float, default=5000.0, help="events/s (5,000)")
     parser.add_argument("--batch", type=int, default=100, help="events per request (100)")
     parser.add_argument("--read-rate", type=float, default=1000.0, help="profile reads/s (1,000)")
-    parser.add_argument("--users", type=int, default=10_000, help="app users (10,000)")
+    parser.add_argument(
+        "--users", type=int, default=10_000, help="app users per decide run (10,000)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="API processes (1)")
     parser.add_argument(
         "--routes", default="decide,events,profile", help="which routes (default: all three)"
@@ -96,22 +98,24 @@ def measure(args: argparse.Namespace) -> list[dict]:
     url = f"http://{settings.api_host}:8079"
     try:
         _ready(url)
-        accepted = _introduce(url, key, args.users)
+        # each decide run gets users of its own, so caps reached in one do not cheapen the next
+        accepted = _introduce(url, key, args.users * len(args.decide_rates))
         rows = []
         plan = [
             *(("decide", "/v1/decide", rate, 1) for rate in args.decide_rates),
             ("events", "/v1/events", args.events_rate / args.batch, args.batch),
             ("profile", "/v1/profiles/{user_id}", args.read_rate, 1),
         ]
-        for scenario, route, rate, batch in plan:
+        for run, (scenario, route, rate, batch) in enumerate(plan):
             if scenario not in args.routes.split(","):
                 continue
+            first = args.users * run if scenario == "decide" else 0
             pids = {
                 "API": _tree(server.pid),
                 "flow": [p.pid for p in flow],
                 "broker": [stack.broker_pid(settings)],
             }
-            row = _locust(url, key, scenario, rate, batch, args, pids)
+            row = _locust(url, key, scenario, rate, batch, first, args, pids)
             rows.append({"route": route, "asked": rate * batch, "batch": batch, **row})
             if scenario == "events":
                 accepted += (row["count"] - row["failures"]) * batch
@@ -165,14 +169,14 @@ def _introduce(url: str, key: str, users: int) -> int:
 
 
 def _locust(
-    url: str, key: str, scenario: str, rate: float, batch: int, args: argparse.Namespace,
-    pids: dict[str, list[int | None]],
+    url: str, key: str, scenario: str, rate: float, batch: int, first: int,
+    args: argparse.Namespace, pids: dict[str, list[int | None]],
 ) -> dict:  # fmt: skip
     clients = max(1, round(rate / 20))  # each Locust user asks 20 times a second at most
     out = Path(tempfile.mkdtemp()) / scenario
     env = {**os.environ, "BENCH_API_KEY": key, "BENCH_SCENARIO": scenario,
            "BENCH_RATE": str(rate / clients), "BENCH_USERS": str(args.users),
-           "BENCH_BATCH": str(batch)}  # fmt: skip
+           "BENCH_BATCH": str(batch), "BENCH_FIRST_USER": str(first)}  # fmt: skip
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
                "-u", str(clients), "-r", str(clients), "-t", f"{args.duration:g}s",
                "--host", url, "--csv", str(out), "--only-summary",
@@ -189,10 +193,13 @@ def _locust(
     used = {f"{name} CPU": (_cpu(ps) - before[name]) / wall for name, ps in pids.items()}
     with open(f"{out}_stats.csv") as fh:
         total = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
+    with open(f"{out}_failures.csv") as fh:
+        kinds = {r["Error"]: int(r["Occurrences"]) for r in csv.DictReader(fh)}
     return {
         "count": int(total["Request Count"]),
         "requests": float(total["Request Count"]) / args.duration,
         "failures": int(total["Failure Count"]),
+        "why": "; ".join(f"{n:,} {error}" for error, n in kinds.items()),
         "p50": total["50%"], "p95": total["95%"], "p99": total["99%"],
         **used,
         "generator CPU": generator / wall,
@@ -250,6 +257,9 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
             f"| {r['flow CPU']:.2f} | {r['broker CPU']:.2f} | {r['generator CPU']:.2f} |"
         )
     check = rows[-1]
+    errors = [f"`{r['route']}`: {r['why']}" for r in rows[:-1] if r["failures"]]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(errors) + "."]
     lines += [
         "",
         f"Events the API answered as accepted: {check['accepted']:,}"

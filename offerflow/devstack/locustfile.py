@@ -3,8 +3,8 @@ run, each user asking at a constant rate, so the load is an arrival rate, not a 
 
 Configured by environment (the load runner sets it): ``BENCH_API_KEY``, ``BENCH_SCENARIO``
 (``decide``, ``events`` or ``profile``), ``BENCH_RATE`` (requests/s per Locust user),
-``BENCH_USERS`` (how many app users the requests are spread over), ``BENCH_BATCH`` (events per
-``/v1/events`` request).
+``BENCH_USERS`` (how many app users the requests are spread over) and ``BENCH_FIRST_USER``
+(the first of them), ``BENCH_BATCH`` (events per ``/v1/events`` request).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from locust import FastHttpUser, constant_throughput, task
 HEADERS = {"Authorization": f"Bearer {os.environ.get('BENCH_API_KEY', '')}"}
 SCENARIO = os.environ.get("BENCH_SCENARIO", "decide")
 USERS = int(os.environ.get("BENCH_USERS", "10000"))
+FIRST = int(os.environ.get("BENCH_FIRST_USER", "0"))  # each run its own users: caps stay open
 BATCH = int(os.environ.get("BENCH_BATCH", "100"))
 _ids = itertools.count()
 
@@ -30,7 +31,7 @@ class ApiUser(FastHttpUser):
 
     @task
     def ask(self) -> None:
-        user = f"bench-{random.randrange(USERS)}"
+        user = f"bench-{FIRST + random.randrange(USERS)}"
         if SCENARIO == "decide":
             body = {"user_id": user, "channel": "web"}
             self.client.post("/v1/decide", json=body, headers=HEADERS, name="/v1/decide")
