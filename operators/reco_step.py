@@ -14,7 +14,8 @@ Bytewax ``stateful_map`` mapper over a :class:`~models.recommender.Recommender` 
 Outputs: ``("decision", record)``, and ``("top", (user, items | None))`` for Redis: a user's
 top-k is recomputed when a decision is filled and after their interactions, at most once per
 ``refresh_ms`` of event time (a recommendation costs about half a millisecond), and written
-only when it changed; ``None`` deletes it (erasure).
+only when it changed; ``None`` deletes it (erasure). The trending top-k, what a user with no
+history is recommended, is published the same way under :data:`POPULAR` (the API's fallback).
 
 It is a hot key by design (co-occurrence needs every user's interactions), seeing one message
 per product event and per content decision.
@@ -45,6 +46,9 @@ from typing import Any
 from models.recommender import Recommender
 from operators import metrics
 from schemas.units import DAY_MS, MINUTE_MS
+
+#: The "user" whose top-k is the trending products (pseudonyms are hex: it is no one's).
+POPULAR = "popular"
 
 Output = tuple[str, Any]
 
@@ -155,11 +159,15 @@ class RecoStep:
                 tags=event.get("tags") or (),
             )
         reco.learn(user, item, float(event["weight"]), ts, event.get("segment"))
+        out: list[Output] = []
+        last = state.published.get(POPULAR)
+        if last is None or ts - last[0] >= self.refresh_ms:  # what a user with no history gets
+            out += state.publish(POPULAR, ts, reco.recommend(POPULAR, self.k, now=ts))
         last = state.published.get(user)
         if last is not None and ts - last[0] < self.refresh_ms:
-            return []
+            return out
         products = reco.recommend(user, self.k, segment=event.get("segment"), now=ts)
-        return state.publish(user, ts, products)
+        return out + state.publish(user, ts, products)
 
 
 def read_catalog(path: str) -> list[dict[str, Any]]:

@@ -105,9 +105,10 @@ return {granted, redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
 )
 
 #: The API's first round trip in one call: the profile (KEYS[1]), the user's slots (KEYS[2],
-#: flat field/value list) and recommendations (KEYS[3]).
+#: flat field/value list), their recommendations (KEYS[3]) and the trending ones (KEYS[4]).
 READ_USER = """
-return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+        redis.call('GET', KEYS[3]), redis.call('GET', KEYS[4])}
 """
 
 #: Narrow a granted contact to the channel used (ARGV: decision id, channel).

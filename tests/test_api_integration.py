@@ -92,6 +92,11 @@ def test_collected_events_reach_the_topic_and_the_flow(run: Run, api: Api) -> No
         assert doc["features"]["revenue"] == 12.0
         assert doc["user"] == Pseudonymizer(KEY.encode()).user(users[2]) != users[2]
         assert http.get("/v1/profiles/someone-else").status_code == 404
+        mine = http.get(f"/v1/recommendations/{users[2]}?k=2").json()
+        assert "fallback" not in mine and 0 < len(mine["products"]) <= 2
+        new = http.get("/v1/recommendations/someone-else").json()  # no history: trending
+        assert new["fallback"] == "popular" and set(new["products"]) <= {"p0", "p1", "p2"}
+        assert new["products"]
 
         assert (
             http.put(f"/v1/users/{users[3]}/consent", json={"consent": {"email": True}}).status_code

@@ -31,6 +31,7 @@ from offerflow.api import metrics
 from offerflow.api.producer import QueueFull, Record
 from offerflow.api.service import Json, Service, Svc, body_as
 from operators.feedback import Feedback
+from operators.reco_step import POPULAR
 from operators.served_decisions import Plan, Seen, choose, recorded, screened
 from operators.slots import KEEP_MS, RELEASE, Verdict, reservation, verdict
 from schemas import codec
@@ -100,8 +101,8 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
     source = body.request_id or secrets.token_hex(12)
     key = settings.redis_key
     try:
-        keys = (key("profile", pid), key("slots", pid), key("reco", pid))
-        profile, flat, top = await svc.script("read_user", keys, ())
+        keys = (key("profile", pid), key("slots", pid), key("reco", pid), key("reco", POPULAR))
+        profile, flat, top, popular = await svc.script("read_user", keys, ())
         slots = dict(zip(flat[::2], flat[1::2], strict=True))
     except _REDIS_ERRORS:
         request = {"decision_id": f"fallback-{source}", "user": pid, "ts": now, "trigger": "api"}
@@ -137,8 +138,11 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
         if wanted is not None:
             await _release(svc, wanted.keys, did)
         return _answer(svc, record, fallback)
-    if record["channel"] in CONTENT_CHANNELS and top:
-        products = [p for p in _doc(top)["products"] if p not in campaign.exclude_products]
+    if record["channel"] in CONTENT_CHANNELS and (top or popular):
+        if not top:  # no history yet: the trending products
+            metrics.FALLBACKS.labels("decide", "popular_products").inc()
+        chosen = _doc(top or popular)["products"]
+        products = [p for p in chosen if p not in campaign.exclude_products]
         record["payload"] = {**record["payload"], "products": ",".join(products)}
     age = None if doc is None else round((now - doc.get("updated_ms", now)) / 1000, 1)
     return _answer(svc, record, fallback, plan, posterior_age_s=age)

@@ -3,7 +3,8 @@ attribution totals and an experiment's report.
 
 User ids in paths are raw and pseudonymized here with the flow's keyed HMAC; nothing read
 holds raw personal data (the flow never stores it). A profile read with Redis slow or down
-answers 503 with Retry-After; recommendations answer an empty list marked as a fallback.
+answers 503 with Retry-After; recommendations answer an empty list marked as a fallback, and
+a user with none yet gets the trending products, marked ``popular``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from offerflow.api import metrics
 from offerflow.api.service import Json, Service, Svc
 from offerflow.reports import attribution_report, experiment_report
+from operators.reco_step import POPULAR
 
 router = APIRouter(tags=["read"])
 _RETRY = {"Retry-After": "1"}
@@ -45,13 +47,16 @@ async def recommendations(
     """The user's current top products as the recommendation step last ranked them."""
     svc.authorize(request, "read")
     pid = svc.pseudonym(user_id)
+    key = svc.settings.redis_key
     try:
-        raw = await _get(svc, svc.settings.redis_key("reco", pid), "recommendations")
-    except HTTPException:  # counted as a fallback by _get
+        raw, popular = await svc.redis.mget(key("reco", pid), key("reco", POPULAR))
+    except _ERRORS:
+        metrics.FALLBACKS.labels("recommendations", "redis").inc()
         return Json({"user": pid, "products": [], "fallback": "redis_unavailable"})
-    if raw is None:
+    if raw is None:  # no history yet: what is trending, if the flow has published it
         metrics.FALLBACKS.labels("recommendations", "missing").inc()
-        return Json({"user": pid, "products": [], "fallback": "no_recommendations"})
+        products = orjson.loads(popular)["products"][:k] if popular else []
+        return Json({"user": pid, "products": products, "fallback": "popular"})
     return Json({"user": pid, "products": orjson.loads(raw)["products"][:k]})
 
 
@@ -98,10 +103,13 @@ async def experiment(experiment_id: str, request: Request, svc: Svc) -> Any:
     return Json(reports[0].to_json())
 
 
+_ERRORS = (TimeoutError, redis.RedisError, OSError)
+
+
 async def _get(svc: Service, key: str, route: str) -> bytes | None:
     try:
         return await svc.redis.get(key)
-    except (TimeoutError, redis.RedisError, OSError):
+    except _ERRORS:
         metrics.FALLBACKS.labels(route, "redis").inc()
         raise HTTPException(
             503, "profile store unavailable", headers={"Retry-After": "1"}
