@@ -121,6 +121,12 @@ def flow() -> Dataflow:
     return built
 
 
+def context_label(settings: Settings) -> str:
+    """The half-life label of the features decisions use as context (the middle one: 7d)."""
+    labels = ProfileConfig(half_lives_ms=settings.half_lives_ms).labels
+    return labels[len(labels) // 2]
+
+
 def step_config(settings: Settings, book: CampaignBook | None = None) -> ProfileStepConfig:
     """The profile step's configuration from ``settings`` (decisions off without ``book``)."""
     profile = ProfileConfig(
@@ -136,7 +142,7 @@ def step_config(settings: Settings, book: CampaignBook | None = None) -> Profile
         clustering=settings.clusters > 0,
         decisioning=Decisioning(
             book,
-            profile.labels[len(profile.labels) // 2],
+            context_label(settings),
             settings.recommendations,
             SlotBook(settings.redis_url, settings.redis_key, SLOTS_KEEP_MS)
             if settings.shared_slots

@@ -1,14 +1,14 @@
 """Decisions made outside the flow, by the personalization API, with the flow's own rules.
 
-The API holds no state: it reads the user's profile document and cap slots from Redis, and
-the (campaign, segment)'s policy document, and decides with the same functions the user step
-and the policy step use: :func:`~operators.eligibility.screen` (schedule, targeting, rule,
-consent, unsubscribe, quiet hours, caps), :func:`~operators.user_experiments.enroll`
-(experiments and the global holdout), and Thompson sampling on the published posteriors with
-its propensity (:func:`models.bandits.thompson`). What it cannot do exactly it marks as a
-fallback: posteriors older than the bound, or a policy kind whose state is not published
-(UCB, LinUCB, epsilon-greedy), get a uniform choice among the eligible offers, logged with its
-exact propensity ``1/k``, so offline evaluation stays valid.
+The API holds no state: it reads the user's profile document and cap slots from Redis, and the
+(campaign, segment)'s policy document, and decides with the same functions the user step and
+the policy step use: :func:`~operators.decision_plan.plan` (screening: schedule, targeting,
+rule, consent, unsubscribe, quiet hours, caps; experiments and the global holdout), the
+experiment variants applied to the campaign, and Thompson sampling on the published posteriors
+with its propensity (:func:`models.bandits.thompson`). What it cannot do exactly it marks as a
+fallback: posteriors older than the bound, or a policy kind whose state is not published (UCB,
+LinUCB, epsilon-greedy), get a uniform choice among the eligible offers, logged with its exact
+propensity ``1/k``, so offline evaluation stays valid.
 
 Examples
 --------
@@ -25,15 +25,15 @@ Examples
 ... ''')
 >>> seen = Seen.read(b'{"features": {}, "segments": ["vip"], "consent": '
 ...                  b'{"marketing": {"granted": true, "ts": 1, "source": "s"}}}', {})
->>> plan = screened(catalog, "u1", seen, "web", ts=10, source="req-1")
->>> plan.candidate.offers, plan.candidate.policy_segment
+>>> found = screened(catalog, "u1", seen, "web", ts=10, source="req-1", context_label="7d")
+>>> found.candidate.offers, found.candidate.policy_segment
 (('a', 'b'), 'vip')
 >>> arms = {"a": {"alpha": 90.0, "beta": 10.0}, "b": {"alpha": 1.0, "beta": 50.0}}
->>> d, why = choose(plan.candidate, {"policy": "thompson", "arms": arms, "updated_ms": 5},
+>>> d, why = choose(found.candidate, {"policy": "thompson", "arms": arms, "updated_ms": 5},
 ...                 now_ms=10, max_age_ms=60_000)
 >>> d["offer_id"], d["propensity"], d["trigger"], why
 ('a', 1.0, 'api', None)
->>> screened(catalog, "u1", Seen.read(None, {}), "web", 10, "r").decision["reason"]
+>>> screened(catalog, "u1", Seen.read(None, {}), "web", 10, "r", "7d").decision["reason"]
 'promo:no_consent:marketing'
 
 """
@@ -41,21 +41,18 @@ Examples
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from models.bandits import thompson
-from operators.eligibility import API_DECISION, context_features, decision_id, screen
+from operators.decision_plan import Candidate, Plan, plan
+from operators.eligibility import API_DECISION, decision_id
 from operators.slots import SlotView
-from operators.user_experiments import covariates, enroll
-from state.campaigns import Campaign, Catalog
-from state.experiments import HOLDOUT_ID, apply_variant
+from state.campaigns import Catalog
+from state.experiments import apply_variant
 from state.policy import no_offer, seed_of
-
-#: The context features' half-life label: the profile's middle one by default (7d).
-CONTEXT_LABEL = "7d"
 
 
 @dataclass(frozen=True)
@@ -81,33 +78,6 @@ class Seen:
         )
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A screened request: the campaign (with its experiment variants applied), the open
-    channels and offers, the request fields of the decision record, and what the ledger
-    keeps for the reward (context, covariates, experiments, policy segment)."""
-
-    campaign: Campaign
-    channels: tuple[str, ...]
-    offers: tuple[str, ...]
-    request: dict[str, Any]
-    context: dict[str, float]
-    covariates: tuple[float, ...]
-    experiments: tuple[str, ...]
-    policy_segment: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Either a candidate for the policy, or the final "no offer" ``decision`` (with the
-    experiment ``withheld`` key when a holdout answered)."""
-
-    candidate: Candidate | None = None
-    decision: dict[str, Any] | None = None
-    withheld: str | None = None
-    covariates: tuple[float, ...] = field(default=())
-
-
 def screened(
     catalog: Catalog,
     user: str,
@@ -115,40 +85,28 @@ def screened(
     channel: str | None,
     ts: int,
     source: str,
+    context_label: str,
     only: str | None = None,
 ) -> Plan:
     """Screen a request from ``user`` (pseudonym) on ``channel`` at ``ts`` as the user step
-    does; ``source`` makes the decision id (the caller's request id)."""
+    does (:func:`~operators.decision_plan.plan`), with the campaign's experiment variants
+    applied and its offers on the open channels, as the policy step sees them; ``source``
+    makes the decision id (the caller's request id)."""
     did = decision_id(user, f"api|{source}|{channel or '*'}", API_DECISION)
-    segment = seen.segments[0] if seen.segments else None
-    request = {"decision_id": did, "user": user, "ts": ts, "segment": segment,
-               "trigger": "api", "request_event_id": source}  # fmt: skip
-    contacts: Any = seen.contacts  # counts as the ledger does: all screen asks of it
-    found = screen(catalog, seen.features, seen.segments, seen.consent, contacts, channel, ts, only)
-    if not found.campaign:
-        return Plan(decision=no_offer(request, channel or "any", found.reason))
-    campaign = catalog.campaigns[found.campaign]
-    context = context_features(seen.features, CONTEXT_LABEL)
-    x = covariates(seen.features, context)
-    enrolled = enroll(catalog, user, campaign.id, seen.segments, found.channels, ts)
-    request.update(campaign=campaign.id, **enrolled.record_fields())
-    if enrolled.withheld is not None:
-        experiment, variant = enrolled.withheld
-        request.update(experiment_id=experiment.id, variant=variant.id)
-        reason = "global_holdout" if experiment.id == HOLDOUT_ID else "experiment_holdout"
-        decision = no_offer(request, enrolled.channels[0], reason)
-        return Plan(decision=decision, withheld=f"{experiment.id}|{variant.id}", covariates=x)
-    for experiment_id, variant_id in enrolled.variants:
+    fields = {"trigger": "api", "request_event_id": source}
+    found = plan(
+        catalog, user, did, fields, seen.features, seen.segments, seen.consent, seen.contacts,
+        channel, ts, context_label, only,
+    )  # fmt: skip
+    candidate = found.candidate
+    if candidate is None:
+        return found
+    campaign = candidate.campaign
+    for experiment_id, variant_id in candidate.enrolled.variants:
         experiment = catalog.experiments[experiment_id]
         campaign = apply_variant(campaign, experiment, experiment.variant(variant_id))
-    policy_segment = (segment or "none") if campaign.per_segment else "all"
-    offers = tuple(o.id for o in campaign.offers if set(o.channels) & set(enrolled.channels))
-    return Plan(
-        Candidate(
-            campaign, enrolled.channels, offers, request, context, x, enrolled.keys,
-            policy_segment + enrolled.policy_suffix,
-        )
-    )  # fmt: skip
+    offers = tuple(o.id for o in campaign.offers if set(o.channels) & set(candidate.channels))
+    return replace(found, candidate=replace(candidate, campaign=campaign, offers=offers))
 
 
 def choose(
@@ -213,6 +171,6 @@ def recorded(record: dict[str, Any], plan: Plan) -> dict[str, Any]:
             offer=record["offer_id"],
             segment=candidate.policy_segment,
             context=candidate.context,
-            experiments=list(candidate.experiments),
+            experiments=list(candidate.enrolled.keys),
         )
     return payload

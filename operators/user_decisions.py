@@ -29,13 +29,12 @@ from typing import Any
 
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
-from operators.eligibility import API_DECISION, context_features, decision_id, screen
+from operators.decision_plan import ANY_CHANNEL, plan
+from operators.eligibility import API_DECISION, decision_id
 from operators.slots import SlotBook, Verdict
 from operators.user_experiments import (
     Enrollment,
-    covariates,
     delivered,
-    enroll,
     exposed,
     observed,
 )
@@ -44,7 +43,6 @@ from schemas.event import Event, EventType, amount, parse_event
 from schemas.rejection import Reason
 from state.campaigns import Campaign, Trigger
 from state.contacts import CLICK, CONVERSION, DELIVERY, Contact, ContactLedger
-from state.experiments import HOLDOUT_ID
 from state.policy import no_offer
 from state.profile import Profile
 
@@ -66,7 +64,6 @@ _STAGES = {
     EventType.OFFER_CLICK: "click",
     EventType.PURCHASE: "conversion",
 }
-ANY_CHANNEL = "any"
 #: How long feedback for an API decision waits for the decision's ``recorded`` message.
 EARLY_WAIT_MS = 60_000
 #: "No offer" reasons when Redis refuses a slot the ledger had free (the API took it).
@@ -183,42 +180,32 @@ class Decisioning:
         if ledger.known(did):
             return []  # a replay of a request already decided: the first record stands
         catalog = self.campaigns.current()
-        screened = screen(
-            catalog, features, profile.segments, profile.consent, ledger, channel, ts, only
-        )
-        segment = profile.segments[0] if profile.segments else None
-        request = {"decision_id": did, "user": user, "ts": ts, "segment": segment, **fields}
-        if not screened.campaign:
-            return [("decision", no_offer(request, channel or ANY_CHANNEL, screened.reason))]
-        campaign = catalog.campaigns[screened.campaign]
-        context = context_features(features, self.context_label)
-        x = covariates(features, context)
-        enrolled = enroll(catalog, user, campaign.id, profile.segments, screened.channels, ts)
-        request.update(campaign=campaign.id, **enrolled.record_fields())
-        withheld = enrolled.withheld
-        if withheld is not None:
-            experiment, variant = withheld
-            request.update(experiment_id=experiment.id, variant=variant.id)
-            key = f"{experiment.id}|{variant.id}"
-            reason = "global_holdout" if experiment.id == HOLDOUT_ID else "experiment_holdout"
-            decision = no_offer(request, enrolled.channels[0], reason)
-            return [*exposed(ledger.exposures, (key,), ts, x), ("decision", decision)]
+        found = plan(
+            catalog, user, did, fields, features, profile.segments, profile.consent, ledger,
+            channel, ts, self.context_label, only,
+        )  # fmt: skip
+        if found.candidate is None:
+            withheld = found.withheld
+            out = exposed(ledger.exposures, (withheld,), ts, found.covariates) if withheld else []
+            return [*out, ("decision", found.decision)]
+        c = found.candidate
+        campaign = c.campaign
         if self.slots is not None:
-            taken = self.slots.reserve(user, did, catalog, campaign.id, enrolled.channels, ts)
+            taken = self.slots.reserve(user, did, catalog, campaign.id, c.channels, ts)
             if taken in _REFUSED:
                 reason = _REFUSED[taken].format(campaign=campaign.id)
-                return [("decision", no_offer(request, enrolled.channels[0], reason))]
-        policy_segment = (segment or "none") if campaign.per_segment else "all"
-        policy_segment += enrolled.policy_suffix
-        ledger.reserve(_contact(did, campaign, ts, policy_segment, context, enrolled, x))
-        request.update(
-            channels=list(enrolled.channels),
-            offers=list(screened.offers),
-            context=context,
-            policy_segment=policy_segment,
-            variants=enrolled.variants,
-        )
-        return [("candidate", (f"{campaign.id}|{policy_segment}", request))]
+                return [("decision", no_offer(c.request, c.channels[0], reason))]
+        ledger.reserve(_contact(did, campaign, ts, c.policy_segment, c.context, c.enrolled,
+                                c.covariates))  # fmt: skip
+        request = {
+            **c.request,
+            "channels": list(c.channels),
+            "offers": list(c.offers),
+            "context": c.context,
+            "policy_segment": c.policy_segment,
+            "variants": c.enrolled.variants,
+        }
+        return [("candidate", (f"{campaign.id}|{c.policy_segment}", request))]
 
     def on_decided(
         self, user: str, ledger: ContactLedger, kind: str, payload: dict[str, Any]

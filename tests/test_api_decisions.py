@@ -21,16 +21,16 @@ PROFILE = orjson.dumps(
 
 def test_caps_seen_in_the_slots_close_the_channel_as_in_the_flow() -> None:
     two_webs = {b"d1": f"promo|web|{T0 - 10}".encode(), b"d2": f"promo|web|{T0 - 5}".encode()}
-    plan = screened(CATALOG, "u", Seen.read(PROFILE, two_webs), "web", T0, "r1")
+    plan = screened(CATALOG, "u", Seen.read(PROFILE, two_webs), "web", T0, "r1", "7d")
     assert plan.candidate is None and plan.decision["reason"] == "promo:frequency_cap,cart:rule"
-    plan = screened(CATALOG, "u", Seen.read(PROFILE, two_webs), None, T0, "r1")
+    plan = screened(CATALOG, "u", Seen.read(PROFILE, two_webs), None, T0, "r1", "7d")
     assert plan.candidate.channels == ("email",)  # web is capped, email is open
     yesterday = {k: f"promo|web|{T0 - 86_400_001}".encode() for k in two_webs}
-    assert screened(CATALOG, "u", Seen.read(PROFILE, yesterday), "web", T0, "r1").candidate
+    assert screened(CATALOG, "u", Seen.read(PROFILE, yesterday), "web", T0, "r1", "7d").candidate
 
 
 def test_choice_propensity_and_fallbacks() -> None:
-    plan = screened(CATALOG, "u", Seen.read(PROFILE, {}), "web", T0, "r1")
+    plan = screened(CATALOG, "u", Seen.read(PROFILE, {}), "web", T0, "r1", "7d")
     candidate = plan.candidate
     assert candidate.request["decision_id"].startswith("a_")
     sure = {"a": {"alpha": 500.0, "beta": 1.0, "pulls": 500}, "b": {"alpha": 1.0, "beta": 500.0}}
@@ -47,7 +47,7 @@ def test_choice_propensity_and_fallbacks() -> None:
 
 def test_feedback_before_the_recorded_message_waits_for_it() -> None:
     h = consented()
-    plan = screened(CATALOG, h.logic.user, Seen.read(PROFILE, {}), "web", T0, "r9")
+    plan = screened(CATALOG, h.logic.user, Seen.read(PROFILE, {}), "web", T0, "r9", "1d")
     record, _ = choose(plan.candidate, None, T0, 60_000)
     did = record["decision_id"]
     h.send("i1", EventType.OFFER_IMPRESSION, T0 + 10, channel="web", decision_id=did)

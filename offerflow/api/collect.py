@@ -121,7 +121,7 @@ def _items(body: bytes, most: int) -> list[Any]:
 def _check(svc: Service, mapped: Mapped) -> tuple[dict[str, Any], Record | None]:
     """The gate's verdict on one item, and the record to publish if accepted."""
     event = mapped.event
-    value = orjson.dumps(event) if not isinstance(event, bytes) else event
+    value = orjson.dumps(event)
     checked = svc.ingestor(None, value)
     if isinstance(checked, DeadLetter):
         verdict = {"status": "refused", "reason": checked.reason.value, "detail": checked.detail}
@@ -144,5 +144,3 @@ async def _publish(svc: Service, records: list[Record]) -> list[str | None]:
         raise HTTPException(
             503, "the producer's queue is full: retry shortly", headers={"Retry-After": "1"}
         ) from None
-    finally:
-        metrics.PRODUCER_QUEUE.set(svc.producer.queued())

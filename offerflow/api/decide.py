@@ -14,7 +14,6 @@ cannot be checked, so nothing is safe to show). The answer never waits for the b
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
@@ -22,23 +21,22 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
-import redis
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.recommendations import CONTENT_CHANNELS
 from offerflow.api import metrics
 from offerflow.api.producer import QueueFull, Record
-from offerflow.api.service import Json, Service, Svc, body_as
+from offerflow.api.service import REDIS_ERRORS, Json, Service, Svc, body_as
+from operators.decision_plan import Plan
 from operators.feedback import Feedback
 from operators.reco_step import POPULAR
-from operators.served_decisions import Plan, Seen, choose, recorded, screened
-from operators.slots import KEEP_MS, RELEASE, Verdict, reservation, verdict
+from operators.served_decisions import Seen, choose, recorded, screened
+from operators.slots import KEEP_MS, Verdict, reservation, verdict
 from schemas import codec
 from state.policy import no_offer
 
 router = APIRouter(tags=["decide"])
-_REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
 
 
 class DecideRequest(BaseModel):
@@ -104,11 +102,11 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
         keys = (key("profile", pid), key("slots", pid), key("reco", pid), key("reco", POPULAR))
         profile, flat, top, popular = await svc.script("read_user", keys, ())
         slots = dict(zip(flat[::2], flat[1::2], strict=True))
-    except _REDIS_ERRORS:
+    except REDIS_ERRORS:
         request = {"decision_id": f"fallback-{source}", "user": pid, "ts": now, "trigger": "api"}
         return _answer(svc, no_offer(request, body.channel or "any", None), "redis_unavailable")
     plan = screened(catalog, pid, Seen.read(profile, slots), body.channel, now, source,
-                    body.campaign)  # fmt: skip
+                    svc.context_label, body.campaign)  # fmt: skip
     if plan.candidate is not None and body.offers is not None:
         chosen = tuple(o for o in plan.candidate.offers if o in body.offers)
         candidate = replace(plan.candidate, offers=chosen)
@@ -123,7 +121,7 @@ async def decide(svc: Service, body: DecideRequest) -> Json:
         taken, doc, budget = await _reserve_and_read(
             svc, wanted, campaign.id, candidate.policy_segment, pid
         )
-    except _REDIS_ERRORS:
+    except REDIS_ERRORS:
         return _answer(svc, _none(candidate, None).decision, "redis_unavailable")
     if taken is Verdict.CAPPED:
         return _answer(svc, _none(candidate, f"{campaign.id}:frequency_cap").decision, None)
@@ -169,8 +167,8 @@ def _doc(raw: bytes | None) -> dict | None:
 
 async def _release(svc: Service, keys: tuple[str, str], did: str) -> None:
     # On failure the slot stays taken until the user's contacts expire: the safe side.
-    with contextlib.suppress(*_REDIS_ERRORS):
-        await svc.redis.eval(RELEASE, 2, *keys, did)
+    with contextlib.suppress(*REDIS_ERRORS):
+        await svc.script("release", keys, (did,))
 
 
 def _none(candidate: Any, reason: str | None) -> Plan:

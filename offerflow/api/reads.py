@@ -14,11 +14,10 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import orjson
-import redis
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from offerflow.api import metrics
-from offerflow.api.service import Json, Service, Svc
+from offerflow.api.service import REDIS_ERRORS, Json, Service, Svc
 from offerflow.reports import attribution_report, experiment_report
 from operators.reco_step import POPULAR
 
@@ -50,7 +49,7 @@ async def recommendations(
     key = svc.settings.redis_key
     try:
         raw, popular = await svc.redis.mget(key("reco", pid), key("reco", POPULAR))
-    except _ERRORS:
+    except REDIS_ERRORS:
         metrics.FALLBACKS.labels("recommendations", "redis").inc()
         return Json({"user": pid, "products": [], "fallback": "redis_unavailable"})
     if raw is None:  # no history yet: what is trending, if the flow has published it
@@ -103,13 +102,10 @@ async def experiment(experiment_id: str, request: Request, svc: Svc) -> Any:
     return Json(reports[0].to_json())
 
 
-_ERRORS = (TimeoutError, redis.RedisError, OSError)
-
-
 async def _get(svc: Service, key: str, route: str) -> bytes | None:
     try:
         return await svc.redis.get(key)
-    except _ERRORS:
+    except REDIS_ERRORS:
         metrics.FALLBACKS.labels(route, "redis").inc()
         raise HTTPException(
             503, "profile store unavailable", headers={"Retry-After": "1"}
@@ -120,7 +116,7 @@ async def _sync(svc: Service, report: Callable[[Any], Any]) -> Any:
     """A report from the command line's own query code, off the event loop."""
     try:
         return await asyncio.to_thread(report, svc.sync_redis())
-    except (redis.RedisError, OSError):
+    except REDIS_ERRORS:
         raise HTTPException(
             503, "analytics store unavailable", headers={"Retry-After": "1"}
         ) from None

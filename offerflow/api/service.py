@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.settings import Settings
 from flows.decisioning import campaign_book
+from flows.profiles import context_label
 from flows.wiring import make_ingestor
 from offerflow.api import metrics
 from offerflow.api.keys import ApiKey, KeyRing
@@ -27,12 +28,14 @@ from offerflow.api.producer import AsyncProducer
 from operators.campaign_book import CampaignBook
 from operators.ingest import Ingestor
 from operators.pseudonymize import Pseudonymizer
-from operators.slots import READ_USER, RESERVE_AND_READ
+from operators.slots import READ_USER, RELEASE, RESERVE_AND_READ
 from schemas.event import MAX_ID_LENGTH
 
 M = TypeVar("M", bound=BaseModel)
 #: The Lua scripts the API runs, and their SHA-1 as Redis names them (EVALSHA).
-SCRIPTS = {"read_user": READ_USER, "reserve_and_read": RESERVE_AND_READ}
+SCRIPTS = {"read_user": READ_USER, "reserve_and_read": RESERVE_AND_READ, "release": RELEASE}
+#: What a Redis that is down or slow raises: the routes answer their fallback.
+REDIS_ERRORS = (redis.RedisError, OSError, TimeoutError)
 _SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
 
 
@@ -48,6 +51,7 @@ class Service:
     ingestor: Ingestor
     pseudonymizer: Pseudonymizer
     campaigns: CampaignBook
+    context_label: str  # the flow's: the API's decisions see the same context features
     limiter: RateLimiter = field(default_factory=RateLimiter)
     _sync_redis: Any = None
 
@@ -65,6 +69,7 @@ class Service:
             make_ingestor(settings),
             Pseudonymizer(settings.id_key),
             campaign_book(settings),
+            context_label(settings),
         )
 
     async def warm(self) -> None:

@@ -97,5 +97,5 @@ def _quiet(settings: Settings, window_s: float = 6.0, most_s: float = 60.0) -> i
 def _settled(settings: Settings) -> int:
     """Reward windows the bandits have learned from, over every policy document."""
     client = client_for(settings.redis_url)
-    docs = client.mget(list(client.scan_iter(match=settings.redis_key("policy", "*"))) or ["-"])
-    return sum(orjson.loads(d)["rewards"] for d in docs if d)
+    keys = list(client.scan_iter(match=settings.redis_key("policy", "*")))
+    return sum(orjson.loads(d)["rewards"] for d in client.mget(keys) if d) if keys else 0
