@@ -20,7 +20,11 @@ engine needs on top:
     other seeds that return the same arm.
 
 - **revenue rewards for Thompson sampling**: a reward ``r`` in [0, 1] updates the Beta
-  posterior as a Bernoulli(``r``) draw (Agrawal & Goyal 2012), seeded like the choice.
+  posterior as a Bernoulli(``r``) draw (Agrawal & Goyal 2012), seeded like the choice;
+- **discounted Thompson sampling** (``half_life_ms``): posteriors whose evidence fades in
+  event time (:class:`models.discounted_beta.DiscountedBeta`), for rates that change;
+- **forgetting on demand** (:meth:`Bandit.forget`): an arm's evidence back to the prior and
+  the other arms' down to a few observations, what a drift response does.
 
 Examples
 --------
@@ -49,6 +53,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from river import bandit, proba, stats
 
+from models.discounted_beta import DiscountedBeta
+
 KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
 
 
@@ -67,6 +73,9 @@ class Bandit:
         Posterior draws used to estimate Thompson sampling's propensity.
     ucb_samples
         Re-pulls used to estimate the tie-breaking probability of UCB and LinUCB.
+    half_life_ms
+        Thompson sampling only: evidence halves every ``half_life_ms`` of event time (the
+        ``now`` of :meth:`choose` and :meth:`update`); ``None`` keeps it all.
 
     """
 
@@ -76,6 +85,7 @@ class Bandit:
         params: Mapping[str, float] | None = None,
         samples: int = 256,
         ucb_samples: int = 16,
+        half_life_ms: int | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown policy {kind!r}; one of {', '.join(KINDS)}")
@@ -84,6 +94,11 @@ class Bandit:
         self.samples = samples
         self.ucb_samples = ucb_samples
         self.updates = 0
+        #: Latest event time seen (what :meth:`means` and :meth:`posterior` decay to).
+        self.clock = 0
+        self.discounted = (
+            DiscountedBeta(half_life_ms) if kind == "thompson" and half_life_ms else None
+        )
         if kind == "thompson":
             self.policy: bandit.base.Policy = bandit.ThompsonSampling(reward_obj=proba.Beta())
         elif kind == "ucb":
@@ -96,10 +111,15 @@ class Bandit:
             self.policy = bandit.RandomPolicy()
 
     def choose(
-        self, arms: Sequence[str], context: Mapping[str, float] | None = None, seed: int = 0
+        self,
+        arms: Sequence[str],
+        context: Mapping[str, float] | None = None,
+        seed: int = 0,
+        now: int = 0,
     ) -> tuple[str, float]:
-        """The arm to play among ``arms`` (in preference order for ties) and the probability
-        this policy had of choosing it."""
+        """The arm to play among ``arms`` (in preference order for ties) at event time
+        ``now`` (ms), and the probability this policy had of choosing it."""
+        self.clock = max(self.clock, now)
         if not arms:
             raise ValueError("no arm to choose from")
         if len(arms) == 1:
@@ -126,29 +146,71 @@ class Bandit:
         reward: float,
         context: Mapping[str, float] | None = None,
         seed: int = 0,
+        now: int = 0,
     ) -> None:
-        """Learn ``reward`` (in [0, 1]) for ``arm``."""
+        """Learn ``reward`` (in [0, 1]) for ``arm``, observed at event time ``now`` (ms)."""
         self.updates += 1
+        self.clock = max(self.clock, now)
         if self.kind == "thompson":
             success = reward >= 1.0 or (reward > 0.0 and random.Random(seed).random() < reward)
-            self.policy.update(arm, success)
+            if self.discounted is not None:
+                self.discounted.update(arm, success, now)
+            else:
+                self.policy.update(arm, success)
         elif self.kind == "linucb":
             self.policy.update(arm, dict(context or {}), reward)
         else:
             self.policy.update(arm, reward)
 
+    def forget(self, arm: str, keep: float | None = None) -> None:
+        """Drop what was learned of ``arm`` (back to the prior), and with ``keep`` scale
+        every other arm's evidence down to at most ``keep`` observations, its mean unchanged.
+        Thompson sampling only (other kinds have no prior to go back to).
+
+        >>> b = Bandit("thompson")
+        >>> for i in range(100):
+        ...     b.update("a", 1.0); b.update("b", float(i % 2))
+        >>> b.forget("a", keep=10)
+        >>> b.posterior("a"), b.posterior("b")
+        ((1.0, 1.0), (6.0, 6.0))
+
+        """
+        if self.kind != "thompson":
+            return
+        for other in self.means():
+            alpha, beta = self.posterior(other)
+            seen = alpha + beta - 2.0
+            if other == arm:
+                factor = 0.0
+            elif keep is not None and seen > keep:
+                factor = keep / seen
+            else:
+                continue
+            if self.discounted is not None:
+                self.discounted.shrink(factor, arm=other)
+            else:
+                posterior = self.policy._rewards[other]
+                posterior.alpha = 1.0 + (alpha - 1.0) * factor
+                posterior.beta = 1.0 + (beta - 1.0) * factor
+
     def means(self) -> dict[str, float]:
         """Estimated mean reward of every arm seen so far (posterior mean for Thompson)."""
+        if self.discounted is not None:
+            return {a: self._mean(a) for a in self.discounted.arms()}
         return {str(a): self._mean(a) for a in list(self.policy._rewards)}
 
     def pulls(self) -> dict[str, int]:
         """Rewards learned per arm."""
+        if self.discounted is not None:
+            return dict(self.discounted.counts)
         return {str(a): n for a, n in self.policy._counts.items()}
 
     def posterior(self, arm: str) -> tuple[float, float]:
         """Beta ``(alpha, beta)`` of ``arm``'s mean reward, for credible intervals: Thompson
         sampling's own posterior, else the uniform-prior Beta of the learned mean (exact for
         0/1 rewards), so every policy kind can show how sure it is."""
+        if self.discounted is not None:
+            return self.discounted.posterior(arm, self.clock)
         reward = self.policy._rewards.get(arm)
         if isinstance(reward, proba.Beta):
             return float(reward.alpha), float(reward.beta)
@@ -157,6 +219,9 @@ class Bandit:
         return 1.0 + mean * n, 1.0 + (1.0 - mean) * n
 
     def _mean(self, arm: str) -> float:
+        if self.discounted is not None:
+            alpha, beta = self.discounted.posterior(arm, self.clock)
+            return alpha / (alpha + beta)
         reward = self.policy._rewards.get(arm)
         if reward is None:
             return 0.5 if self.kind == "thompson" else 0.0
@@ -165,12 +230,12 @@ class Bandit:
         return float(reward.get() or 0.0)
 
     def _thompson(self, arms: Sequence[str], seed: int) -> tuple[str, float]:
-        posteriors = [self.policy._rewards.get(a) for a in arms]
-        chosen, propensity = thompson(
-            [(p.alpha, p.beta) if p is not None else (1.0, 1.0) for p in posteriors],
-            seed,
-            self.samples,
-        )
+        if self.discounted is not None:
+            pairs = [self.discounted.posterior(a, self.clock) for a in arms]
+        else:
+            found = [self.policy._rewards.get(a) for a in arms]
+            pairs = [(p.alpha, p.beta) if p is not None else (1.0, 1.0) for p in found]
+        chosen, propensity = thompson(pairs, seed, self.samples)
         return arms[chosen], propensity
 
     def _pull(self, arms: Sequence[str], context: Mapping[str, float] | None, seed: int) -> str:
