@@ -10,8 +10,8 @@ KAFKA = "Kafka and formats"
 
 #: Logical topic names (see Topics in the README); the real name is ``<prefix>.<logical>``
 #: unless ``OFFERFLOW_TOPIC_<LOGICAL>`` names it outright.
-TOPICS = ("events", "campaigns", "decisions", "attributions", "segments", "privacy", "dlq",
-          "internal")  # fmt: skip
+TOPICS = ("events", "campaigns", "decisions", "attributions", "segments", "privacy", "drift",
+          "dlq", "internal")  # fmt: skip
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
@@ -83,7 +83,7 @@ VARIABLES: tuple[Variable, ...] = (
         "AVRO_SCHEMA_IDS",
         "",
         "Wire ids assigned by your schema registry, e.g. "
-        "`event=17,dead_letter=22` (defaults: event=1 ... dead_letter=6).",
+        "`event=17,dead_letter=22` (defaults: event=1 ... drift_detection=7).",
         KAFKA,
         text,
     ),

@@ -7,8 +7,9 @@ recommendation step, :mod:`flows.recommendations`, fills their ``products``) →
 decisions topic (with the "no offer" decisions the user step made itself) and the campaign
 funnels (:mod:`flows.statistics`),
 plus ``decided``/``released`` messages back to each user's ledger through the internal topic,
-and policy and budget aggregates to Redis (``<prefix>:policy:<campaign>:<segment>``,
-``<prefix>:budget:<campaign>``).
+policy and budget aggregates to Redis (``<prefix>:policy:<campaign>:<segment>``, which
+also holds the policy key's last drift detections, ``<prefix>:budget:<campaign>``), and
+drift detections to the drift topic.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
         lambda d: KafkaSinkMessage(d["user_id"].encode(), codec.encode("decision", d, fmt)),
     )  # type: ignore[arg-type]
     publish("decisions", encoded, settings)
+
+    drifts = op.filter_map(
+        "drift_detections", policy_out, lambda kv: kv[1][1] if kv[1][0] == "drift" else None
+    )
+    encoded_drifts = op.map(
+        "encode_drifts",
+        op.inspect("count_drifts", drifts, lambda _s, d: metrics.count_drift(d)),
+        lambda d: KafkaSinkMessage(
+            d["campaign_id"].encode(), codec.encode("drift_detection", d, fmt)
+        ),
+    )  # type: ignore[arg-type]
+    publish("drift", encoded_drifts, settings)
 
     policy_docs = op.filter_map(
         "policy_documents",

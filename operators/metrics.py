@@ -66,6 +66,13 @@ REDIS_WRITE_ERRORS = Counter(
     "Failed Redis write batches (the writes stay pending and are retried).",
     registry=REGISTRY,
 )
+DRIFTS = Counter(
+    "offerflow_drift_detections",
+    "Changes found by a campaign's drift detector: stream is reward (an offer's rewards in a "
+    "policy key) or log_loss (the response model's).",
+    ["campaign", "stream"],
+    registry=REGISTRY,
+)
 SLOTS = Counter(
     "offerflow_slot_verdicts",
     "Cap and budget slots asked of Redis by the user step: granted, capped, budget, or "
@@ -161,6 +168,10 @@ def count_decision(record: dict[str, Any]) -> None:
 
 def count_reward(campaign: str, reward: float) -> None:
     _child(REWARDS, campaign, "positive" if reward > 0 else "zero").inc()
+
+
+def count_drift(record: dict[str, Any]) -> None:
+    _child(DRIFTS, record["campaign_id"], record["stream"]).inc()
 
 
 def count_attribution(model: str) -> None:

@@ -7,10 +7,12 @@ key of its own) sees the campaign as the variant runs it
 (:func:`state.experiments.apply_variant`: its policy, offers, creative). A request whose
 campaign was deleted (or whose offers were all removed) since the user step screened it
 becomes a "no offer" decision, released downstream. A changed policy kind in a campaign
-update starts a fresh state for its keys: posteriors of another policy kind do not carry over.
+update starts a fresh state for its keys: posteriors of another policy kind (or of another
+drift half-life) do not carry over.
 
 Outputs: ``("decision", record)`` and ``("conversion", campaign_id)`` for the budget gate
-(keyed by campaign), ``("policy", (key, document))`` for Redis.
+(keyed by campaign), ``("policy", (key, document))`` for Redis, ``("drift", record)`` for
+each change the campaign's drift detector found (the drift topic).
 
 Examples
 --------
@@ -64,14 +66,18 @@ class PolicyStep:
                 return state, []  # a deleted campaign learns nothing more
             channel = payload["channels"][0]
             return state, [("decision", no_offer(payload, channel, "campaign_deleted"))]
-        if state is None or state.kind != campaign.policy:
+        if (
+            state is None
+            or state.kind != campaign.policy
+            or state.half_life_ms != campaign.drift.half_life_ms
+        ):
             state = PolicyState(campaign)
         if kind == "candidate":
             return state, [("decision", state.decide(campaign, payload))]
-        state.learn(payload)
+        out: list[Output] = [("drift", d) for d in state.learn(payload, campaign.drift)]
         key = f"{campaign.id}|{payload['segment']}"
         doc = {**state.document(payload["segment"]), "updated_ms": int(time.time() * 1000)}
-        out: list[Output] = [("policy", (key, doc))]
+        out.append(("policy", (key, doc)))
         if payload["reward"] > 0 and campaign.reward in ("conversion", "revenue"):
             out.append(("conversion", campaign.id))
         return state, out

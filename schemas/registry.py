@@ -40,6 +40,7 @@ DEFAULT_IDS: dict[str, int] = {
     "segment_change": 4,
     "privacy_audit": 5,
     "dead_letter": 6,
+    "drift_detection": 7,
 }
 
 _ids: dict[str, int] = dict(DEFAULT_IDS)

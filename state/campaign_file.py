@@ -60,6 +60,7 @@ from state.campaigns import (
     Offer,
     Trigger,
 )
+from state.drift_config import parse_drift
 from state.experiment_file import check, parse_experiment, parse_holdout
 from state.experiments import Experiment
 from state.segments import Segment, _condition
@@ -77,6 +78,7 @@ _CAMPAIGN_KEYS = {
     "rule",
     "policy",
     "policy_params",
+    "drift",
     "per_segment",
     "reward",
     "reward_window",
@@ -226,6 +228,7 @@ def _campaign(raw: dict[str, Any], errors: list[str], line_of) -> Campaign | Non
         err("policy_params", "must be a table of numbers")
         params = {}
     kwargs["policy_params"] = params
+    kwargs["drift"] = parse_drift(raw.get("drift", {}), err)
     for key, target, default in (
         ("reward_window", "reward_window_ms", "1d"),
         ("ttl", "ttl_ms", "1d"),

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.units import DAY_MS
+from state.drift_config import DriftConfig
 from state.experiments import Experiment
 from state.segments import Segment
 from state.tables import CHANNELS
@@ -89,6 +90,7 @@ class Campaign:
     rule: Segment | None = None
     policy: str = "thompson"
     policy_params: Mapping[str, float] = field(default_factory=dict)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     per_segment: bool = True
     reward: str = "click"
     reward_window_ms: int = DAY_MS

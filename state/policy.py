@@ -1,8 +1,15 @@
 """One (campaign, segment)'s learning state: the bandit over its offers and the response
-model, and the decision it makes for a screened request.
+model, the drift watch on their reward streams, and the decision it makes for a screened
+request.
 
 Keyed by ``"<campaign>|<segment>"`` (``"<campaign>|*"`` when the campaign is not
 per-segment), so a campaign's traffic spreads over as many keys as it has segments.
+
+Every learned reward also goes to the campaign's drift detector (``campaign.drift``,
+:mod:`state.drift_config`): one stream per offer's rewards and one of the response model's
+log loss (scored before it learns). :meth:`PolicyState.learn` returns what was detected, as
+drift records (``schemas/drift.avsc``), after applying the campaign's response to the
+bandit; the last detections also stay in :meth:`PolicyState.document` for the dashboard.
 
 Examples
 --------
@@ -33,11 +40,17 @@ True
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from models.bandits import Bandit
+from models.drift_watch import DriftWatch
 from models.response_model import ResponseModel
 from state.campaigns import Campaign
+from state.drift_config import DriftConfig
+
+#: Detections a policy document keeps (newest last).
+KEPT_DETECTIONS = 20
 
 
 class PolicyState:
@@ -53,8 +66,13 @@ class PolicyState:
     def __init__(self, campaign: Campaign) -> None:
         self.campaign_id = campaign.id
         self.kind = campaign.policy
-        self.bandit = Bandit(campaign.policy, campaign.policy_params)
+        self.half_life_ms = campaign.drift.half_life_ms
+        self.bandit = Bandit(
+            campaign.policy, campaign.policy_params, half_life_ms=self.half_life_ms
+        )
         self.model = ResponseModel()
+        self.watch: DriftWatch | None = None
+        self.detections: list[dict[str, Any]] = []
         self.decisions = 0
         self.rewards = 0
         self.reward_sum = 0.0
@@ -71,7 +89,7 @@ class PolicyState:
             return {**record, "reason": "offer_removed"}
         seed = seed_of(request["decision_id"])
         ranked = self.model.rank(context, offers, channels[0])
-        offer_id, propensity = self.bandit.choose(ranked, context, seed)
+        offer_id, propensity = self.bandit.choose(ranked, context, seed, now=int(request["ts"]))
         offer = campaign.offer(offer_id)
         assert offer is not None
         usable = [c for c in channels if c in offer.channels]
@@ -88,16 +106,67 @@ class PolicyState:
             "model_version": f"{campaign.id}@{campaign.version}:{self.bandit.updates}",
         }
 
-    def learn(self, reward: dict[str, Any]) -> None:
-        """Fold a closed reward window into the bandit and the response model."""
+    def learn(
+        self, reward: dict[str, Any], drift: DriftConfig | None = None
+    ) -> list[dict[str, Any]]:
+        """Fold a closed reward window into the bandit and the response model; returns the
+        drift records of what ``drift`` (the campaign's current setting) detected."""
         value = float(reward["reward"])
-        self.bandit.update(
-            reward["offer"], value, reward["context"], seed_of(reward["decision_id"])
-        )
-        self.model.learn(reward["context"], reward["offer"], reward["channel"], value > 0)
+        offer, channel, context = reward["offer"], reward["channel"], reward["context"]
+        ts = int(reward.get("ts") or self.bandit.clock)  # the decision's event time
+        predicted = self.model.predict(context, offer, channel) if self.model.samples else None
+        self.bandit.update(offer, value, context, seed_of(reward["decision_id"]), now=ts)
+        self.model.learn(context, offer, channel, value > 0)
         self.rewards += 1
         self.reward_sum += value
         self.revenue += float(reward.get("revenue") or 0.0)
+        drift = drift or DriftConfig()
+        if drift.detector == "none":
+            return []
+        if self.watch is None or self.watch.detector != drift.detector:
+            self.watch = DriftWatch(drift.detector, {"delta": drift.delta})
+        found = []
+        if self.watch.update(f"reward:{offer}", value):
+            found.append(self._respond(drift, reward, offer))
+        if predicted is not None and self.watch.update("log_loss", _log_loss(predicted, value)):
+            found.append(self._detected(drift, reward, "log_loss", None, "report"))
+        return found
+
+    def _respond(self, drift: DriftConfig, reward: dict[str, Any], offer: str) -> dict[str, Any]:
+        """Apply ``drift.response`` to ``offer``'s change and describe it."""
+        record = self._detected(drift, reward, "reward", offer, drift.response)
+        record["mean_before"] = round(self.bandit.means().get(offer, 0.0), 6)
+        if drift.response == "reset":
+            self.bandit.forget(offer)
+        elif drift.response == "shrink":
+            self.bandit.forget(offer, keep=drift.keep)
+        return record
+
+    def _detected(
+        self,
+        drift: DriftConfig,
+        reward: dict[str, Any],
+        stream: str,
+        offer: str | None,
+        response: str,
+    ) -> dict[str, Any]:
+        assert self.watch is not None
+        name = f"reward:{offer}" if offer is not None else stream
+        record = {
+            "campaign_id": self.campaign_id,
+            "segment": reward.get("segment"),
+            "stream": stream,
+            "offer_id": offer,
+            "ts": int(reward.get("ts") or self.bandit.clock),
+            "detector": drift.detector,
+            "response": response,
+            "mean_before": None,
+            "recent_mean": round(_estimate(self.watch, name), 6),
+            "detections": self.watch.detections[name],
+            "rewards": self.rewards,
+        }
+        self.detections = [*self.detections[-KEPT_DETECTIONS + 1 :], record]
+        return record
 
     def document(self, segment: str) -> dict[str, Any]:
         """What Redis readers see: per-arm pulls, mean reward and Beta posterior (``alpha``,
@@ -121,7 +190,23 @@ class PolicyState:
             "reward_sum": self.reward_sum,
             "revenue": self.revenue,
             "arms": arms,
+            "drifts": [
+                {k: d[k] for k in ("ts", "stream", "offer_id", "response")} for d in self.detections
+            ],
         }
+
+
+def _log_loss(predicted: float, reward: float) -> float:
+    """Log loss of one prediction against a reward read as responded (> 0) or not."""
+    p = min(max(predicted, 1e-6), 1.0 - 1e-6)
+    return -math.log(p if reward > 0 else 1.0 - p)
+
+
+def _estimate(watch: DriftWatch, stream: str) -> float:
+    """The detector's estimate of the stream's recent mean (ADWIN's window after the cut;
+    detectors without one give NaN, reported as 0)."""
+    value = getattr(watch.streams[stream], "estimation", 0.0)
+    return 0.0 if value != value else float(value)
 
 
 def _record(request: dict[str, Any], campaign: Campaign, policy: str) -> dict[str, Any]:

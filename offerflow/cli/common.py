@@ -65,6 +65,19 @@ def share(text: str) -> float:
     return value
 
 
+def duration_ms(text: str) -> int:
+    """An argparse type: a duration such as ``90s``, ``30m``, ``6h`` or ``2d``, in ms."""
+    from schemas.units import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be longer than 0")
+    return value
+
+
 def columns(text: str, count: int = 3) -> tuple[str, ...]:
     """``--columns``: ``count`` comma-separated names or 0-based positions."""
     names = tuple(c.strip() for c in text.split(","))

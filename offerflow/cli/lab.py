@@ -12,6 +12,7 @@ from offerflow.cli.common import (
     UsageError,
     check_readable,
     columns,
+    duration_ms,
     iso_date,
     positive_float,
     positive_int,
@@ -106,14 +107,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "simulate",
         help="compare policies on the simulated population (offline, no broker)",
         description="Put the same decisions to the per-segment policy, a single "
-        "non-segmented one, uniform random and the oracle, through the flow's policy code, "
-        "and report rewards over the last 20%%.",
+        "non-segmented one, uniform random, the oracle and a drift-aware per-segment policy, "
+        "through the flow's policy code; report rewards over the last 20%%, regret, and "
+        "with --drift the decisions each policy needed to get back to 90%% of the oracle.",
     )
     p.add_argument("--decisions", type=positive_int, default=200_000, help="decisions (200,000)")
     p.add_argument("--policy", default=None, help="override the campaign's policy kind")
     p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
     p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
     p.add_argument("--seed", type=int, default=7, help="random seed (7)")
+    p.add_argument(
+        "--drift",
+        help="change the tastes mid-run: switch@N (every persona's best offer swaps with "
+        "another at decision N), fade@N:LENGTH (the same over LENGTH decisions) or "
+        "new_offer@N (the last offer launches at N, best for everybody)",
+    )
+    p.add_argument("--detector", choices=("adwin", "page_hinkley", "none"), default="adwin",
+                   help="drift_aware policy: detector (adwin)")  # fmt: skip
+    p.add_argument("--delta", type=share, default=0.002, help="detector sensitivity (0.002)")
+    p.add_argument("--response", choices=("report", "reset", "shrink"), default="shrink",
+                   help="drift_aware policy: response to a detection (shrink)")  # fmt: skip
+    p.add_argument("--keep", type=positive_float, default=5.0,
+                   help="shrink: observations the other offers keep (5)")  # fmt: skip
+    p.add_argument("--half-life", type=duration_ms, help="drift_aware policy: discount "
+                   "half-life, one decision a second (e.g. 6h; default none)")  # fmt: skip
     p.set_defaults(handler=_simulate)
 
 
@@ -263,25 +280,25 @@ def _ope_target(name: str, log: list):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from offerflow.lab.policy_sim import compare
+    from offerflow.lab.policy_sim import compare, render
+    from offerflow.lab.population import Drift
+    from state.drift_config import DriftConfig
 
+    try:
+        drift = Drift.parse(args.drift) if args.drift else None
+    except ValueError as exc:
+        raise UsageError(f"--drift: {exc}") from None
+    if drift is not None and drift.at >= args.decisions:
+        raise UsageError("--drift: the drift must come before the last decision")
+    response = DriftConfig(args.detector, args.delta, args.response, args.keep, args.half_life)
     results, _pop, tail = compare(
         args.decisions,
         campaign_id=args.campaign,
         policy=args.policy,
         delay=args.delay,
         seed=args.seed,
+        drift=drift,
+        response=response,
     )
-    oracle = results["oracle"].tail_expected / tail
-    print(f"{args.decisions:,} decisions, 6 segments; last {tail:,} decisions:")
-    print(f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}")
-    first = int(args.decisions * 0.2)
-    for name, r in results.items():
-        share = f"{r.best_share['first'] / first:.0%} -> {r.best_share['last'] / tail:.0%}"
-        print(
-            f"{name:>16}{r.tail_rewards / tail:>10.4f}{r.tail_expected / tail:>10.4f}"
-            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}"
-        )
-    print("reward: realized click rate; expected: mean hidden click probability of the choices;")
-    print("best offer: share of decisions choosing the persona's best offer, first -> last 20%.")
+    print(render(results, args.decisions, tail, drift), end="")
     return 0

@@ -1,13 +1,21 @@
-"""``offerflow simulate``: how well the flow's policies learn the population's hidden tastes.
+"""``offerflow simulate``: how well the flow's policies learn the population's hidden tastes,
+and how fast they follow when the tastes change.
 
-The same decisions are put to four policies side by side, each through the code the flow runs
-(:class:`state.policy.PolicyState`: bandit, response model, propensities):
+The same decisions are put to five policies side by side, each through the code the flow runs
+(:class:`state.policy.PolicyState`: bandit, response model, drift watch, propensities):
 
 - ``per_segment``: the campaign's policy with one state per segment (persona), as the flow
   keys it;
+- ``drift_aware``: the same with a drift response (by default ``shrink``, see
+  :mod:`state.drift_config`), and optionally a discount half-life;
 - ``single``: the same policy with one state for everybody (a non-segmented bandit);
 - ``uniform_random``: ``random`` policy;
 - ``oracle``: the best offer for the user's persona and channel, knowing the probabilities.
+
+A :class:`~offerflow.lab.population.Drift` changes the tastes mid-run; the result then says
+how many decisions after it each policy needed to be back at 90% of the new oracle's click
+rate (over a sliding window of ``window`` decisions). Decision *i* happens at event time
+*i* seconds, which is what a discount half-life is measured against.
 
 Every decision draws one uniform number and each policy is rewarded if it falls under its
 chosen offer's probability (common random numbers: the comparison is not blurred by luck).
@@ -25,22 +33,50 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from offerflow.lab.population import Population
+from offerflow.lab.population import Drift, Population
 from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
+from state.drift_config import DriftConfig
 from state.policy import PolicyState
 
-POLICIES = ("per_segment", "single", "uniform_random", "oracle")
+POLICIES = ("per_segment", "drift_aware", "single", "uniform_random", "oracle")
+#: Decisions at which cumulative regret is reported.
+CHECKPOINTS = (20_000, 50_000, 100_000, 150_000, 200_000)
 
 
 @dataclass
 class Result:
-    """Rewards of one policy: all decisions, and the last ``tail`` share of them."""
+    """Rewards of one policy: all decisions, and the last ``tail`` share of them; expected
+    regret against the oracle; recovery after a drift."""
 
     rewards: int = 0
     tail_rewards: int = 0
     tail_expected: float = 0.0
     best_share: Counter = dataclasses.field(default_factory=Counter)
+    regret: float = 0.0
+    regret_at: dict[int, float] = dataclasses.field(default_factory=dict)
+    #: Decisions after the drift until back at 90% of the oracle (``None``: never).
+    recovery: int | None = None
+    detections: int = 0
+    _recent: deque = dataclasses.field(default_factory=deque, repr=False)
+    _sums: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.0], repr=False)
+
+    def track(self, i: int, expected: float, oracle: float, drift_at: int | None, window: int):
+        """Account decision ``i``'s expected reward against the oracle's."""
+        self.regret += oracle - expected
+        if i + 1 in CHECKPOINTS:
+            self.regret_at[i + 1] = self.regret
+        if drift_at is None or i < drift_at or self.recovery is not None:
+            return
+        self._recent.append((expected, oracle))
+        self._sums[0] += expected
+        self._sums[1] += oracle
+        if len(self._recent) > window:
+            old_expected, old_oracle = self._recent.popleft()
+            self._sums[0] -= old_expected
+            self._sums[1] -= old_oracle
+        if len(self._recent) == window and self._sums[0] >= 0.9 * self._sums[1]:
+            self.recovery = i + 1 - window - drift_at
 
 
 def compare(
@@ -51,59 +87,116 @@ def compare(
     delay: int = 500,
     seed: int = 7,
     tail: float = 0.2,
+    drift: Drift | None = None,
+    response: DriftConfig | None = None,
+    window: int = 2_000,
     progress: bool = True,
 ) -> tuple[dict[str, Result], Population, int]:
-    """Run the comparison; returns results per policy, the population and the tail size."""
+    """Run the comparison; returns results per policy, the population and the tail size.
+    ``response`` is the drift-aware policy's drift setting (default: ``shrink``)."""
     campaign = parse_campaigns(default_campaigns_text()).campaigns[campaign_id]
     if policy is not None:
         campaign = dataclasses.replace(campaign, policy=policy)
     offers = tuple(o.id for o in campaign.offers)
     channels = tuple(c for c in campaign.channels if c in ("email", "push", "web"))
-    population = Population.planted(offers, channels=channels, seed=seed)
-    uniform = dataclasses.replace(campaign, policy="random")
+    base = Population.planted(offers, channels=channels, seed=seed)
+    variants = {
+        "per_segment": campaign,
+        "drift_aware": dataclasses.replace(
+            campaign, drift=response or DriftConfig("adwin", response="shrink")
+        ),
+        "single": campaign,
+        "uniform_random": dataclasses.replace(campaign, policy="random"),
+    }
+    after = drift.after(base) if drift else base
+    blends: dict[float, Population] = {0.0: base, 1.0: after}
     states: dict[str, dict[str, PolicyState]] = {p: {} for p in POLICIES}
     pending: deque = deque()
     results = {p: Result() for p in POLICIES}
     rng = random.Random(seed)
     tail_start = int(decisions * (1 - tail))
     for i in tqdm(range(decisions), desc="decisions", unit="dec", disable=not progress or None):
+        weight = drift.progress(i) if drift else 0.0
+        if weight not in blends:
+            blends[weight] = base.blend(after, weight)
+        population = blends[weight]
         persona = population.personas[rng.randrange(len(population.personas))]
         channel = rng.choice(channels)
-        available = [o.id for o in campaign.offers if channel in o.channels]
+        hidden = drift.hidden(base, i) if drift else None
+        available = [o.id for o in campaign.offers if channel in o.channels and o.id != hidden]
         u = rng.random()
         request = {
             "decision_id": f"sim-{seed}-{i}",
             "user": f"user-{i}",
-            "ts": i,
+            "ts": i * 1000,
             "trigger": "request",
             "channels": [channel],
             "offers": available,
             "segment": persona,
             "context": {"bias": 1.0},
         }
-        best, _ = population.oracle(persona, channel, available)
+        best, best_p = population.oracle(persona, channel, available)
         for name in POLICIES:
             state = None
             if name == "oracle":
                 offer = best
             else:
-                key = persona if name == "per_segment" else "all"
-                chosen = campaign if name != "uniform_random" else uniform
-                state = states[name].setdefault(key, PolicyState(chosen))
-                offer = state.decide(chosen, request)["offer_id"]
+                key = "all" if name == "single" else persona
+                state = states[name].setdefault(key, PolicyState(variants[name]))
+                offer = state.decide(variants[name], request)["offer_id"]
             p = population.probability(persona, offer, channel)
             won = u < p
             if state is not None:
                 reward = {**request, "offer": offer, "channel": channel, "reward": float(won)}
-                pending.append((i, state, reward))
+                pending.append((i, state, reward, variants[name].drift, results[name]))
             result = results[name]
             result.rewards += won
+            result.track(i, p, best_p, drift.at if drift else None, window)
             if i >= tail_start:
                 result.tail_rewards += won
                 result.tail_expected += p
             if i < decisions * tail or i >= tail_start:
                 result.best_share["first" if i < decisions * tail else "last"] += offer == best
         while pending and pending[0][0] <= i - delay:
-            _, state, reward = pending.popleft()
-            state.learn(reward)
-    return results, population, decisions - tail_start
+            _, state, reward, setting, result = pending.popleft()
+            result.detections += len(state.learn(reward, setting))
+    return results, base, decisions - tail_start
+
+
+def render(results: dict[str, Result], decisions: int, tail: int, drift: Drift | None) -> str:
+    """The comparison as text tables: the last 20%, regret over time, and with a drift the
+    decisions each policy needed to be back at 90% of the oracle."""
+    oracle = results["oracle"].tail_expected / tail
+    first = int(decisions * 0.2)
+    lines = [
+        f"{decisions:,} decisions, 6 segments"
+        + (f", drift {drift.kind} at {drift.at:,}" if drift else "")
+        + f"; last {tail:,} decisions:",
+        f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}",
+    ]
+    for name, r in results.items():
+        share = f"{r.best_share['first'] / first:.0%} -> {r.best_share['last'] / tail:.0%}"
+        lines.append(
+            f"{name:>16}{r.tail_rewards / tail:>10.4f}{r.tail_expected / tail:>10.4f}"
+            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}"
+        )
+    marks = [c for c in CHECKPOINTS if c <= decisions]
+    lines += ["", "expected regret against the oracle (clicks lost), after N decisions:"]
+    lines.append(f"{'policy':>16}" + "".join(f"{f'{c:,}':>10}" for c in marks))
+    for name, r in results.items():
+        if name == "oracle":
+            continue
+        row = "".join(f"{r.regret_at.get(c, 0.0):>10.0f}" for c in marks)
+        lines.append(f"{name:>16}{row}")
+    if drift is not None:
+        lines += ["", "decisions after the drift until back at 90% of the oracle (2,000-decision",
+                  "window), and drift detections:"]  # fmt: skip
+        for name, r in results.items():
+            if name != "oracle":
+                back = f"{r.recovery:,}" if r.recovery is not None else "not within the run"
+                lines.append(f"{name:>16}{back:>20}{r.detections:>8}")
+    lines += [
+        "reward: realized click rate; expected: mean hidden click probability of the choices;",
+        "best offer: share of decisions choosing the persona's best offer, first -> last 20%.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,17 @@ Examples
 >>> 0 < pop.probability("loyalist", "a", "web") < 1
 True
 
+Drift scenarios (:class:`Drift`) move the tastes mid-run: ``switch`` swaps every persona's
+best offer with another one at once, ``fade`` does the same gradually, ``new_offer`` holds
+the last offer back and launches it, best for everybody.
+
+>>> drift = Drift.parse("switch@100")
+>>> after = drift.after(pop)
+>>> [after.oracle(p, "web", pop.offers)[0] for p in pop.personas[:3]]
+['d', 'e', 'f']
+>>> drift.progress(99), drift.progress(100), Drift.parse("fade@100:50").progress(125)
+(0.0, 1.0, 0.5)
+
 """
 
 from __future__ import annotations
@@ -77,3 +88,68 @@ class Population:
     def uniform(self, persona: str, channel: str, offers: Sequence[str]) -> float:
         """Expected response of a uniformly random choice among ``offers``."""
         return sum(self.probability(persona, o, channel) for o in offers) / len(offers)
+
+    def switched(self, shift: int = 3) -> Population:
+        """Every persona's planted best offer (offer *i*) trades its rate with offer
+        *i + shift*, on every channel."""
+        click = dict(self.click)
+        n = len(self.offers)
+        for i, persona in enumerate(self.personas):
+            old, new = self.offers[i % n], self.offers[(i + shift) % n]
+            for c in self.channels:
+                click[persona, old, c] = self.click[persona, new, c]
+                click[persona, new, c] = self.click[persona, old, c]
+        return Population(self.personas, self.offers, self.channels, click)
+
+    def blend(self, other: Population, weight: float) -> Population:
+        """Rates ``weight`` of the way from these to ``other``'s."""
+        click = {k: (1 - weight) * v + weight * other.click[k] for k, v in self.click.items()}
+        return Population(self.personas, self.offers, self.channels, click)
+
+    def launched(self, offer: str, lift: float = 2.5) -> Population:
+        """``offer`` re-rated to ``lift`` times each persona's average rate: best for all."""
+        click = dict(self.click)
+        for persona in self.personas:
+            for c in self.channels:
+                mean = sum(self.click[persona, o, c] for o in self.offers) / len(self.offers)
+                click[persona, offer, c] = min(0.95, lift * mean)
+        return Population(self.personas, self.offers, self.channels, click)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A change of tastes at decision ``at``: ``switch``, ``fade`` (over ``length``
+    decisions) or ``new_offer`` (the last offer, unavailable before ``at``)."""
+
+    kind: str
+    at: int
+    length: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Drift:
+        """``switch@N``, ``fade@N:LENGTH`` or ``new_offer@N``; ``ValueError`` otherwise."""
+        kind, _, when = text.partition("@")
+        at, _, length = when.partition(":")
+        if kind not in ("switch", "fade", "new_offer") or not at.isdigit():
+            raise ValueError(f"{text!r}: expected switch@N, fade@N:LENGTH or new_offer@N")
+        if kind == "fade" and not (length.isdigit() and int(length) > 0):
+            raise ValueError(f"{text!r}: fade needs a positive length, fade@N:LENGTH")
+        return cls(kind, int(at), int(length or 0))
+
+    def after(self, base: Population) -> Population:
+        """The population once the drift is complete."""
+        return base.launched(base.offers[-1]) if self.kind == "new_offer" else base.switched()
+
+    def progress(self, decision: int) -> float:
+        """How far the drift is at ``decision``: 0 before, 1 once complete (a fade moves in
+        100 steps, so each step's population can be built once)."""
+        if decision < self.at:
+            return 0.0
+        if self.kind != "fade" or decision >= self.at + self.length:
+            return 1.0
+        step = max(1, self.length // 100)
+        return (decision - self.at) // step * step / self.length
+
+    def hidden(self, base: Population, decision: int) -> str | None:
+        """The offer not yet on offer at ``decision``, if any."""
+        return base.offers[-1] if self.kind == "new_offer" and decision < self.at else None
