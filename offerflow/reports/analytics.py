@@ -134,6 +134,10 @@ class Analytics:
             "budget": {"spent": spent, "limits": limits, "burn": burn},
             "allocation": allocation,
             "posteriors": posteriors,
+            "drifts": sorted(
+                ({"segment": p["segment"], **d} for p in policies for d in p.get("drifts", [])),
+                key=lambda d: d["ts"],
+            ),
             "rewards": sum(p["rewards"] for p in policies),
             "reward_sum": sum(p["reward_sum"] for p in policies),
         }

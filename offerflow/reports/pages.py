@@ -8,6 +8,7 @@ and the dashboard always agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -53,7 +54,19 @@ def campaigns(data: dict[str, Any]) -> list[Table]:
             for p in c["posteriors"]
         ],
     )  # fmt: skip
-    return [funnel, arms]
+    drifts = [(c["campaign"], d) for c in data["campaigns"] for d in c.get("drifts", [])]
+    if not drifts:
+        return [funnel, arms]
+    changes = _table(
+        "Drift detections (newest last)",
+        ["campaign", "segment", "stream", "offer", "response", "event time"],
+        [
+            [campaign, d["segment"], d["stream"], d["offer_id"] or "-", d["response"],
+             datetime.fromtimestamp(d["ts"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")]
+            for campaign, d in drifts
+        ],
+    )  # fmt: skip
+    return [funnel, arms, changes]
 
 
 def experiments(data: dict[str, Any]) -> list[Table]:

@@ -82,7 +82,17 @@ function campaigns(data) {
       const traces = Object.entries(series.offers).map(([offer, share]) => ({
         x: dates(series.times), y: share, name: offer, type: "scatter", mode: "lines+markers", marker: { size: 4 }, stackgroup: "one",
       }));
-      chart(grid, `${id}-alloc-${segment}`, traces, { title: { text: `Arm allocation · ${segment}`, font: { size: 13 } }, yaxis: { tickformat: ".0%", range: [0, 1] } });
+      // A drift detection is a dashed line at its event time, labelled with what changed.
+      const drifts = c.drifts.filter((d) => d.segment === segment);
+      const shapes = drifts.map((d) => ({
+        type: "line", xref: "x", yref: "paper", x0: new Date(d.ts), x1: new Date(d.ts), y0: 0, y1: 1, line: { color: "#c0392b", width: 2, dash: "dash" },
+      }));
+      const annotations = drifts.map((d) => ({
+        xref: "x", yref: "paper", x: new Date(d.ts), y: 1, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#c0392b" },
+        text: `drift ${d.offer_id || d.stream} (${d.response})`,
+      }));
+      const el = chart(grid, `${id}-alloc-${segment}`, traces, { title: { text: `Arm allocation · ${segment}`, font: { size: 13 } }, yaxis: { tickformat: ".0%", range: [0, 1] }, shapes, annotations });
+      el.dataset.drifts = String(drifts.length);
     }
     const bySegment = {};
     for (const p of c.posteriors) (bySegment[p.segment] ||= []).push(p);
