@@ -101,6 +101,10 @@ def test_metrics_endpoint_and_ops_report_count_every_record(live_stack: None) ->
         assert len(events) == run.settings.partitions
         assert sum(r["consumed"] for r in events) == len(samples)
         assert all(r["lag"] == 0 for r in events)
+        # the lag gauge Prometheus alerts on: every events partition read to its end
+        lag = got["offerflow_input_lag"]
+        events_lag = {k: v for k, v in lag.items() if ("topic", run.settings.topic("events")) in k}
+        assert len(events_lag) == run.settings.partitions and set(events_lag.values()) == {0.0}
         assert ops["redis"]["ok"] is True
         (process,) = ops["processes"]
         assert process["times"] and process["recovery_dir"] == ""
