@@ -22,6 +22,8 @@ from operators import metrics
 
 log = logging.getLogger(__name__)
 
+NAME = "offerflow_input_lag"
+
 
 class InputLag(Collector):
     """``offerflow_input_lag{topic, partition}`` for the partitions this process consumed.
@@ -43,7 +45,7 @@ class InputLag(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "offerflow_input_lag",
+            NAME,
             "Records in an input partition this process has not consumed yet (the partition's "
             "end offset minus the next offset to read).",
             labels=["topic", "partition"],

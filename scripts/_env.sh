@@ -19,16 +19,17 @@ find_python() {
 
 # Debian's Chromium for the dashboard's browser test (Playwright drives it; no browser
 # download). Installed when missing and root; otherwise that one test is skipped (outside CI).
-ensure_chromium() {
-  command -v chromium >/dev/null 2>&1 && return 0
+# ensure_debian COMMAND PACKAGE PURPOSE: install a Debian package some tests need, as root.
+ensure_debian() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the dashboard browser test (about a minute) ..."
+    echo "installing Debian's $2 for $3 (about a minute) ..."
     local started=$SECONDS
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    echo "chromium installed in $((SECONDS - started)) s"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    echo "$2 installed in $((SECONDS - started)) s"
   else
-    echo "chromium is missing (apt-get install chromium): the browser test will be skipped" >&2
+    echo "$1 is missing (apt-get install $2): $3 will be skipped" >&2
   fi
 }
 
