@@ -19,10 +19,25 @@ from config.settings import Settings
 from offerflow.devstack import stack
 from offerflow.kafka_io import delete_topics
 from operators.campaign_book import default_campaigns_text
+from operators.redis_mirror import client_for
 
 KEY = "test-key-0123456789abcdef-0123456"
 #: Longest a bounded flow run may take in a test before it is stopped and the test fails.
 FLOW_TIMEOUT_S = 300.0
+
+
+@pytest.fixture
+def namespace() -> Iterator[Settings]:
+    """Settings with a private Redis prefix, its keys deleted afterwards."""
+    prefix = f"test-dash-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env(
+        {**os.environ, "OFFERFLOW_ENV": "dev", "OFFERFLOW_REDIS_PREFIX": prefix}
+    )
+    yield settings
+    client = client_for(settings.redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ import os
 import pickle
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -146,20 +144,6 @@ def test_rates_are_per_second_differences_with_every_reason() -> None:
     assert r["times"] == [1000, 3000] and r["in_per_s"] == [10.0, 20.0]
     assert r["out_per_s"] == [30.0, 0.0]
     assert r["dead_per_s"] == {"empty": [1.0, 0.0], "too_large": [0.0, 2.0]}
-
-
-@pytest.fixture
-def namespace() -> Iterator[Settings]:
-    """Settings with a private Redis prefix, its keys deleted afterwards."""
-    prefix = f"test-dash-{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env(
-        {**os.environ, "OFFERFLOW_ENV": "dev", "OFFERFLOW_REDIS_PREFIX": prefix}
-    )
-    yield settings
-    client = client_for(settings.redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
 
 
 def _seed(settings: Settings) -> None:

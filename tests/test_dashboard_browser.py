@@ -3,12 +3,14 @@ live demo run: ``offerflow demo`` runs both parts, prints the dashboard's URL an
 serving; every page must load without a console error and draw only non-empty charts, the
 token must be enforced, and each page's screenshot is saved (``OFFERFLOW_SCREENSHOTS``,
 default ``.stack/screenshots``). Ctrl-C (SIGINT) then ends the demo, whose checks must hold.
+A drift detection is drawn as a marker on its segment's arm-allocation chart.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import random
 import re
 import secrets
 import shutil
@@ -19,9 +21,17 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
+from config.settings import Settings
 from offerflow.reports.analytics import PAGES
+from offerflow.web import dashboard
+from operators.redis_mirror import client_for
+from state.campaign_file import parse_campaigns
+from state.campaign_stats import CampaignStats
+from state.policy import PolicyState
+from tests.test_dashboard import _settings_with_token
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +153,65 @@ def test_every_dashboard_page_against_a_live_demo(live_stack: None) -> None:
         "every experiment exposure counted: yes",
     ):
         assert check in text
+
+
+def test_a_drift_detection_is_marked_on_its_segments_allocation_chart(namespace: Settings) -> None:
+    """A policy key learns an offer whose click rate collapses halfway; its real detection,
+    stored in Redis as the flow stores it, is drawn as a marker in Chromium."""
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    campaign = parse_campaigns(
+        '[[campaign]]\nid = "promo"\ndrift = { response = "shrink" }\n'
+        '[[campaign.offer]]\nid = "a"\n[[campaign.offer]]\nid = "b"'
+    ).campaigns["promo"]
+    policy, funnel = PolicyState(campaign), CampaignStats("promo", bucket_ms=60_000)
+    rng = random.Random(4)
+    t0 = int(time.time() * 1000) - 6_000_000
+    for i in range(6_000):
+        request = {
+            "decision_id": f"d{i}", "user": f"u{i}", "ts": t0 + i * 1000, "segment": "new",
+            "trigger": "request", "channels": ["web"], "offers": ["a", "b"], "context": {},
+        }  # fmt: skip
+        decision = policy.decide(campaign, request)
+        funnel.decision(decision)
+        offer = decision["offer_id"]
+        rate = 0.05 if offer == "b" else (0.25 if i < 3_000 else 0.02)
+        reward = {**request, "offer": offer, "channel": "web", "reward": float(rng.random() < rate)}
+        policy.learn(reward, campaign.drift)
+    detected = [d for d in policy.detections if d["stream"] == "reward"]
+    assert detected and detected[0]["offer_id"] == "a"
+    client = client_for(namespace.redis_url)
+    client.set(namespace.redis_key("campaign", "promo"), orjson.dumps(funnel.document()))
+    client.set(namespace.redis_key("policy", "promo", "new"), orjson.dumps(policy.document("new")))
+    token = "drift-marker-token-4f3e2d1c"
+    board = dashboard.start(_settings_with_token(namespace, token), port=0)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                assert page.goto(f"{board.url}/campaigns?token={token}").status == 200
+                page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+                chart = "#c-promo-alloc-new"
+                drawn = page.eval_on_selector(
+                    chart,
+                    "el => ({marks: Number(el.dataset.drifts), shapes: el.layout.shapes.length,"
+                    " labels: el.layout.annotations.map(a => a.text),"
+                    " lines: el.querySelectorAll('.shapelayer path').length})",
+                )
+                assert drawn["marks"] == drawn["shapes"] == len(policy.detections) >= 1
+                assert drawn["lines"] >= 1  # drawn in the page, not only in the layout
+                assert "drift a (shrink)" in drawn["labels"]
+                shots = Path(
+                    os.environ.get("OFFERFLOW_SCREENSHOTS", ROOT / ".stack" / "screenshots")
+                )
+                shots.mkdir(parents=True, exist_ok=True)
+                page.locator(chart).screenshot(path=str(shots / "dashboard-drift.png"))
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        board.stop()

@@ -87,9 +87,9 @@ function campaigns(data) {
       const shapes = drifts.map((d) => ({
         type: "line", xref: "x", yref: "paper", x0: new Date(d.ts), x1: new Date(d.ts), y0: 0, y1: 1, line: { color: "#c0392b", width: 2, dash: "dash" },
       }));
-      const annotations = drifts.map((d) => ({
-        xref: "x", yref: "paper", x: new Date(d.ts), y: 1, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#c0392b" },
-        text: `drift ${d.offer_id || d.stream} (${d.response})`,
+      const annotations = drifts.map((d, i) => ({  // stepped down so close markers stay legible
+        xref: "x", yref: "paper", x: new Date(d.ts), y: 0.98 - (i % 4) * 0.09, xanchor: "left", yanchor: "top", showarrow: false,
+        font: { size: 10, color: "#c0392b" }, bgcolor: "rgba(255,255,255,0.8)", text: `drift ${d.offer_id || d.stream} (${d.response})`,
       }));
       const el = chart(grid, `${id}-alloc-${segment}`, traces, { title: { text: `Arm allocation · ${segment}`, font: { size: 13 } }, yaxis: { tickformat: ".0%", range: [0, 1] }, shapes, annotations });
       el.dataset.drifts = String(drifts.length);
