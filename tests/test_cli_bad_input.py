@@ -135,6 +135,15 @@ CASES = [
     ("campaigns: not UTF-8", {"c": b"\xff\xfe[[campaign]]"}, ["campaigns", "validate", "{c}"],
      "is not UTF-8 text"),
     ("peeking: rate 5", {}, ["experiments", "peeking", "--rate", "5"], "between 0 and 1"),
+    # policy simulation with drift
+    ("simulate: unknown drift", {}, ["simulate", "--drift", "flip@3"], "expected switch@N"),
+    ("simulate: drift past the end", {}, ["simulate", "--decisions", "10", "--drift", "switch@10"],
+     "before the last decision"),
+    ("simulate: bad half-life", {}, ["simulate", "--half-life", "soon"], "soon"),
+    ("simulate: delta 2", {}, ["simulate", "--delta", "2"], "between 0 and 1"),
+    ("campaigns: bad drift",
+     {"c": CAMPAIGN.replace('"]\n', '"]\ndrift = { response = "panic" }\n', 1)},
+     ["campaigns", "validate", "{c}"], "1 error(s)"),
 ]  # fmt: skip
 
 

@@ -13,9 +13,9 @@ The same decisions are put to five policies side by side, each through the code 
 - ``oracle``: the best offer for the user's persona and channel, knowing the probabilities.
 
 A :class:`~offerflow.lab.population.Drift` changes the tastes mid-run; the result then says
-how many decisions after it each policy needed to be back at 90% of the new oracle's click
-rate (over a sliding window of ``window`` decisions). Decision *i* happens at event time
-*i* seconds, which is what a discount half-life is measured against.
+how many decisions after it (after its end, for a fade) each policy needed to be back at 90%
+of the new oracle's click rate (over a sliding window of ``window`` decisions). Decision *i*
+happens at event time *i* seconds, which is what a discount half-life is measured against.
 
 Every decision draws one uniform number and each policy is rewarded if it falls under its
 chosen offer's probability (common random numbers: the comparison is not blurred by luck).
@@ -55,7 +55,7 @@ class Result:
     best_share: Counter = dataclasses.field(default_factory=Counter)
     regret: float = 0.0
     regret_at: dict[int, float] = dataclasses.field(default_factory=dict)
-    #: Decisions after the drift until back at 90% of the oracle (``None``: never).
+    #: Decisions after the drift completed until back at 90% of the oracle (``None``: never).
     recovery: int | None = None
     detections: int = 0
     _recent: deque = dataclasses.field(default_factory=deque, repr=False)
@@ -151,7 +151,7 @@ def compare(
                 pending.append((i, state, reward, variants[name].drift, results[name]))
             result = results[name]
             result.rewards += won
-            result.track(i, p, best_p, drift.at if drift else None, window)
+            result.track(i, p, best_p, drift.at + drift.length if drift else None, window)
             if i >= tail_start:
                 result.tail_rewards += won
                 result.tail_expected += p
@@ -189,8 +189,8 @@ def render(results: dict[str, Result], decisions: int, tail: int, drift: Drift |
         row = "".join(f"{r.regret_at.get(c, 0.0):>10.0f}" for c in marks)
         lines.append(f"{name:>16}{row}")
     if drift is not None:
-        lines += ["", "decisions after the drift until back at 90% of the oracle (2,000-decision",
-                  "window), and drift detections:"]  # fmt: skip
+        lines += ["", "decisions after the drift (a fade: its end) until back at 90% of the",
+                  "oracle (2,000-decision window), and drift detections:"]  # fmt: skip
         for name, r in results.items():
             if name != "oracle":
                 back = f"{r.recovery:,}" if r.recovery is not None else "not within the run"
