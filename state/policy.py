@@ -114,13 +114,14 @@ class PolicyState:
         value = float(reward["reward"])
         offer, channel, context = reward["offer"], reward["channel"], reward["context"]
         ts = int(reward.get("ts") or self.bandit.clock)  # the decision's event time
-        predicted = self.model.predict(context, offer, channel) if self.model.samples else None
+        drift = drift or DriftConfig()
+        watching = drift.detector != "none" and self.model.samples
+        predicted = self.model.predict(context, offer, channel) if watching else None
         self.bandit.update(offer, value, context, seed_of(reward["decision_id"]), now=ts)
         self.model.learn(context, offer, channel, value > 0)
         self.rewards += 1
         self.reward_sum += value
         self.revenue += float(reward.get("revenue") or 0.0)
-        drift = drift or DriftConfig()
         if drift.detector == "none":
             return []
         if self.watch is None or self.watch.detector != drift.detector:
