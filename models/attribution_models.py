@@ -49,10 +49,16 @@ HEURISTIC_MODELS = (
     "time_decay",
     "position_based",
 )
-#: The data-driven model's name.
+#: The data-driven model in its standard form: total credit split by normalized removal
+#: effects (a report-level total, :func:`models.markov_chain.standard_split`).
 MARKOV = "markov"
+#: The data-driven model per conversion: each path's credit split by its channels' removal
+#: effects (what the per-conversion attribution records carry).
+MARKOV_PATH = "markov_path"
+#: Models credited conversion by conversion (records on the attributions topic).
+RECORD_MODELS = (*HEURISTIC_MODELS, MARKOV_PATH)
 #: Every model, in report order.
-MODELS = (*HEURISTIC_MODELS, MARKOV)
+MODELS = (*HEURISTIC_MODELS, MARKOV, MARKOV_PATH)
 #: Channel of visits without a source, and of conversions without any touchpoint.
 DIRECT = "direct"
 

@@ -11,9 +11,17 @@ converting next). The *removal effect* of a channel is ``1 - P_without / P``, wh
 ``P_without`` is the conversion probability when every state holding that channel leads to
 ``(null)`` instead: how much conversion would be lost without the channel.
 
-A conversion's credit goes to the channels on its path in proportion to their removal
-effects, split equally between repeated touches of a channel (all equal when every effect
-is zero). Learning is one dictionary update per transition; solving costs ``channels + 1``
+Two ways to turn removal effects into credit:
+
+- **standard** (:func:`standard_split`, model ``markov``): the total conversions and value
+  are split between all channels in proportion to their normalized removal effects, as
+  ``ChannelAttribution`` and the literature do. Comparable across tools; a report-level
+  total, since a channel may get credit from conversions whose paths never touched it.
+- **per path** (:meth:`MarkovAttribution.weights`, model ``markov_path``): a conversion's
+  credit goes to the channels on its own path in proportion to their removal effects, split
+  equally between repeated touches of a channel (all equal when every effect is zero).
+  What per-conversion records need: each credits only touches that happened.
+ Learning is one dictionary update per transition; solving costs ``channels + 1``
 small linear systems, so it is cached and redone after ``refresh`` new paths (1: always
 exact; larger values trade freshness for speed on busy flows).
 
@@ -33,6 +41,11 @@ only ``B`` converts (``1/3``), without ``B`` nothing does:
 >>> chain.learn(["B"], conversions=1)
 >>> round(chain.conversion_probability(), 6), chain.removal_effects()
 (0.666667, {'A': 0.5, 'B': 1.0})
+>>> standard_split(chain.removal_effects(), conversions=2, value=30.0)
+{'A': (0.6666666666666666, 10.0), 'B': (1.3333333333333333, 20.0)}
+>>> chain.learn([], conversions=1, value=5.0)  # no touch: direct, under every model
+>>> chain.standard_credit()["direct"]
+(1.0, 5.0)
 >>> [round(w, 4) for w in chain.weights(["A", "B", "B"])]
 [0.5, 0.5, 0.5]
 
@@ -41,10 +54,12 @@ only ``B`` converts (``1/3``), without ``B`` nothing does:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from models.attribution_models import DIRECT
 
 State = tuple[str, ...]
 START: State = ("(start)",)
@@ -73,15 +88,26 @@ class MarkovAttribution:
         self.transitions: dict[State, dict[State, float]] = {}
         self.conversions = 0.0
         self.nulls = 0.0
+        #: Value of the converting journeys learned.
+        self.value = 0.0
+        #: Conversions (and their value) that had no touch: credited to ``direct``.
+        self.direct = (0.0, 0.0)
         self._effects: dict[str, float] | None = None
         self._probability = 0.0
         self._since = 0
 
-    def learn(self, path: Sequence[str], conversions: float = 0.0, nulls: float = 0.0) -> None:
-        """Count ``conversions`` converting and ``nulls`` non-converting journeys along
-        ``path`` (channels, oldest first). Empty paths carry no channel information."""
-        if not path or conversions + nulls <= 0:
+    def learn(
+        self, path: Sequence[str], conversions: float = 0.0, nulls: float = 0.0, value: float = 0.0
+    ) -> None:
+        """Count ``conversions`` converting (worth ``value`` in all) and ``nulls``
+        non-converting journeys along ``path`` (channels, oldest first). Empty paths carry no
+        channel information: their conversions are only counted, for ``direct``."""
+        if not path:
+            self.direct = (self.direct[0] + conversions, self.direct[1] + value)
             return
+        if conversions + nulls <= 0:
+            return
+        self.value += value
         times = conversions + nulls
         states = [START, *self._states(path)]
         for here, there in itertools.pairwise(states):
@@ -115,6 +141,16 @@ class MarkovAttribution:
             repeats[channel] = repeats.get(channel, 0) + 1
         return [max(effects.get(c, 0.0), 0.0) / repeats[c] for c in path]
 
+    def standard_credit(self) -> dict[str, tuple[float, float]]:
+        """Conversions and value per channel in the standard form: every converting
+        journey's total split by the normalized removal effects
+        (:func:`standard_split`), and the conversions without a touch to ``direct``."""
+        credit = standard_split(self.removal_effects(), self.conversions, self.value)
+        if self.direct[0] or self.direct[1]:
+            c, v = credit.get(DIRECT, (0.0, 0.0))
+            credit[DIRECT] = (c + self.direct[0], v + self.direct[1])
+        return credit
+
     def document(self) -> dict[str, Any]:
         """The model's summary for Redis and reports."""
         return {
@@ -123,6 +159,7 @@ class MarkovAttribution:
             "paths_null": self.nulls,
             "conversion_probability": self.conversion_probability(),
             "removal_effects": self.removal_effects(),
+            "standard": {c: list(cv) for c, cv in self.standard_credit().items()},
             "states": len(self.transitions),
         }
 
@@ -166,3 +203,16 @@ class MarkovAttribution:
 def _absorbed(a: np.ndarray, r: np.ndarray, start: int) -> float:
     """Absorption probability in (conversion) from ``start``, given ``a = I - Q``."""
     return float(min(max(np.linalg.solve(a, r)[start], 0.0), 1.0))
+
+
+def standard_split(
+    effects: Mapping[str, float], conversions: float, value: float
+) -> dict[str, tuple[float, float]]:
+    """The standard Markov credit: ``conversions`` and ``value`` split between the channels
+    in proportion to their removal effects normalized to sum to 1 (negative effects count
+    as 0; nothing is credited while every effect is 0)."""
+    positive = {c: max(e, 0.0) for c, e in effects.items()}
+    mass = sum(positive.values())
+    if mass <= 0:
+        return {}
+    return {c: (conversions * e / mass, value * e / mass) for c, e in positive.items()}

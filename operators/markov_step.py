@@ -8,7 +8,7 @@ per event, and recomputes its removal effects only every ``refresh`` paths
 (:class:`~models.markov_chain.MarkovAttribution`).
 
 Each input is a path payload from :mod:`operators.user_attribution`; outputs are
-``("attribution", record)`` for a conversion under the ``markov`` model (its own path
+``("attribution", record)`` for a conversion under the ``markov_path`` model (its own path
 learned first, so it is never credited by a chain that has not seen it) and
 ``("chain", document)`` with the chain's removal effects for Redis.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.attribution_models import MARKOV
+from models.attribution_models import MARKOV_PATH
 from models.markov_chain import MarkovAttribution
 from operators.user_attribution import Conversion
 
@@ -62,9 +62,9 @@ class MarkovStep:
         if path["conversion"] is None:
             chain.learn(channels, nulls=1)
             return chain, [("chain", chain.document())]
-        chain.learn(channels, conversions=1)
         conversion = Conversion(**path["conversion"])
-        record = conversion.record(MARKOV, touches, chain.weights(channels))
+        chain.learn(channels, conversions=1, value=conversion.value_cents / 100)
+        record = conversion.record(MARKOV_PATH, touches, chain.weights(channels))
         return chain, [("attribution", record), ("chain", chain.document())]
 
 

@@ -129,6 +129,7 @@ BAD = [
     ("GET", "/v1/recommendations/u1?k=0", "all", None, 422, "greater than or equal to 1"),
     ("GET", "/v1/recommendations/u1?k=ten", "all", None, 422, "valid integer"),
     ("GET", "/v1/attribution?model=magic", "all", None, 422, "unknown model"),
+    ("GET", "/v1/attribution?model=markov&by=campaign", "all", None, 422, "by channel only"),
     ("GET", "/v1/attribution?by=weekday", "all", None, 422, "by"),
     ("GET", "/v1/experiments/no-such-test", "all", None, 404, "no experiment"),
     ("GET", "/v1/experiments/a;b", "all", None, 422, "letters, digits"),

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from models.attribution_models import (
     DIRECT,
     HEURISTIC_MODELS,
+    MARKOV_PATH,
     MODELS,
+    RECORD_MODELS,
     HeuristicParams,
     weights,
 )
@@ -96,8 +98,10 @@ def test_credits_of_every_model_sum_exactly_to_one_and_to_the_value(
     chain = MarkovAttribution()
     chain.learn(path, conversions=1)
     chain.learn(path[:1], nulls=1)
-    for model in MODELS:
-        raw = chain.weights(path) if model == "markov" else weights(model, path, times, at, PARAMS)
+    for model in RECORD_MODELS:
+        raw = (
+            chain.weights(path) if model == MARKOV_PATH else weights(model, path, times, at, PARAMS)
+        )
         record = conversion.record(model, touches, raw)
         fractions = [c["fraction"] for c in record["credits"]]
         assert sum(fractions) == 1.0 and sum(reversed(fractions)) == 1.0
@@ -188,7 +192,7 @@ def test_markov_step_learns_null_paths_and_credits_conversions() -> None:
     assert [tag for tag, _ in out] == ["chain"] and chain.nulls == 1
     chain, out = step(chain, {"conversion": conv, "touches": [Touch(3, "web"), Touch(4, "web")]})
     record = out[0][1]
-    assert record["model"] == "markov" and record["attribution_id"] == "e1:markov"
+    assert record["model"] == "markov_path" and record["attribution_id"] == "e1:markov_path"
     assert [c["fraction"] for c in record["credits"]] == [0.5, 0.5]
     chain, out = step(chain, {"conversion": conv, "touches": []})  # direct: learns nothing
     assert out[0][1]["credits"][0]["channel"] == DIRECT and chain.conversions == 1
@@ -304,7 +308,7 @@ def test_batch_and_streaming_models_agree_on_the_same_paths() -> None:
              (["push"], True), (["email"], False), ([], True)]  # fmt: skip
     cfg = AttributionConfig()
     step, chain = MarkovStep(), None
-    streamed = {m: AttributionTotals(m) for m in MODELS}
+    streamed = {m: AttributionTotals(m) for m in RECORD_MODELS}
     for n, (path, converted) in enumerate(paths):
         journey = Journey()
         for i, channel in enumerate(path):
@@ -329,3 +333,7 @@ def test_batch_and_streaming_models_agree_on_the_same_paths() -> None:
         want = {(k, i): cv[i] for k, cv in batch.channels[model].items() for i in (0, 1)}
         assert got == pytest.approx(want, abs=0.01 * len(paths)), model  # streaming: cents
     assert chain is not None and chain.removal_effects() == pytest.approx(batch.removal_effects)
+    # the standard Markov split too: the stream's chain document and batch mode agree
+    standard = {(k, i): cv[i] for k, cv in chain.document()["standard"].items() for i in (0, 1)}
+    want = {(k, i): cv[i] for k, cv in batch.channels["markov"].items() for i in (0, 1)}
+    assert standard == pytest.approx(want, abs=1e-9)

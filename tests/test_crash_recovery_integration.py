@@ -141,7 +141,7 @@ def _order_free(logical: str, record: dict) -> bool:
     partitions interleave in: not a decision (its user's state may have met a timer), not a
     Markov credit (the chain is one model learned from every user's paths as they arrive,
     docs/attribution.md)."""
-    return logical != "decisions" and record.get("model") != "markov"
+    return logical != "decisions" and record.get("model") != "markov_path"
 
 
 def _comparable(value: bytes) -> dict:
@@ -205,7 +205,7 @@ def test_sigkill_mid_run_then_restart_equals_an_uninterrupted_run(
                 replayed += len(copies) - 1
                 # A replayed Markov credit keeps its id but may differ in its fraction: the one
                 # chain has learned the paths in another order since (see _order_free).
-                if orjson.loads(copies[0]).get("model") != "markov":
+                if orjson.loads(copies[0]).get("model") != "markov_path":
                     assert len(set(copies)) == 1, f"{logical} {record_id}: replay differs"
                 first = _comparable(copies[0])
                 if _order_free(logical, first):

@@ -75,7 +75,7 @@ def test_every_output_format_carries_the_same_records(live_stack: None, tmp_path
             if logical == "decisions":  # they carry the wall-clock time they were made
                 continue
             # Markov credits depend on the order paths reach the one chain: ids only
-            exact = [k for k in want if not k.endswith(":markov")]
+            exact = [k for k in want if not k.endswith(":markov_path")]
             assert [got[k] for k in exact] == [want[k] for k in exact], (fmt, logical)
 
 

@@ -89,7 +89,8 @@ def test_hostile_clients_cannot_grow_state(live_stack: None, tmp_path: Path) -> 
         sizes = _snapshot_sizes(recovery)
         assert sizes and max(sizes) <= MAX_SNAPSHOT_BYTES
         with client:
-            markov = orjson.loads(client.get(run.settings.redis_key("attribution", "markov")))
+            key = run.settings.redis_key("attribution", "markov_path")
+            markov = orjson.loads(client.get(key))
         assert set(markov["channels"]) == {"other"}  # 2,000 distinct sources sent
         print(f"largest profile document {max(len(d) for d in docs):,} B, "
               f"largest profile snapshot {max(sizes):,} B")  # fmt: skip

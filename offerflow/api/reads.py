@@ -71,6 +71,10 @@ async def attribution(
     if model is not None and model not in attribution_report.MODELS:
         known = ", ".join(attribution_report.MODELS)
         raise HTTPException(422, f"unknown model {model!r}; one of {known}")
+    if model == "markov" and by == "campaign":
+        raise HTTPException(
+            422, "the standard markov split is by channel only; by campaign: use markov_path"
+        )
     report = await _sync(svc, lambda client: attribution_report.live(svc.settings, client))
     table = report.channels if by == "channel" else report.campaigns
     models = {m: rows for m, rows in table.items() if model in (None, m)}

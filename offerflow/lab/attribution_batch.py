@@ -7,7 +7,9 @@ journeys ("nulls"). Separator, delimiter and column names are configurable.
 
 Every model uses the same code as the streaming flow (:mod:`models.attribution_models`,
 :mod:`models.markov_chain`): the chain learns every row (conversions and nulls), then
-each row's conversions and value are split between its touches. The layout has no touch
+each row's conversions and value are split between its touches; ``markov`` (the standard
+form) splits the totals by the normalized removal effects, ``markov_path`` each row's
+conversions by its own channels' effects. The layout has no touch
 times, so the time-decay model measures age in touches (``half_life_touches``) instead of
 time. A row with an empty path is credited to ``direct``, like a streaming conversion
 without touchpoints.
@@ -39,7 +41,14 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from models.attribution_models import DIRECT, HEURISTIC_MODELS, MARKOV, HeuristicParams, weights
+from models.attribution_models import (
+    DIRECT,
+    HEURISTIC_MODELS,
+    MARKOV,
+    MARKOV_PATH,
+    HeuristicParams,
+    weights,
+)
 from models.markov_chain import MarkovAttribution
 from offerflow.reports.attribution_report import Report, Table
 
@@ -102,9 +111,9 @@ def attribute_paths(
     params = HeuristicParams(half_life_touches, *position)
     chain = MarkovAttribution(order=order, refresh=len(rows) + 1)
     for row in rows:
-        chain.learn(row.channels, row.conversions, row.nulls)
+        chain.learn(row.channels, row.conversions, row.nulls, row.value)
     chain.refresh = 1  # solve once, now that every row is learned
-    table: Table = {model: {} for model in (*HEURISTIC_MODELS, MARKOV)}
+    table: Table = {model: {} for model in (*HEURISTIC_MODELS, MARKOV_PATH)}
     total_conversions = total_value = 0.0
     for row in tqdm(rows, desc="paths", unit="path", disable=not progress or None):
         if not row.conversions and not row.value:
@@ -114,13 +123,15 @@ def attribute_paths(
         channels = list(row.channels) or [DIRECT]
         times = list(range(len(channels)))
         for model in table:
-            if model == MARKOV:
+            if model == MARKOV_PATH:
                 raw = chain.weights(channels) if row.channels else [1.0]
             else:
                 raw = weights(model, channels, times, len(channels) - 1, params)
             _add(table[model], channels, raw, row.conversions, row.value)
+    table[MARKOV] = chain.standard_credit()
+    order = (*HEURISTIC_MODELS, MARKOV, MARKOV_PATH)
     return Report(
-        {m: dict(sorted(t.items())) for m, t in table.items()},
+        {m: dict(sorted(table[m].items())) for m in order},
         removal_effects=chain.removal_effects(),
         conversion_probability=chain.conversion_probability(),
         conversions=total_conversions,

@@ -1,7 +1,9 @@
 """Attribution results as one table shape, whether they come from the running flow's Redis
 totals (``offerflow attribution report``) or from a batch of aggregated paths
 (``offerflow attribution paths``): conversions and value credited per channel (and, live,
-per campaign) under every model, with the Markov chain's removal effects.
+per campaign) under every model, with the Markov chain's removal effects. The standard
+``markov`` model is a split of the totals (by channel only); ``markov_path`` and the
+heuristic models are sums of per-conversion credits.
 
 Examples
 --------
@@ -32,7 +34,7 @@ from typing import Any
 import orjson
 
 from config.settings import Settings
-from models.attribution_models import MODELS
+from models.attribution_models import MARKOV, MODELS, RECORD_MODELS
 
 Table = dict[str, dict[str, tuple[float, float]]]  # model -> key -> (conversions, value)
 FORMATS = ("table", "csv", "json")
@@ -72,7 +74,7 @@ def live(settings: Settings, client: Any) -> Report:
     channels: Table = {}
     campaigns: Table = {}
     conversions = value = math.inf
-    for model in MODELS:
+    for model in RECORD_MODELS:
         raw = client.get(settings.redis_key("attribution", model))
         if raw is None:
             continue
@@ -82,8 +84,10 @@ def live(settings: Settings, client: Any) -> Report:
         campaigns[model] = {k: (v["conversions"], v["value"]) for k, v in doc["campaigns"].items()}
     raw = client.get(settings.redis_key("attribution_chain"))
     chain = orjson.loads(raw) if raw is not None else {}
+    if channels and chain.get("standard"):
+        channels[MARKOV] = {k: (c, v) for k, (c, v) in chain["standard"].items()}
     return Report(
-        channels,
+        {m: channels[m] for m in MODELS if m in channels},
         campaigns,
         chain.get("removal_effects", {}),
         chain.get("conversion_probability"),
