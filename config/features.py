@@ -3,7 +3,16 @@ recommendations."""
 
 from __future__ import annotations
 
-from config.values import at_least, boolean, conversions, duration, number, shares, text
+from config.values import (
+    at_least,
+    boolean,
+    conversions,
+    duration,
+    number,
+    one_of,
+    shares,
+    text,
+)
 from config.variable import Variable
 
 ATTRIBUTION = "Attribution"
@@ -144,11 +153,13 @@ VARIABLES: tuple[Variable, ...] = (
         at_least(1),
     ),
     Variable(
-        "RECO_EXCLUDE_PURCHASED",
-        "true",
-        "Leave products the user bought out of their top-k.",
+        "RECO_REPEAT",
+        "purchased",
+        "What a user's top-k may repeat of their past: `purchased` (anything but what they "
+        "bought), `never` (nothing they interacted with: one-off consumption such as films, "
+        "articles, trips) or `allow`. A campaign's `repeat` overrides it for its decisions.",
         RECOMMENDATIONS,
-        boolean,
+        one_of("purchased", "never", "allow"),
     ),
     Variable(
         "RECO_HALF_LIFE",

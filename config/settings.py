@@ -105,7 +105,7 @@ class Settings:
     catalog_file: str
     reco_k: int
     reco_per_category: int
-    reco_exclude_purchased: bool
+    reco_repeat: str
     reco_half_life_ms: int
     reco_refresh_ms: int
     recovery_dir: str

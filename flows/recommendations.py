@@ -43,14 +43,14 @@ def recommend(
         "key_reco", op.merge("reco_inputs", learn, fill), lambda _item: MODEL_KEYS["reco"]
     )
 
-    def excluded(campaign_id: str) -> tuple[str, ...]:
+    def excluded(campaign_id: str) -> tuple[tuple[str, ...], str | None]:
         campaign = book.current().campaigns.get(campaign_id)
-        return campaign.exclude_products if campaign is not None else ()
+        return (campaign.exclude_products, campaign.repeat) if campaign else ((), None)
 
     step = RecoStep(
         k=settings.reco_k,
         per_category=settings.reco_per_category,
-        exclude_purchased=settings.reco_exclude_purchased,
+        repeat=settings.reco_repeat,
         half_life_ms=settings.reco_half_life_ms,
         refresh_ms=settings.reco_refresh_ms,
         catalog_file=settings.catalog_file,

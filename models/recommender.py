@@ -12,14 +12,16 @@ candidate items by
   ``half_life_ms`` of event time, normalized like a cosine (by the items' decayed
   popularities) and weighted by the user's recency;
 - **personal**: the user's own decayed interest in the item (people come back to what they
-  looked at: "recently viewed", "buy again" unless ``exclude_purchased``);
+  looked at: "recently viewed", "buy again" when ``repeat`` allows it);
 - **content**: the user's decayed affinity for the candidate's category and tags, so a new
   item gets exposure from its metadata alone;
 - **popularity**: trending items (decayed interaction weight), within the user's segment when
   one is given: the cold-start answer for a user with no history.
 
-Each part is scaled to [0, 1] over the candidates. Business rules: purchased items are
-excluded (``exclude_purchased``), out-of-stock items and ``exclude`` never appear, and no more
+Each part is scaled to [0, 1] over the candidates. Business rules: the ``repeat`` policy
+decides what the user already had may come back (``never``: nothing they interacted with, for
+one-off consumption such as films, articles or trips; ``purchased``: anything but what they
+bought; ``allow``: everything), out-of-stock items and ``exclude`` never appear, and no more
 than ``per_category`` items of one category make a top-k (greedy, by score).
 
 Examples
@@ -36,6 +38,8 @@ Examples
 ['c', 'a']
 >>> reco.recommend("u9", k=3, now=3, history=["a"], exclude=["a"])  # a's neighbour, shoes
 ['c', 'b', 'd']
+>>> reco.recommend("u1", k=2, now=3), reco.recommend("u1", k=2, now=3, repeat="never")
+(['a', 'c'], ['b', 'd'])
 
 """
 
@@ -50,6 +54,8 @@ from dataclasses import dataclass, field
 from models.decay import DecayedFeatures
 from schemas.units import DAY_MS
 
+#: What a top-k may repeat of the user's past (see the module docstring).
+REPEATS = ("never", "purchased", "allow")
 #: Interaction weight of each event type (a purchase says more than a view).
 EVENT_WEIGHTS: Mapping[str, float] = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 
@@ -76,6 +82,7 @@ class _User:
     # A list and a frozenset, not a deque and a set: those reserve about 1 kB per user.
     history: list = field(default_factory=list)  # (item, ts, weight), the newest last
     purchased: frozenset[str] = frozenset()
+    seen: frozenset[str] = frozenset()  # every item interacted with (repeat = "never")
 
 
 class Recommender:
@@ -93,8 +100,9 @@ class Recommender:
         ``(collaborative, personal, content, popularity)`` weights of the blend.
     per_category
         Most items of one category in a top-k (diversity).
-    exclude_purchased
-        Leave out items the user bought.
+    repeat
+        What the user already had may be recommended: ``never``, ``purchased`` (anything but
+        what they bought) or ``allow``; :meth:`recommend` can override it per call.
 
     """
 
@@ -105,14 +113,16 @@ class Recommender:
         neighbours: int = 50,
         weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
         per_category: int = 3,
-        exclude_purchased: bool = True,
+        repeat: str = "purchased",
     ) -> None:
+        if repeat not in REPEATS:
+            raise ValueError(f"repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
         self.half_life_ms = half_life_ms
         self.history = history
         self.neighbours = neighbours
         self.weights = weights
         self.per_category = per_category
-        self.exclude_purchased = exclude_purchased
+        self.repeat = repeat
         self.items: dict[str, Item] = {}
         self.by_feature: dict[str, dict[str, None]] = {}  # category / tag -> items, in order
         self.users: dict[str, _User] = {}
@@ -161,6 +171,8 @@ class Recommender:
         state.history = [*kept[max(0, len(kept) - self.history + 1) :], (item, ts, weight)]
         if weight >= EVENT_WEIGHTS["purchase"]:
             state.purchased = state.purchased | {item}
+        if item not in state.seen:
+            state.seen = state.seen | {item}
         affinity = self._decayed(self.affinity, user)
         for feature in (*meta.features, f"item:{item}"):
             affinity.add(feature, weight, ts)
@@ -181,16 +193,19 @@ class Recommender:
         segment: str | None = None,
         now: int | None = None,
         history: Iterable[str] | None = None,
+        repeat: str | None = None,
     ) -> list[str]:
-        """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation)."""
+        """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation;
+        ``repeat`` overrides the recommender's policy, e.g. a campaign's)."""
         now = self.now if now is None else now
         state = self.users.get(user)
         recent = list(history) if history is not None else (
             [i for i, _, _ in state.history] if state else []
         )  # fmt: skip
         banned = set(exclude)
-        if state is not None and self.exclude_purchased:
-            banned |= state.purchased
+        repeat = repeat or self.repeat
+        if state is not None and repeat != "allow":
+            banned |= state.seen if repeat == "never" else state.purchased
         collab = self._collaborative(recent, now)
         popular = self._popular(segment or "", now)
         content = self._content(user, recent, now)

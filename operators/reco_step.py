@@ -77,14 +77,16 @@ class RecoStep:
     ----------
     k
         Products per decision and per Redis top-k.
-    per_category, exclude_purchased, half_life_ms
-        The recommender's diversity rule, purchase rule and decay.
+    per_category, repeat, half_life_ms
+        The recommender's diversity rule, repeat policy (``never``, ``purchased``, ``allow``)
+        and decay.
     refresh_ms
         Least event time between two Redis top-k refreshes of one user after interactions.
     catalog_file
         Product catalogue CSV to register at start (``item,category,price,tags,in_stock``).
     excluded
-        The products a campaign excludes, by campaign id.
+        The products a campaign excludes and its repeat policy (``None``: the recommender's),
+        by campaign id.
     max_products
         Products learned from events when no catalogue is set; an event naming a new product
         beyond it is left out (counted as ``product_cap``). With a catalogue, only its products
@@ -96,17 +98,17 @@ class RecoStep:
         self,
         k: int = 5,
         per_category: int = 2,
-        exclude_purchased: bool = True,
+        repeat: str = "purchased",
         half_life_ms: int = 7 * DAY_MS,
         refresh_ms: int = MINUTE_MS,
         catalog_file: str = "",
-        excluded: Callable[[str], tuple[str, ...]] = lambda _campaign: (),
+        excluded: Callable[[str], tuple[tuple[str, ...], str | None]] = lambda _c: ((), None),
         max_products: int = 100_000,
     ) -> None:
         self.max_products = max_products
         self.k = k
         self.per_category = per_category
-        self.exclude_purchased = exclude_purchased
+        self.repeat = repeat
         self.half_life_ms = half_life_ms
         self.refresh_ms = refresh_ms
         self.catalog_file = catalog_file
@@ -124,20 +126,21 @@ class RecoStep:
         if kind == "learn":
             return state, self._learn(state, payload)
         user = payload["user_id"]
-        exclude = self.excluded(payload["campaign_id"]) if payload.get("campaign_id") else ()
+        campaign = payload.get("campaign_id")
+        exclude, repeat = self.excluded(campaign) if campaign else ((), None)
         products = state.reco.recommend(
-            user, self.k, exclude=exclude, segment=payload.get("segment")
+            user, self.k, exclude=exclude, segment=payload.get("segment"), repeat=repeat
         )
         record = {**payload, "payload": {**payload["payload"], "products": ",".join(products)}}
-        if exclude:  # a campaign's own list: Redis keeps the user's general one
-            return state, [("decision", record)]
+        if exclude or repeat not in (None, self.repeat):  # a campaign's own list: Redis
+            return state, [("decision", record)]  # keeps the user's general one
         return state, [("decision", record), *state.publish(user, payload["ts"], products)]
 
     def _new(self) -> Recommender:
         reco = Recommender(
             half_life_ms=self.half_life_ms,
             per_category=self.per_category,
-            exclude_purchased=self.exclude_purchased,
+            repeat=self.repeat,
         )
         if self.catalog_file:
             for row in read_catalog(self.catalog_file):

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from models.recommender import REPEATS
 from schemas.units import parse_duration
 from state.campaigns import (
     COMBINES,
@@ -94,6 +95,7 @@ _CAMPAIGN_KEYS = {
     "trigger",
     "offer",
     "exclude_products",
+    "repeat",
 }
 
 
@@ -267,6 +269,10 @@ def _campaign(raw: dict[str, Any], errors: list[str], line_of) -> Campaign | Non
         err("exclude_products", "must be a list of product ids")
     else:
         kwargs["exclude_products"] = tuple(excluded)
+    if raw.get("repeat") not in (None, *REPEATS):
+        err("repeat", f"{raw['repeat']!r} is not one of {', '.join(REPEATS)}")
+    else:
+        kwargs["repeat"] = raw.get("repeat")
     kwargs["caps"] = tuple(_caps(raw.get("caps", []), name, errors, line_of))
     kwargs["triggers"] = tuple(_triggers(raw.get("trigger", []), channels, err))
     kwargs["offers"] = tuple(_offers(raw.get("offer", []), channels, err))

@@ -106,6 +106,7 @@ class Campaign:
     caps: tuple[Cap, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     exclude_products: tuple[str, ...] = ()
+    repeat: str | None = None
     version: str = ""
 
     def active(self, now_ms: int) -> bool:

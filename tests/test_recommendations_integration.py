@@ -1,7 +1,7 @@
 """Recommendations through the real broker and Redis: product views teach the flow; an offer
 on a content channel carries products, a recommendations-only web request gets products
-without an offer, each user's top-k is in Redis, campaign exclusions hold, and erasure
-removes the user's top-k."""
+without an offer, each user's top-k is in Redis, campaign exclusions and a campaign's repeat
+policy hold, and erasure removes the user's top-k."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def event(user: str, kind: str, ts: int, n: int, **fields) -> tuple[bytes, bytes
 def test_decisions_carry_products_learned_from_the_stream(live_stack: None, tmp_path: Path) -> None:
     campaigns = tmp_path / "campaigns.toml"
     text = default_campaigns_text().replace(
-        'id = "spring_sale"', 'id = "spring_sale"\nexclude_products = ["sock-9"]'
+        'id = "spring_sale"', 'id = "spring_sale"\nexclude_products = ["sock-9"]\nrepeat = "never"'
     )
     campaigns.write_text(text.split("[[experiment]]")[0])  # no experiment: every user gets offers
     run = Run(OFFERFLOW_TAIL="true", OFFERFLOW_CAMPAIGNS_FILE=str(campaigns))
@@ -71,8 +71,10 @@ def test_decisions_carry_products_learned_from_the_stream(live_stack: None, tmp_
         products = offer["payload"]["products"].split(",")
         assert "sock-2" in products  # learned: people who view shoe-1 view sock-2
         assert "sock-9" not in products  # the campaign excludes it
+        assert "shoe-1" not in products  # viewed already: the campaign's repeat is "never"
         assert only["offer_id"] is None and only["reason"] == "recommendations_only"
         assert only["campaign_id"] is None
+        # no campaign: the catalogue's policy (purchased), so the viewed shoe-1 may come back
         assert {"shoe-1", "sock-2", "sock-9"} <= set(only["payload"]["products"].split(","))
         assert top and set(top) <= {"shoe-1", "sock-2", "sock-9"}
     finally:

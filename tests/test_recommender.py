@@ -43,9 +43,25 @@ def test_purchased_out_of_stock_and_excluded_items_never_appear() -> None:
     reco.register("shoes-2", category="shoes", in_stock=False)
     top = reco.recommend("buyer", k=10, exclude=["shoes-3"], now=20)
     assert top and not {"shoes-0", "shoes-2", "shoes-3"} & set(top)
-    keeps = Recommender(exclude_purchased=False)
+    keeps = Recommender(repeat="allow")
     keeps.learn("buyer", "x", EVENT_WEIGHTS["purchase"], ts=0)
     assert keeps.recommend("buyer", k=1, now=0) == ["x"]  # "buy again" when configured
+
+
+def test_repeat_policies_leave_out_what_the_user_had() -> None:
+    reco = shop()
+    for n in range(10):  # everybody views shoes-0 and shoes-1; buyers buy bags-0
+        reco.learn(f"u{n}", "shoes-0", 1.0, ts=n)
+        reco.learn(f"u{n}", "shoes-1", 1.0, ts=n)
+        reco.learn(f"u{n}", "bags-0", EVENT_WEIGHTS["purchase"], ts=n)
+    had = {"shoes-0", "shoes-1", "bags-0"}
+    default = set(reco.recommend("u1", k=10, now=20))
+    assert "bags-0" not in default and {"shoes-0", "shoes-1"} <= default  # purchased
+    assert not had & set(reco.recommend("u1", k=10, now=20, repeat="never"))
+    assert had <= set(reco.recommend("u1", k=10, now=20, repeat="allow"))
+    assert not had & set(Recommender(repeat="never").recommend("u1", k=10))
+    with pytest.raises(ValueError, match="repeat must be one of"):
+        Recommender(repeat="sometimes")
 
 
 def test_no_more_than_n_items_of_a_category_in_a_top_k() -> None:
@@ -88,8 +104,12 @@ def test_prequential_metrics_on_a_case_computed_by_hand() -> None:
     score.add(["a", "b", "c"], "a")  # rank 0: 1 / log2(2) = 1
     score.add(["a", "b", "c"], "c")  # rank 2: 1 / log2(4) = 0.5
     score.add(["b", "d"], "e")  # miss
+    score.add(["a", "e"], "f", had={"a"})  # a miss, and one of two slots repeats
     summary = score.summary(catalog=8)
-    assert summary == {"hit_rate": 2 / 3, "ndcg": pytest.approx(1.5 / 3), "coverage": 4 / 8}
+    assert summary == {
+        "hit_rate": 2 / 4, "ndcg": pytest.approx(1.5 / 4), "coverage": 5 / 8,
+        "repeat_share": 1 / 10,
+    }  # fmt: skip
     rows = [
         Interaction("u1", "x", 0),
         Interaction("u2", "y", 1),
@@ -125,3 +145,31 @@ def test_on_planted_tastes_the_hybrid_beats_popularity() -> None:
     hybrid, popular = (scores[m].summary(240) for m in ("hybrid", "popularity"))
     assert hybrid["hit_rate"] > 2 * popular["hit_rate"]
     assert hybrid["coverage"] > popular["coverage"]
+
+
+def _independent_popularity(log: list, k: int, never: bool) -> int:
+    """Hits of a popularity baseline written apart from the project: decayed counts (7-day
+    half-life) over everybody, items the user had left out when ``never``, ties by id."""
+    half_life, events, had, hits = 7 * 86_400_000, [], {}, 0
+    for row in log:
+        scores: dict[str, float] = {}
+        for item, weight, ts in events:
+            scores[item] = scores.get(item, 0.0) + weight * 2 ** (-(row.ts - ts) / half_life)
+        seen = had.setdefault(row.user, set())
+        ranked = sorted((i for i in scores if not (never and i in seen)),
+                        key=lambda i: (-scores[i], i))  # fmt: skip
+        hits += row.item in ranked[:k]
+        events.append((row.item, row.weight, row.ts))
+        seen.add(row.item)
+    return hits
+
+
+def test_the_popularity_row_is_an_exact_decayed_popularity_baseline() -> None:
+    log = interactions(Catalog.planted(seed=5), users=120, count=1_200, seed=5)
+    for repeat in ("allow", "never"):
+        (score,) = evaluate(log, ["popularity"], k=10, repeat=repeat).values()
+        assert score.hits == _independent_popularity(log, 10, repeat == "never"), repeat
+    never = evaluate(log, ["hybrid", "popularity"], k=10, repeat="never")
+    assert all(s.repeats == 0 for s in never.values())
+    allowed = evaluate(log, ["hybrid"], k=10, repeat="allow")["hybrid"]
+    assert allowed.repeats / allowed.slots > 0.2  # allowed to, it shows what users had

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 
+from config.settings import Settings
 from models.bandits import KINDS
 from offerflow.cli.common import (
     UsageError,
@@ -53,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "recommend",
         help="evaluate product recommenders on an interaction log",
-        description="evaluate FILE: prequential (test-then-train) HitRate@K, NDCG@K and "
-        "catalog coverage of the hybrid recommender, its co-occurrence part alone, River's "
+        description="evaluate FILE: prequential (test-then-train) HitRate@K, NDCG@K, "
+        "catalog coverage and the share of slots given to items the user already had, of "
+        "the hybrid recommender, its co-occurrence part alone, River's "
         "FunkMF and time-decayed popularity, over a CSV or JSON Lines log (user, item, "
         "timestamp, optional weight, category, tags). simulate-log FILE: write such a log "
         "from the simulator's catalogue with planted tastes. See docs/recommendations.md.",
@@ -65,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="hybrid,cooccurrence,funk_mf,popularity")
     p.add_argument(
         "--per-category", type=positive_int, help="apply the diversity rule (default: off)"
+    )
+    p.add_argument(
+        "--repeat",
+        choices=("never", "purchased", "allow"),
+        help="what a top-k may repeat of the user's past (default: OFFERFLOW_RECO_REPEAT, the "
+        "live configuration; never for one-off consumption such as films)",
     )
     p.add_argument("--users", type=positive_int, default=2_000, help="simulated users (2000)")
     p.add_argument("--interactions", type=positive_int, default=30_000, help="simulated (30000)")
@@ -201,15 +209,23 @@ def _recommend(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: {exc}") from None
     if not rows:
         raise UsageError(f"{args.file} holds no interactions")
+    live = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ}, need_id_key=False)
+    repeat = args.repeat or live.reco_repeat
     scores = reco_eval.evaluate(
-        rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category
-    )
+        rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category,
+        repeat=repeat,
+    )  # fmt: skip
     catalog = len({r.item for r in rows})
-    print(f"{len(rows):,} interactions, {catalog:,} items, prequential, k = {args.k}")
-    print(f"{'model':14}{'HitRate@' + str(args.k):>12}{'NDCG@' + str(args.k):>10}{'coverage':>10}")
+    print(f"{len(rows):,} interactions, {catalog:,} items, prequential, k = {args.k}, "
+          f"repeat = {repeat} ({reco_eval.REPEAT_MEANING[repeat]}, for every model)")  # fmt: skip
+    print(f"{'model':14}{'HitRate@' + str(args.k):>12}{'NDCG@' + str(args.k):>10}"
+          f"{'coverage':>10}{'repeats':>10}")  # fmt: skip
     for name, score in scores.items():
         s = score.summary(catalog)
-        print(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}")
+        print(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}"
+              f"{s['repeat_share']:>10.1%}")  # fmt: skip
+    print("repeats: share of top-k slots given to items the user already had; popularity: "
+          "time-decayed (7-day half-life) interaction counts over everybody")  # fmt: skip
     return 0
 
 

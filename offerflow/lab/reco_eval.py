@@ -6,7 +6,15 @@ items to the user (the test), then learns the interaction (the train). Reported 
 
 - **HitRate@k**: the share of interactions whose item was in the user's top ``k``;
 - **NDCG@k**: the same, discounted by rank (``1 / log2(rank + 2)``);
-- **coverage**: the share of the catalog that appeared in any top ``k``.
+- **coverage**: the share of the catalog that appeared in any top ``k``;
+- **repeats**: the share of top-``k`` slots that went to items the user already had
+  (interacted with before).
+
+Every model sees the same repeat policy (``repeat``, by default the live configuration's
+``OFFERFLOW_RECO_REPEAT``): ``never`` leaves out everything the user interacted with before,
+``purchased`` what they bought (an interaction of at least the purchase weight, 5),
+``allow`` nothing. On one-off consumption (films, articles, trips) use ``never``: a
+recommender allowed to repeat fills its list with what the user has just seen.
 
 Models:
 
@@ -15,7 +23,9 @@ Models:
 - ``cooccurrence``: its collaborative part alone;
 - ``funk_mf``: River's online matrix factorization (``river.reco.FunkMF``), ranking every
   item;
-- ``popularity``: time-decayed popularity, the baseline.
+- ``popularity``: time-decayed popularity (half-life 7 days of event time) over everybody's
+  interactions, ranked exactly at every step, minus what the repeat policy leaves out: the
+  baseline.
 
 The log is CSV (header ``user,item,timestamp[,weight]``) or JSON Lines with the same keys.
 Timestamps are epoch milliseconds or ISO-8601. The optional columns ``category`` and
@@ -34,6 +44,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,9 +53,17 @@ from datetime import datetime
 import orjson
 from tqdm import tqdm
 
-from models.recommender import Recommender
+from models.decay import DecayedFeatures
+from models.recommender import EVENT_WEIGHTS, REPEATS, Recommender
+from schemas.units import DAY_MS
 
 MODELS = ("hybrid", "cooccurrence", "funk_mf", "popularity")
+#: What each repeat policy leaves out of a user's top-k, as reports say it.
+REPEAT_MEANING = {
+    "never": "items the user interacted with are left out",
+    "purchased": "items the user bought are left out",
+    "allow": "nothing is left out",
+}
 
 
 @dataclass(frozen=True)
@@ -66,11 +85,15 @@ class Score:
     interactions: int = 0
     hits: int = 0
     ndcg: float = 0.0
+    slots: int = 0
+    repeats: int = 0
     shown: set[str] = field(default_factory=set)
 
-    def add(self, recommended: list[str], item: str) -> None:
+    def add(self, recommended: list[str], item: str, had: set[str] | frozenset = frozenset()):
         self.interactions += 1
         self.shown.update(recommended)
+        self.slots += len(recommended)
+        self.repeats += sum(r in had for r in recommended)
         if item in recommended:
             self.hits += 1
             self.ndcg += 1 / math.log2(recommended.index(item) + 2)
@@ -81,6 +104,7 @@ class Score:
             "hit_rate": self.hits / n,
             "ndcg": self.ndcg / n,
             "coverage": len(self.shown) / max(catalog, 1),
+            "repeat_share": self.repeats / max(self.slots, 1),
         }
 
 
@@ -121,31 +145,73 @@ def evaluate(
     progress: bool = False,
     total: int | None = None,
     per_category: int | None = None,
+    repeat: str = "purchased",
 ) -> dict[str, Score]:
-    """Prequential HitRate@k, NDCG@k and coverage of each model over ``interactions``;
-    ``per_category`` applies the flow's diversity rule (default: off, to measure ranking)."""
+    """Prequential HitRate@k, NDCG@k, coverage and repeat share of each model over
+    ``interactions``, every model under the ``repeat`` policy; ``per_category`` applies the
+    flow's diversity rule (default: off, to measure ranking)."""
+    if repeat not in REPEATS:
+        raise ValueError(f"repeat must be one of {', '.join(REPEATS)}")
     runners = {name: _model(name, per_category or k) for name in models}
     scores = {name: Score() for name in runners}
+    seen: dict[str, set[str]] = {}
+    bought: dict[str, set[str]] = {}
     for row in tqdm(
         interactions, total=total, unit=" interactions", disable=None if progress else True
     ):
+        had = seen.setdefault(row.user, set())
+        banned = had if repeat == "never" else bought.get(row.user, set())
+        banned = banned if repeat != "allow" else set()
         for name, model in runners.items():
-            scores[name].add(model.recommend(row.user, k, row.ts), row.item)
+            scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
             model.learn(row)
+        had.add(row.item)
+        if row.weight >= EVENT_WEIGHTS["purchase"]:
+            bought.setdefault(row.user, set()).add(row.item)
     return scores
 
 
 class _Ours:
     def __init__(self, weights: tuple[float, float, float, float], per_category: int) -> None:
-        self.reco = Recommender(weights=weights, per_category=per_category, exclude_purchased=False)
+        self.reco = Recommender(weights=weights, per_category=per_category, repeat="allow")
 
-    def recommend(self, user: str, k: int, ts: int) -> list[str]:
-        return self.reco.recommend(user, k, now=ts)
+    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
+        return self.reco.recommend(user, k, exclude=banned, now=ts)
 
     def learn(self, row: Interaction) -> None:
         if row.item not in self.reco.items and (row.category or row.tags):
             self.reco.register(row.item, category=row.category, tags=row.tags)
         self.reco.learn(row.user, row.item, row.weight, row.ts)
+
+
+class _Popularity:
+    """Time-decayed interaction counts over everybody, ranked exactly at every call: decay
+    scales every count by one factor, so the order of the epoch-scaled sums
+    (:class:`~models.decay.DecayedFeatures`) is the order now, kept by moving the item just
+    learned up the list (ties by item id)."""
+
+    def __init__(self, half_life_ms: int = 7 * DAY_MS) -> None:
+        self.sums = DecayedFeatures(half_lives_ms=(half_life_ms,))
+        self.order: list[str] = []
+        self.place: dict[str, int] = {}
+
+    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
+        return list(itertools.islice((i for i in self.order if i not in banned), k))
+
+    def learn(self, row: Interaction) -> None:
+        self.sums.add(row.item, row.weight, row.ts)
+        order, place, sums = self.order, self.place, self.sums.sums
+        at = place.get(row.item)
+        if at is None:
+            at = place[row.item] = len(order)
+            order.append(row.item)
+        key = (-sums[row.item][0], row.item)
+        while at > 0 and (-sums[order[at - 1]][0], order[at - 1]) > key:
+            order[at] = order[at - 1]
+            place[order[at]] = at
+            at -= 1
+        order[at] = row.item
+        place[row.item] = at
 
 
 class _FunkMF:
@@ -158,8 +224,10 @@ class _FunkMF:
         self.items: list[str] = []
         self.known: set[str] = set()
 
-    def recommend(self, user: str, k: int, ts: int) -> list[str]:
-        return list(self.model.rank(user, self.items))[:k] if self.items else []
+    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
+        if not self.items:
+            return []
+        return [i for i in self.model.rank(user, self.items) if i not in banned][:k]
 
     def learn(self, row: Interaction) -> None:
         if row.item not in self.known:
@@ -171,11 +239,9 @@ class _FunkMF:
 def _model(name: str, per_category: int):
     if name == "funk_mf":
         return _FunkMF()
-    weights = {
-        "hybrid": (1.0, 1.0, 0.3, 0.1),
-        "cooccurrence": (1.0, 0.0, 0.0, 0.0),
-        "popularity": (0.0, 0.0, 0.0, 1.0),
-    }.get(name)
+    if name == "popularity":
+        return _Popularity()
+    weights = {"hybrid": (1.0, 1.0, 0.3, 0.1), "cooccurrence": (1.0, 0.0, 0.0, 0.0)}.get(name)
     if weights is None:
         raise ValueError(f"unknown model {name!r} (one of {', '.join(MODELS)})")
     return _Ours(weights, per_category)
