@@ -21,9 +21,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from tqdm import tqdm
 
 from config.settings import Settings
+from offerflow.progress import progress
 
 
 def produce(
@@ -54,9 +54,7 @@ def produce(
             }
         )
     )
-    for key, value in tqdm(
-        records, total=total, desc=desc, unit="ev", mininterval=1.0, disable=None
-    ):
+    for key, value in progress(records, total=total, desc=desc, unit="ev"):
         while True:
             try:
                 producer.produce(topic, value=value, key=key, on_delivery=on_delivery)

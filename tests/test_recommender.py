@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import orjson
 import pytest
 
 from models.recommender import EVENT_WEIGHTS, Recommender
@@ -173,3 +174,26 @@ def test_the_popularity_row_is_an_exact_decayed_popularity_baseline() -> None:
     assert all(s.repeats == 0 for s in never.values())
     allowed = evaluate(log, ["hybrid"], k=10, repeat="allow")["hybrid"]
     assert allowed.repeats / allowed.slots > 0.2  # allowed to, it shows what users had
+
+
+def test_evaluate_learns_every_row_scores_the_filtered_ones_and_reports_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from offerflow.cli import main
+
+    log = interactions(Catalog.planted(seed=2), users=80, count=600, seed=2)
+    liked = sum(r.weight >= 3 for r in log)
+    (score,) = evaluate(log, ["popularity"], k=5, min_weight=3).values()
+    assert 0 < score.interactions == liked < len(log)
+    path = tmp_path / "log.csv"  # MovieLens-style: timestamps in seconds
+    path.write_text("user,item,timestamp,weight\n" + "".join(
+        f"{r.user},{r.item},{(r.ts + 10**12) // 1000},{r.weight}\n" for r in log))  # fmt: skip
+    assert main(["recommend", "evaluate", str(path), "--models", "popularity",
+                 "--format", "json", "--min-weight", "3"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    report = orjson.loads(captured.out)
+    assert report["scored"] == liked and report["interactions"] == len(log)
+    assert set(report["models"]["popularity"]) == {"hit_rate", "ndcg", "coverage", "repeat_share"}
+    assert "look like seconds" in captured.err and "--seconds" in captured.err
+    assert main(["recommend", "evaluate", str(path), "--models", "popularity", "--seconds"]) == 0
+    assert "seconds" not in capsys.readouterr().err.replace("interactions/s", "")

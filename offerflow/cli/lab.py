@@ -4,6 +4,7 @@ evaluation, the policy simulator."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -68,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--per-category", type=positive_int, help="apply the diversity rule (default: off)"
     )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--min-weight", type=positive_float,
+                   help="learn every row, score only rows of at least this weight (e.g. 4: "
+                   "ratings of 4 and 5)")  # fmt: skip
+    p.add_argument("--seconds", action="store_true",
+                   help="the log's timestamps are epoch seconds (MovieLens)")  # fmt: skip
     p.add_argument(
         "--repeat",
         choices=("never", "purchased", "allow"),
@@ -209,23 +216,20 @@ def _recommend(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: {exc}") from None
     if not rows:
         raise UsageError(f"{args.file} holds no interactions")
+    if args.seconds:
+        rows = [dataclasses.replace(r, ts=r.ts * 1000) for r in rows]
+    elif reco_eval.in_seconds(rows):
+        print(f"warning: {args.file}'s timestamps look like seconds (the newest is "
+              f"{max(r.ts for r in rows):,}); they are read as milliseconds, so decay runs a "
+              "thousand times too slow: add --seconds", file=sys.stderr)  # fmt: skip
     live = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ}, need_id_key=False)
     repeat = args.repeat or live.reco_repeat
     scores = reco_eval.evaluate(
         rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category,
-        repeat=repeat,
+        repeat=repeat, min_weight=args.min_weight,
     )  # fmt: skip
     catalog = len({r.item for r in rows})
-    print(f"{len(rows):,} interactions, {catalog:,} items, prequential, k = {args.k}, "
-          f"repeat = {repeat} ({reco_eval.REPEAT_MEANING[repeat]}, for every model)")  # fmt: skip
-    print(f"{'model':14}{'HitRate@' + str(args.k):>12}{'NDCG@' + str(args.k):>10}"
-          f"{'coverage':>10}{'repeats':>10}")  # fmt: skip
-    for name, score in scores.items():
-        s = score.summary(catalog)
-        print(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}"
-              f"{s['repeat_share']:>10.1%}")  # fmt: skip
-    print("repeats: share of top-k slots given to items the user already had; popularity: "
-          "time-decayed (7-day half-life) interaction counts over everybody")  # fmt: skip
+    print(reco_eval.render(scores, len(rows), catalog, args.k, repeat, args.format))
     return 0
 
 

@@ -39,8 +39,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from tqdm import tqdm
-
 from models.attribution_models import (
     DIRECT,
     HEURISTIC_MODELS,
@@ -50,6 +48,7 @@ from models.attribution_models import (
     weights,
 )
 from models.markov_chain import MarkovAttribution
+from offerflow.progress import progress as with_progress
 from offerflow.reports.attribution_report import Report, Table
 
 #: Default column names: path, conversions, value, nulls.
@@ -115,7 +114,7 @@ def attribute_paths(
     chain.refresh = 1  # solve once, now that every row is learned
     table: Table = {model: {} for model in (*HEURISTIC_MODELS, MARKOV_PATH)}
     total_conversions = total_value = 0.0
-    for row in tqdm(rows, desc="paths", unit="path", disable=not progress or None):
+    for row in with_progress(rows, desc="paths", unit="path", enabled=progress):
         if not row.conversions and not row.value:
             continue
         total_conversions += row.conversions

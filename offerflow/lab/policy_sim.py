@@ -31,9 +31,8 @@ import random
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from tqdm import tqdm
-
 from offerflow.lab.population import Drift, Population
+from offerflow.progress import progress as with_progress
 from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
 from state.drift_config import DriftConfig
@@ -115,7 +114,7 @@ def compare(
     results = {p: Result() for p in POLICIES}
     rng = random.Random(seed)
     tail_start = int(decisions * (1 - tail))
-    for i in tqdm(range(decisions), desc="decisions", unit="dec", disable=not progress or None):
+    for i in with_progress(range(decisions), desc="decisions", unit="decisions", enabled=progress):
         weight = drift.progress(i) if drift else 0.0
         if weight not in blends:
             blends[weight] = base.blend(after, weight)

@@ -37,9 +37,10 @@ from datetime import date, datetime
 
 import numpy as np
 from scipy import stats
-from tqdm import tqdm
 
 from models import bgnbd, gamma_gamma
+from offerflow.progress import Progress
+from offerflow.progress import progress as with_progress
 
 Log = dict[str, list[tuple[date, float]]]
 
@@ -67,7 +68,7 @@ def read_log(
     picks: list[int] = [int(c) for c in columns] if positional else []
     days: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     for number, row in enumerate(
-        tqdm(rows, desc="reading", unit=" rows", disable=None if progress else True)
+        with_progress(rows, desc="reading", unit="rows", enabled=progress)
     ):
         if not row:
             continue
@@ -215,5 +216,5 @@ def _curve(
 def _ticker(progress: bool, desc: str) -> Callable[[np.ndarray], None] | None:
     if not progress:
         return None
-    bar = tqdm(desc=desc, unit=" iterations", disable=None)
+    bar = Progress(desc=desc, unit="iterations")
     return lambda _params: bar.update(1)

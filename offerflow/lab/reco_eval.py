@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from tqdm import tqdm
 
 from models.decay import DecayedFeatures
 from models.recommender import EVENT_WEIGHTS, REPEATS, Recommender
+from offerflow.progress import progress as with_progress
 from schemas.units import DAY_MS
 
 MODELS = ("hybrid", "cooccurrence", "funk_mf", "popularity")
@@ -146,29 +146,74 @@ def evaluate(
     total: int | None = None,
     per_category: int | None = None,
     repeat: str = "purchased",
+    min_weight: float | None = None,
 ) -> dict[str, Score]:
     """Prequential HitRate@k, NDCG@k, coverage and repeat share of each model over
     ``interactions``, every model under the ``repeat`` policy; ``per_category`` applies the
-    flow's diversity rule (default: off, to measure ranking)."""
+    flow's diversity rule (default: off, to measure ranking). Every row is learned; with
+    ``min_weight`` only rows of at least that weight are scored (e.g. ratings of 4 and 5)."""
     if repeat not in REPEATS:
         raise ValueError(f"repeat must be one of {', '.join(REPEATS)}")
     runners = {name: _model(name, per_category or k) for name in models}
     scores = {name: Score() for name in runners}
     seen: dict[str, set[str]] = {}
     bought: dict[str, set[str]] = {}
-    for row in tqdm(
-        interactions, total=total, unit=" interactions", disable=None if progress else True
+    for row in with_progress(
+        interactions, total=total, desc="interactions", unit="interactions", enabled=progress
     ):
         had = seen.setdefault(row.user, set())
         banned = had if repeat == "never" else bought.get(row.user, set())
         banned = banned if repeat != "allow" else set()
+        scored = min_weight is None or row.weight >= min_weight
         for name, model in runners.items():
-            scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
+            if scored:
+                scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
             model.learn(row)
         had.add(row.item)
         if row.weight >= EVENT_WEIGHTS["purchase"]:
             bought.setdefault(row.user, set()).add(row.item)
     return scores
+
+
+#: Epoch milliseconds of 1973-03-03: a log whose newest timestamp is smaller is in seconds.
+SECONDS_BEFORE = 10**11
+
+
+def in_seconds(rows: list[Interaction]) -> bool:
+    """Whether the log's timestamps look like epoch seconds rather than milliseconds."""
+    return bool(rows) and max(r.ts for r in rows) < SECONDS_BEFORE
+
+
+def render(
+    scores: dict[str, Score], rows: int, catalog: int, k: int, repeat: str, fmt: str = "table"
+) -> str:
+    """The evaluation as a table, or JSON (``fmt="json"``), saying what it measured."""
+    measured = {
+        "interactions": rows,
+        "items": catalog,
+        "k": k,
+        "repeat": repeat,
+        "left_out": REPEAT_MEANING[repeat],
+        "scored": max((s.interactions for s in scores.values()), default=0),
+        "popularity": "time-decayed (7-day half-life) interaction counts over everybody",
+    }
+    summaries = {name: score.summary(catalog) for name, score in scores.items()}
+    if fmt == "json":
+        return orjson.dumps({**measured, "models": summaries}, option=orjson.OPT_INDENT_2).decode()
+    lines = [
+        f"{rows:,} interactions ({measured['scored']:,} scored), {catalog:,} items, prequential,"
+        f" k = {k}, repeat = {repeat} ({measured['left_out']}, for every model)",
+        f"{'model':14}{'HitRate@' + str(k):>12}{'NDCG@' + str(k):>10}{'coverage':>10}"
+        f"{'repeats':>10}",
+    ]
+    for name, s in summaries.items():
+        lines.append(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}"
+                     f"{s['repeat_share']:>10.1%}")  # fmt: skip
+    lines += [
+        "repeats: share of top-k slots given to items the user already had",
+        f"popularity: {measured['popularity']}",
+    ]
+    return "\n".join(lines)
 
 
 class _Ours:

@@ -23,11 +23,11 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Producer
-from tqdm import tqdm
 
 from config.settings import Settings
 from offerflow.lab.population import Population
 from offerflow.lab.reco_sim import CATEGORIES, Catalog
+from offerflow.progress import Progress
 from offerflow.senders import Senders
 from operators.campaign_book import CampaignBook
 from operators.pseudonymize import Pseudonymizer
@@ -201,7 +201,7 @@ class Simulator:
             self._event(user, "consent", now, consent=consent)
         self.producer.flush(30)
         self.started = time.monotonic()
-        bar = tqdm(total=requests, desc="requests", unit="req", disable=None)
+        bar = Progress(total=requests, desc="requests", unit="req")
         sent = 0
         while sent < requests:
             due = min(requests, int((time.monotonic() - self.started) * rate) + 1)
