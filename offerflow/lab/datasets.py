@@ -94,8 +94,8 @@ def _wheel(package: str, target: Path) -> Iterator[zipfile.ZipFile]:
         capture_output=True,
         text=True,
     )  # fmt: skip
-    name = package.split("==")[0].replace("-", "_")
-    wheels = sorted(target.glob(f"{name}-*.whl"))
+    name = package.split("==")[0].replace("-", "_").lower()  # wheel names keep their case
+    wheels = sorted(w for w in target.glob("*.whl") if w.name.lower().startswith(f"{name}-"))
     if download.returncode != 0 or not wheels:
         raise RuntimeError(f"cannot download {package}: {download.stderr.strip()}")
     with zipfile.ZipFile(wheels[-1]) as wheel:
