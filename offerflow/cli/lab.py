@@ -158,17 +158,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_simulate)
 
 
+def _fetch(command: str, fetch, said: str) -> int:
+    """Run a data set download; exit 1 with one line when the registry cannot be reached."""
+    try:
+        where = fetch()
+    except RuntimeError as exc:
+        print(f"offerflow {command}: {exc}", file=sys.stderr)
+        return 1
+    print(said.format(where))
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     if args.action == "fetch-cdnow":
         from offerflow.lab.datasets import cdnow
 
-        try:
-            where = cdnow(args.dir)
-        except RuntimeError as exc:
-            print(f"offerflow predict fetch-cdnow: {exc}", file=sys.stderr)
-            return 1
-        print(f"CDNOW logs in {where}: CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")
-        return 0
+        return _fetch("predict fetch-cdnow", lambda: cdnow(args.dir), "CDNOW logs in {}: "
+                      "CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")  # fmt: skip
     from offerflow.lab.predict_eval import LogError, evaluate, read_log, render
 
     if not args.file:
@@ -201,13 +207,8 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.action == "fetch-movielens":
         from offerflow.lab.datasets import movielens
 
-        try:
-            log = movielens(args.dir)
-        except RuntimeError as exc:
-            print(f"offerflow recommend fetch-movielens: {exc}", file=sys.stderr)
-            return 1
-        print(f"MovieLens-100k: {log} (100,000 ratings; evaluate it with --repeat never)")
-        return 0
+        said = "MovieLens-100k: {} (100,000 ratings; evaluate it with --repeat never)"
+        return _fetch("recommend fetch-movielens", lambda: movielens(args.dir), said)
     if not args.file:
         raise UsageError(f"{args.action} needs a FILE")
     if args.action == "simulate-log":
