@@ -141,6 +141,8 @@ CASES = [
      "before the last decision"),
     ("simulate: bad half-life", {}, ["simulate", "--half-life", "soon"], "soon"),
     ("simulate: delta 2", {}, ["simulate", "--delta", "2"], "between 0 and 1"),
+    ("simulate: unknown campaign", {}, ["simulate", "--campaign", "nope"], "no shipped campaign"),
+    ("simulate: unknown policy", {}, ["simulate", "--policy", "magic"], "invalid choice"),
     ("campaigns: bad drift",
      {"c": CAMPAIGN.replace('"]\n', '"]\ndrift = { response = "panic" }\n', 1)},
      ["campaigns", "validate", "{c}"], "1 error(s)"),

@@ -136,7 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with --drift the decisions each policy needed to get back to 90%% of the oracle.",
     )
     p.add_argument("--decisions", type=positive_int, default=200_000, help="decisions (200,000)")
-    p.add_argument("--policy", default=None, help="override the campaign's policy kind")
+    p.add_argument("--policy", choices=KINDS, help="override the campaign's policy kind")
     p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
     p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
     p.add_argument("--seed", type=int, default=7, help="random seed (7)")
@@ -325,6 +325,8 @@ def _ope_target(name: str, log: list):
 def _simulate(args: argparse.Namespace) -> int:
     from offerflow.lab.policy_sim import compare, render
     from offerflow.lab.population import Drift
+    from operators.campaign_book import default_campaigns_text
+    from state.campaign_file import parse_campaigns
     from state.drift_config import DriftConfig
 
     try:
@@ -333,6 +335,11 @@ def _simulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--drift: {exc}") from None
     if drift is not None and drift.at >= args.decisions:
         raise UsageError("--drift: the drift must come before the last decision")
+    shipped = parse_campaigns(default_campaigns_text()).campaigns
+    if args.campaign not in shipped:
+        raise UsageError(
+            f"--campaign: no shipped campaign {args.campaign!r} (one of {', '.join(shipped)})"
+        )
     response = DriftConfig(args.detector, args.delta, args.response, args.keep, args.half_life)
     results, _pop, tail = compare(
         args.decisions,
