@@ -66,10 +66,6 @@ class DriftWatch:
         self.detections[stream] = self.detections.get(stream, 0) + 1
         return True
 
-    def forget(self, stream: str) -> None:
-        """Drop ``stream``'s detector (its offer left the campaign)."""
-        self.streams.pop(stream, None)
-
     def _new(self) -> drift.base.DriftDetector:
         if self.detector == "adwin":
             return drift.ADWIN(**self.params)
