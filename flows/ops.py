@@ -13,7 +13,7 @@ import signal
 import socket
 
 from config.settings import Settings
-from operators.input_lag import watch_input_lag
+from operators.input_lag import InputLag
 from operators.ops_report import OpsReporter, serve_metrics
 from operators.redis_mirror import client_for
 
@@ -31,8 +31,8 @@ def start(settings: Settings) -> OpsReporter:
     operations report thread; returns the reporter."""
     index = process_id()
     if settings.metrics_port:
-        serve_metrics(settings.metrics_host, settings.metrics_port + index)
-        watch_input_lag(settings.kafka())
+        lag = InputLag(settings.kafka())
+        serve_metrics(settings.metrics_host, settings.metrics_port + index, scraped=[lag])
     reporter = OpsReporter(
         client_for(settings.redis_url),
         settings.redis_key("ops", socket.gethostname(), str(index)),

@@ -4,8 +4,9 @@ Bytewax keeps its input positions in its recovery store, not in a Kafka consumer
 the usual lag exporters see nothing. This collector reads the positions the process records
 (``offerflow_input_offset``: the newest offset consumed per topic and partition) and asks the
 broker for each partition's end (high watermark), giving ``offerflow_input_lag``: records
-written but not yet consumed. Watermarks are cached for a few seconds (the operations report
-collects every two), and a broker that does not answer only leaves the gauge out.
+written but not yet consumed. It is served on the ``/metrics`` endpoint only
+(:func:`operators.ops_report.serve_metrics`), so only a scrape asks the broker; watermarks
+are cached for a few seconds, and a broker that does not answer only leaves the gauge out.
 """
 
 from __future__ import annotations
@@ -74,16 +75,6 @@ class InputLag(Collector):
             return None
         self._ends[(topic, partition)] = (now, high)
         return high
-
-
-_registered: list[InputLag] = []
-
-
-def watch_input_lag(kafka_config: Mapping[str, str]) -> None:
-    """Add the lag gauge to the process's registry (once per process)."""
-    if not _registered:
-        _registered.append(InputLag(kafka_config))
-        metrics.REGISTRY.register(_registered[0])
 
 
 def _positions() -> dict[tuple[str, int], int]:

@@ -29,12 +29,14 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import redis
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, Metric, start_http_server
+from prometheus_client.registry import Collector
 
 from operators.metrics import REGISTRY
 
@@ -173,13 +175,28 @@ class OpsReporter(threading.Thread):
         self._halt.set()
 
 
-def serve_metrics(host: str, port: int) -> bool:
-    """Start the Prometheus ``/metrics`` endpoint of this process's registry; a taken port
-    is logged, not fatal (the flow matters more than its metrics)."""
+def serve_metrics(host: str, port: int, scraped: Iterable[Collector] = ()) -> bool:
+    """Start the Prometheus ``/metrics`` endpoint of this process's registry, plus
+    ``scraped``: collectors that do work when read (the input lag asks the broker), so they
+    run on a scrape only, never in the operations report; a taken port is logged, not fatal
+    (the flow matters more than its metrics)."""
+    endpoint = CollectorRegistry()
+    for collector in (_Registry(REGISTRY), *scraped):
+        endpoint.register(collector)
     try:
-        start_http_server(port, addr=host, registry=REGISTRY)
+        start_http_server(port, addr=host, registry=endpoint)
     except OSError as exc:
         log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc)
         return False
     log.info("metrics on http://%s:%d/metrics", host, port)
     return True
+
+
+class _Registry(Collector):
+    """A registry's metrics as one collector of another registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        return self.registry.collect()

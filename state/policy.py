@@ -127,16 +127,17 @@ class PolicyState:
         if self.watch is None or self.watch.detector != drift.detector:
             self.watch = DriftWatch(drift.detector, {"delta": drift.delta})
         found = []
+        where = (reward.get("segment"), ts)
         if self.watch.update(f"reward:{offer}", value):
-            found.append(self._respond(drift, reward, offer))
+            found.append(self._respond(drift, where, offer))
         if predicted is not None and self.watch.update("log_loss", _log_loss(predicted, value)):
-            found.append(self._detected(drift, reward, "log_loss", None, "report"))
+            found.append(self._detected(drift, where, "log_loss", None, "report", None))
         return found
 
-    def _respond(self, drift: DriftConfig, reward: dict[str, Any], offer: str) -> dict[str, Any]:
+    def _respond(self, drift: DriftConfig, where: tuple, offer: str) -> dict[str, Any]:
         """Apply ``drift.response`` to ``offer``'s change and describe it."""
-        record = self._detected(drift, reward, "reward", offer, drift.response)
-        record["mean_before"] = round(self.bandit.means().get(offer, 0.0), 6)
+        before = round(self.bandit.means().get(offer, 0.0), 6)
+        record = self._detected(drift, where, "reward", offer, drift.response, before)
         if drift.response == "reset":
             self.bandit.forget(offer)
         elif drift.response == "shrink":
@@ -146,22 +147,26 @@ class PolicyState:
     def _detected(
         self,
         drift: DriftConfig,
-        reward: dict[str, Any],
+        where: tuple[str | None, int],
         stream: str,
         offer: str | None,
         response: str,
+        mean_before: float | None,
     ) -> dict[str, Any]:
+        """The drift record (``where``: the reward's segment and event time), kept among
+        the last detections."""
         assert self.watch is not None
         name = f"reward:{offer}" if offer is not None else stream
+        segment, ts = where
         record = {
             "campaign_id": self.campaign_id,
-            "segment": reward.get("segment"),
+            "segment": segment,
             "stream": stream,
             "offer_id": offer,
-            "ts": int(reward.get("ts") or self.bandit.clock),
+            "ts": ts,
             "detector": drift.detector,
             "response": response,
-            "mean_before": None,
+            "mean_before": mean_before,
             "recent_mean": round(_estimate(self.watch, name), 6),
             "detections": self.watch.detections[name],
             "rewards": self.rewards,
