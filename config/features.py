@@ -94,7 +94,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "PREDICT_REFIT",
         "1h",
-        "Event time between refits of the BG/NBD and Gamma-Gamma models on all customers.",
+        "Event time between refits of the purchase and Gamma-Gamma models on all customers.",
         PREDICTIONS,
         duration,
     ),
@@ -112,6 +112,15 @@ VARIABLES: tuple[Variable, ...] = (
         "Customers with a repeat purchase needed before the first fit.",
         PREDICTIONS,
         at_least(2),
+    ),
+    Variable(
+        "PREDICT_MODEL",
+        "mbgnbd",
+        "Purchase and dropout model: `mbgnbd` (a customer may drop out after any purchase, "
+        "the first included: one-time buyers' churn risk grows with their silence) or "
+        "`bgnbd` (dropout only after a repeat purchase: one-time buyers never churn).",
+        PREDICTIONS,
+        one_of("mbgnbd", "bgnbd"),
     ),
     Variable(
         "CLV_HORIZON", "90d", "Horizon of the predicted customer lifetime value.", PREDICTIONS

@@ -99,6 +99,7 @@ class Settings:
     predict_refit_ms: int
     predict_refresh_ms: int
     predict_min_repeat: int
+    predict_model: str
     clv_horizon_days: int
     clv_discount: float
     recommendations: bool

@@ -1,7 +1,8 @@
 """The predictive-analytics half of the main dataflow, after the user-keyed profile step.
 
 Steps: customers' RFM facts (on each purchase) and departures from the profile step → keyed
-``predict`` → the models step (BG/NBD and Gamma-Gamma, refitted on a schedule of event time)
+``predict`` → the models step (MBG/NBD or BG/NBD and Gamma-Gamma, refitted on a schedule of
+event time and when a bounded run's input ends)
 → the fitted parameters to Redis (``<prefix>:predict:params``) and, as ``models`` messages
 through the internal topic, to every worker's profile step (one message per broadcast key),
 where each customer's predictions are computed beside their facts.
@@ -33,8 +34,10 @@ def predict(changes: Stream, settings: Settings) -> Stream[Feedback]:
         min_repeat=settings.predict_min_repeat,
         horizon_days=settings.clv_horizon_days,
         annual_discount=settings.clv_discount,
+        model=settings.predict_model,
     )
-    fits = op.filter_map("fitted_models", stateful_map("predict", inputs, step), lambda kv: kv[1])
+    fitted = stateful_map("predict", inputs, step, at_end=step.at_end)
+    fits = op.filter_map("fitted_models", fitted, lambda kv: kv[1])
     op.output(
         "redis_predict",
         op.map("predict_params", fits, lambda p: (settings.redis_key("predict", "params"), p)),

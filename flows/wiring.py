@@ -139,10 +139,11 @@ def publish(logical: str, messages: Stream[KafkaSinkMessage], settings: Settings
     )
 
 
-def stateful_map(step_id: str, keyed: Stream, mapper) -> Stream:
+def stateful_map(step_id: str, keyed: Stream, mapper, at_end=None) -> Stream:
     """``op.stateful_map`` with pickled snapshots instead of deep copies
-    (:mod:`operators.pickled_state`): ``(key, output)`` for each item."""
-    return op.stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume))
+    (:mod:`operators.pickled_state`): ``(key, output)`` for each item, and once more per key
+    when the input ends if ``at_end(state) -> (state, output)`` is given."""
+    return op.stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume, at_end))
 
 
 def stateful_fold(step_id: str, keyed: Stream, fold, summary) -> Stream:

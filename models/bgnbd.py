@@ -30,17 +30,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from models.mle import ArrayLike, maximize
+from models.mle import ArrayLike, fit_purchase_model
 
 
 @dataclass(frozen=True)
 class BGNBD:
     """Fitted (or given) BG/NBD parameters: purchase rate heterogeneity ``r``, ``alpha`` and
     dropout heterogeneity ``a``, ``b``."""
+
+    #: The name parameters are published under.
+    kind: ClassVar[str] = "bgnbd"
 
     r: float
     alpha: float
@@ -99,16 +103,11 @@ def fit(
     Raises :class:`ValueError` when the optimizer does not converge (too few customers, or
     no repeat purchase at all: the dropout process is then not identified).
     """
-    x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
-    if x.size == 0 or not np.any(x > 0):
-        raise ValueError("BG/NBD needs customers with repeat purchases to fit")
-    scale = max(float(T.max()), 1e-9)  # fit in units of the longest history: well conditioned
-
-    def total(params: np.ndarray) -> float:
-        return float(np.sum(_log_likelihood(tuple(params), x, t_x / scale, T / scale)))
-
-    r, alpha, a, b = maximize(total, start, "BG/NBD", callback)
-    return BGNBD(float(r), float(alpha * scale), float(a), float(b))
+    return BGNBD(
+        *fit_purchase_model(
+            _log_likelihood, x, t_x, T, start=start, name="BG/NBD", callback=callback
+        )
+    )
 
 
 def _log_likelihood(

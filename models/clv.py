@@ -1,11 +1,11 @@
-"""Per-customer predictions from a fitted BG/NBD and Gamma-Gamma pair: churn risk, expected
-purchases over the next 30 and 90 days, expected order value and the customer lifetime value
-over a horizon, discounted.
+"""Per-customer predictions from a fitted purchase model (MBG/NBD or BG/NBD) and Gamma-Gamma:
+churn risk, expected purchases over the next 30 and 90 days, expected order value and the
+customer lifetime value over a horizon, discounted.
 
 CLV is the discounted-cash-flow sum used by Fader, Hardie & Lee's RFM/CLV work (and the
-``lifetimes`` library): over each period ``i`` of the horizon, the purchases BG/NBD expects in
-that period times the Gamma-Gamma expected order value, divided by ``(1 + d)^i``, where ``d``
-is the discount rate per period (from an annual rate).
+``lifetimes`` library): over each period ``i`` of the horizon, the purchases the purchase model
+expects in that period times the Gamma-Gamma expected order value, divided by ``(1 + d)^i``,
+where ``d`` is the discount rate per period (from an annual rate).
 
 Time is in days.
 
@@ -31,8 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models import bgnbd, mbgnbd
 from models.bgnbd import BGNBD
 from models.gamma_gamma import GammaGamma
+from models.mbgnbd import MBGNBD
+
+#: The purchase-and-dropout models, by the name their parameters are published under.
+PURCHASE_MODELS: dict[str, type[BGNBD] | type[MBGNBD]] = {"mbgnbd": MBGNBD, "bgnbd": BGNBD}
+#: Their maximum-likelihood fits, ``fit(x, t_x, T, callback=None)``, by the same names.
+PURCHASE_FITS = {"mbgnbd": mbgnbd.fit, "bgnbd": bgnbd.fit}
 
 #: The prediction fields of a profile (``clv_<horizon>`` is added by :meth:`Models.predict`).
 FIELDS = ("churn_risk", "p_alive", "expected_purchases_30d", "expected_purchases_90d")
@@ -40,12 +47,12 @@ FIELDS = ("churn_risk", "p_alive", "expected_purchases_30d", "expected_purchases
 
 @dataclass(frozen=True)
 class Models:
-    """A fitted BG/NBD (time in days) and Gamma-Gamma pair and the CLV settings.
+    """A fitted purchase model (time in days) and Gamma-Gamma pair and the CLV settings.
 
     Parameters
     ----------
-    bgnbd
-        Purchase and dropout model.
+    purchases
+        Purchase and dropout model: MBG/NBD or BG/NBD.
     gamma_gamma
         Order value model; ``None`` values orders at each customer's own mean.
     horizon_days
@@ -57,7 +64,7 @@ class Models:
 
     """
 
-    bgnbd: BGNBD
+    purchases: BGNBD | MBGNBD
     gamma_gamma: GammaGamma | None
     horizon_days: int = 90
     annual_discount: float = 0.1
@@ -71,7 +78,7 @@ class Models:
         """Predictions for customers: ``x`` repeat purchases, last at ``t_x`` days and age
         ``T`` days after the first, mean repeat order value ``m``."""
         x, t_x, T, m = (np.asarray(v, float) for v in (x, t_x, T, m))
-        bg = self.bgnbd
+        bg = self.purchases
         alive = np.clip(bg.p_alive(x, t_x, T), 0.0, 1.0)
         gg = self.gamma_gamma
         value = gg.expected_value(x, m) if gg is not None else m

@@ -45,3 +45,32 @@ def maximize(
     if not result.success and "ABNORMAL" not in str(result.message).upper():
         raise ValueError(f"{name} fit did not converge: {result.message}")
     return np.exp(result.x)
+
+
+def fit_purchase_model(
+    log_likelihood: Callable[[tuple[float, ...], np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    start: tuple[float, float, float, float],
+    name: str,
+    callback: Callable[[np.ndarray], None] | None = None,
+) -> tuple[float, float, float, float]:
+    """``(r, alpha, a, b)`` maximizing the summed ``log_likelihood(params, x, t_x, T)`` of a
+    BG/NBD-family model. Time is rescaled to the longest history while fitting (a well
+    conditioned problem whatever the unit) and ``alpha`` scaled back.
+
+    Raises :class:`ValueError` without a repeat purchase (the dropout process is then not
+    identified) or when the optimizer does not converge.
+    """
+    x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
+    if x.size == 0 or not np.any(x > 0):
+        raise ValueError(f"{name} needs customers with repeat purchases to fit")
+    scale = max(float(T.max()), 1e-9)
+
+    def total(params: np.ndarray) -> float:
+        return float(np.sum(log_likelihood(tuple(params), x, t_x / scale, T / scale)))
+
+    r, alpha, a, b = maximize(total, start, name, callback)
+    return float(r), float(alpha * scale), float(a), float(b)

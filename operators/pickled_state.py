@@ -22,6 +22,13 @@ Examples
 >>> resumed.on_item(1)
 (['sum 6'], False)
 
+``at_end(state) -> (state, output)`` answers once more when the input ends (a bounded run):
+
+>>> ending = PickledMapLogic(count, None, at_end=lambda total: (total, f"final {total}"))
+>>> _ = ending.on_item(4)
+>>> ending.on_eof()
+(['final 4'], False)
+
 A step whose output is a summary of its state (a document for Redis) folds a whole batch
 in and answers once, so the summary is built once per batch rather than once per item:
 
@@ -56,15 +63,29 @@ class PickledMapLogic(StatefulLogic[V, W, bytes], Generic[V, W, S]):
         The step's mapper.
     resume
         The key's last snapshot (a pickle), or ``None`` for a new key.
+    at_end
+        Called with the state when the input ends; its output is emitted like the mapper's.
 
     """
 
-    def __init__(self, mapper: Mapper, resume: bytes | None) -> None:
+    def __init__(
+        self,
+        mapper: Mapper,
+        resume: bytes | None,
+        at_end: Callable[[Any], tuple[Any, Any]] | None = None,
+    ) -> None:
         self.mapper = mapper
+        self.at_end = at_end
         self.state: S | None = pickle.loads(resume) if resume is not None else None
 
     def on_item(self, value: V) -> tuple[list[W], bool]:
         self.state, out = self.mapper(self.state, value)
+        return [out], self.state is None
+
+    def on_eof(self) -> tuple[list[W], bool]:
+        if self.at_end is None:
+            return [], self.state is None
+        self.state, out = self.at_end(self.state)
         return [out], self.state is None
 
     def snapshot(self) -> bytes:

@@ -4,8 +4,10 @@ fitted models out.
 Bytewax ``stateful_map`` mapper over a :class:`~state.customers.Customers`. Inputs come from
 the user step: ``("facts", {"user", "facts", "ts"})`` on each purchase, ``("forget", user)``
 when a profile is erased, expires or is merged away. When a refit is due (enough repeat
-customers for the first, then every ``refit`` of event time) BG/NBD and Gamma-Gamma are
-refitted on every customer's facts, and the parameters (:meth:`Predictor.params
+customers for the first, then every ``refit`` of event time) the purchase model (MBG/NBD by
+default) and Gamma-Gamma are refitted on every customer's facts, and once more when the input
+ends (a bounded run: the last periodic fit may have come before the slower partitions caught
+up), and the parameters (:meth:`Predictor.params
 <state.predictor.Predictor.params>`, with the customer counts) are the step's output: to
 Redis, and to every worker's user step, which computes each customer's predictions beside
 their facts (:mod:`operators.user_predictions`). A refit therefore costs a few messages, not
@@ -24,8 +26,11 @@ Examples
 >>> for i in range(6):  # six customers, three with repeat purchases
 ...     facts = (i % 2, 0, i * 86_400_000 * (i % 2), 20.0 + i)
 ...     state, params = step(state, ("facts", {"user": f"u{i}", "facts": facts, "ts": 9e8}))
->>> params["customers"], sorted(params)[:3]
-(6, ['bgnbd', 'clv', 'clv_deciles'])
+>>> params["customers"], sorted(params)[:3], params["purchase_model"]["model"]
+(6, ['clv', 'clv_deciles', 'clv_shares'], 'mbgnbd')
+>>> state, params = step.at_end(state)  # nothing new since: no refit
+>>> params is None
+True
 
 """
 
@@ -36,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from models import bgnbd, gamma_gamma
-from models.clv import Models
+from models import gamma_gamma
+from models.clv import PURCHASE_FITS, Models
 from schemas.units import HOUR_MS
 from state.customers import Customers
 from state.predictor import Predictor
@@ -58,6 +63,8 @@ class PredictStep:
         CLV horizon.
     annual_discount
         CLV discount rate per year.
+    model
+        Purchase model: ``mbgnbd`` or ``bgnbd`` (:data:`models.clv.PURCHASE_MODELS`).
 
     """
 
@@ -67,11 +74,13 @@ class PredictStep:
         min_repeat: int = 50,
         horizon_days: int = 90,
         annual_discount: float = 0.1,
+        model: str = "mbgnbd",
     ) -> None:
         self.refit_ms = refit_ms
         self.min_repeat = min_repeat
         self.horizon_days = horizon_days
         self.annual_discount = annual_discount
+        self.fit_purchases = PURCHASE_FITS[model]
         self._announced = False  # per process: not part of the state
 
     def __call__(
@@ -94,13 +103,21 @@ class PredictStep:
             return state, state.params()
         return state, None
 
+    def at_end(self, state: Customers | None) -> tuple[Customers | None, dict[str, Any] | None]:
+        """The input ended: refit if any customer changed since the last fit, so a bounded run
+        ends with models fitted on all of it."""
+        if state is None or not state.changed or (state.fit is None and not state.due()):
+            return state, None
+        return state, self._refit(state)
+
     def _refit(self, state: Customers) -> dict[str, Any] | None:
         state.fitted_at = state.as_of  # a failed fit is retried at the next refit, not sooner
+        state.changed = False
         x, t_x, T, m = state.arrays(state.facts)
         try:
-            bg = bgnbd.fit(x, t_x, T)
+            bg = self.fit_purchases(x, t_x, T)
         except ValueError as exc:
-            log.warning("predictions: BG/NBD not refitted: %s", exc)
+            log.warning("predictions: purchase model not refitted: %s", exc)
             return None
         try:
             gg = gamma_gamma.fit(x, m)
@@ -110,6 +127,7 @@ class PredictStep:
         models = Models(bg, gg, self.horizon_days, self.annual_discount)
         clv = models.predict(x, t_x, T, m)[models.clv_field]
         deciles = tuple(float(q) for q in np.quantile(clv, np.arange(1, 10) / 10))
-        state.fit = Predictor(models, deciles, state.as_of)
+        counts = np.bincount(np.searchsorted(deciles, clv, side="right"), minlength=10)
+        state.fit = Predictor(models, deciles, state.as_of, tuple((counts / clv.size).tolist()))
         state.fit_counts = (len(state.facts), int(np.sum(x > 0)))
         return state.params()

@@ -14,11 +14,12 @@ Examples
 >>> from state.predictor import Predictor
 >>> from state.profile import ProfileConfig
 >>> customer = Profile(ProfileConfig())
->>> customer.purchases = 1
+>>> customer.orders.add(ts=0, value=20.0)
 >>> part = Predictions(refresh_ms=60_000)
 >>> part.next_timer(customer, now_ms=0) is None  # no models yet
 True
->>> params = {"fitted_at": 5, "bgnbd": {"r": 0.2, "alpha": 4.0, "a": 0.8, "b": 2.4},
+>>> params = {"fitted_at": 5, "purchase_model": {"model": "mbgnbd", "r": 0.2, "alpha": 4.0,
+...                                           "a": 0.8, "b": 2.4},
 ...           "gamma_gamma": None, "clv": {"horizon_days": 90, "annual_discount": 0.1},
 ...           "clv_deciles": [1.0] * 9}
 >>> part.on_models(params)

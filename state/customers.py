@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from schemas.units import DAY_MS
-from state.predictor import Facts, Predictor
+from state.predictor import Predictor
+from state.purchases import Facts
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Customers:
     fitted_at: int | None = None
     fit: Predictor | None = None
     fit_counts: tuple[int, int] = (0, 0)  # customers, repeat customers
+    changed: bool = False  # facts added or forgotten since the last fit
 
     def params(self) -> dict[str, Any] | None:
         """The last fit as published, with the customer counts; ``None`` before the first."""
@@ -68,9 +70,10 @@ class Customers:
         """A customer's current facts, as of event time ``ts``."""
         self.facts[user] = facts
         self.as_of = max(self.as_of, ts)
+        self.changed = True
 
     def forget(self, user: str) -> None:
-        self.facts.pop(user, None)
+        self.changed |= self.facts.pop(user, None) is not None
 
     def due(self) -> bool:
         """Whether a (re)fit is due: enough repeat customers and, after the first fit,

@@ -11,7 +11,7 @@ Examples
 --------
 
 >>> from models.bgnbd import BGNBD
->>> from models.clv import Models
+>>> from models.clv import PURCHASE_MODELS, Models
 >>> from models.gamma_gamma import GammaGamma
 >>> models = Models(BGNBD(0.243, 30.9, 0.793, 2.426), GammaGamma(6.25, 3.74, 15.44))
 >>> day = 86_400_000
@@ -31,12 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from models.bgnbd import BGNBD
-from models.clv import Models
+from models.clv import PURCHASE_MODELS, Models
 from models.gamma_gamma import GammaGamma
 from schemas.units import DAY_MS
-
-Facts = tuple[int, int, int, float]  # repeat purchases, first ms, last ms, mean repeat value
+from state.purchases import Facts
 
 
 @dataclass(frozen=True)
@@ -52,12 +50,16 @@ class Predictor:
         Nine CLV values splitting the customer base into deciles at the fit.
     as_of
         Event time (ms) of the fit: the latest purchase the models step had seen.
+    shares
+        The share of the customer base in each CLV decile at the fit (ties at an edge make
+        them differ from a tenth).
 
     """
 
     models: Models
     deciles: tuple[float, ...]
     as_of: int
+    shares: tuple[float, ...] = ()
 
     def predict(self, facts: Facts) -> dict[str, float]:
         """The profile fields of a customer with ``facts``: churn risk, P(alive), expected
@@ -75,25 +77,28 @@ class Predictor:
 
     def params(self) -> dict[str, Any]:
         """The parameters as plain values (JSON), as :meth:`from_params` reads them."""
-        bg, gg = self.models.bgnbd, self.models.gamma_gamma
+        bg, gg = self.models.purchases, self.models.gamma_gamma
         return {
             "fitted_at": self.as_of,
-            "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "time_unit": "day"},
+            "purchase_model": {"model": bg.kind, **vars(bg), "time_unit": "day"},
             "gamma_gamma": None if gg is None else {"p": gg.p, "q": gg.q, "gamma": gg.gamma},
             "clv": {
                 "horizon_days": self.models.horizon_days,
                 "annual_discount": self.models.annual_discount,
             },
             "clv_deciles": list(self.deciles),
+            "clv_shares": list(self.shares),
         }
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Predictor:
         """Read :meth:`params`; raises ``KeyError``, ``TypeError`` or ``ValueError`` on a
         malformed record."""
-        bg, gg, clv = params["bgnbd"], params["gamma_gamma"], params["clv"]
+        gg, clv = params["gamma_gamma"], params["clv"]
+        bg = params["purchase_model"] if "purchase_model" in params else params["bgnbd"]
+        model = PURCHASE_MODELS[bg.get("model", "bgnbd")]  # older records: BG/NBD only
         models = Models(
-            BGNBD(float(bg["r"]), float(bg["alpha"]), float(bg["a"]), float(bg["b"])),
+            model(float(bg["r"]), float(bg["alpha"]), float(bg["a"]), float(bg["b"])),
             None if gg is None else GammaGamma(float(gg["p"]), float(gg["q"]), float(gg["gamma"])),
             int(clv["horizon_days"]),
             float(clv["annual_discount"]),
@@ -101,4 +106,5 @@ class Predictor:
         deciles = tuple(float(d) for d in params["clv_deciles"])
         if len(deciles) != 9:
             raise ValueError(f"{len(deciles)} CLV decile edges, expected 9")
-        return cls(models, deciles, int(params["fitted_at"]))
+        shares = tuple(float(v) for v in params.get("clv_shares", ()))
+        return cls(models, deciles, int(params["fitted_at"]), shares)

@@ -45,6 +45,7 @@ from typing import Any
 from models.decay import DecayedFeatures
 from schemas.event import Event, EventType, amount
 from schemas.units import DAY_MS, duration_label
+from state.purchases import Facts, Purchases
 
 #: Version of :meth:`Profile.to_bytes`; bump it and teach ``from_bytes`` the old one.
 VERSION = 1
@@ -99,17 +100,13 @@ class Profile:
         "decayed",
         "duplicates",
         "evicted_categories",
-        "first_purchase",
-        "first_purchase_value",
         "first_seen",
-        "last_purchase",
         "last_seen",
         "latest",
         "merged_ids",
+        "orders",
         "predictions",
-        "purchases",
         "recent",
-        "revenue",
         "segments",
         "touched_ms",
         "traits",
@@ -123,11 +120,8 @@ class Profile:
         self.last_seen: int | None = None
         self.counts: dict[str, int] = {}
         self.duplicates = 0
-        self.purchases = 0
-        self.revenue = 0.0
-        self.first_purchase: int | None = None
-        self.first_purchase_value = 0.0
-        self.last_purchase: int | None = None
+        #: purchases: count, cents, first and last, purchase days (state/purchases.py)
+        self.orders = Purchases()
         #: churn risk, expected purchases, CLV... from the predictive models (models/clv.py)
         self.predictions: dict[str, float] = {}
         #: field -> [value, ts, event_id] for channel, device and country
@@ -164,12 +158,8 @@ class Profile:
         props = event.properties
         if kind is EventType.PURCHASE:
             value = amount(props.get("value"))
-            self.purchases += 1
-            self.revenue += value
+            self.orders.add(ts, value)
             decayed.add("spend", value, ts)
-            if self.first_purchase is None or ts < self.first_purchase:
-                self.first_purchase, self.first_purchase_value = ts, value
-            self.last_purchase = ts if self.last_purchase is None else max(self.last_purchase, ts)
         weight = CATEGORY_WEIGHTS.get(kind)
         category = props.get("category")
         if weight is not None and isinstance(category, str) and category:
@@ -202,14 +192,7 @@ class Profile:
             self.counts[kind] = self.counts.get(kind, 0) + n
         self.first_seen = _min(self.first_seen, other.first_seen)
         self.last_seen = _max(self.last_seen, other.last_seen)
-        if other.first_purchase is not None and (
-            self.first_purchase is None or other.first_purchase < self.first_purchase
-        ):
-            self.first_purchase = other.first_purchase
-            self.first_purchase_value = other.first_purchase_value
-        self.last_purchase = _max(self.last_purchase, other.last_purchase)
-        self.purchases += other.purchases
-        self.revenue += other.revenue
+        self.orders.merge(other.orders)
         self.duplicates += other.duplicates
         for target, source in (
             (self.latest, other.latest),
@@ -240,23 +223,33 @@ class Profile:
 
     # -- reads ---------------------------------------------------------------------------
 
+    @property
+    def purchases(self) -> int:
+        return self.orders.count
+
+    @property
+    def last_purchase(self) -> int | None:
+        return self.orders.last
+
+    @property
+    def recency_as_of(self) -> int:
+        """The event time ``days_since_*`` are measured at: the last event, or the later time
+        the predictions were computed at after a refit (the flow's clock moved on while
+        this customer was silent)."""
+        return max(self.last_seen or 0, int(self.predictions.get("predicted_at", 0)))
+
     def features(self) -> dict[str, Any]:
         """Flat feature view as of the last event time: what segment rules and the profile
         document use. Decayed features are ``<name>.<half-life>``."""
-        as_of = self.last_seen or 0
+        as_of, recency = self.last_seen or 0, self.recency_as_of
         f: dict[str, Any] = {
             "events": sum(self.counts.values()),
-            "purchases": self.purchases,
-            "revenue": self.revenue,
-            "avg_order_value": self.revenue / self.purchases if self.purchases else 0.0,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
-            "days_since_first_seen": (as_of - self.first_seen) / DAY_MS
+            "days_since_first_seen": (recency - self.first_seen) / DAY_MS
             if self.first_seen is not None
             else None,
-            "days_since_last_purchase": (as_of - self.last_purchase) / DAY_MS
-            if self.last_purchase is not None
-            else None,
+            **self.orders.features(recency),
         }
         f.update(self.predictions)
         for kind, n in self.counts.items():
@@ -299,24 +292,21 @@ class Profile:
             "merged_ids": self.merged_ids,
         }
 
-    def rfm(self) -> tuple[int, int, int, float] | None:
-        """The exact facts the predictive models use: repeat purchases, first and last
-        purchase times (ms) and the mean value of the repeat purchases; ``None`` before the
-        first purchase.
+    def rfm(self) -> Facts | None:
+        """The exact facts the predictive models use (:meth:`Purchases.rfm
+        <state.purchases.Purchases.rfm>`): repeat purchase days, first and last purchase
+        times (ms) and the mean value of a repeat purchase day; ``None`` before the first
+        purchase.
 
         >>> from schemas.event import Event, EventType
         >>> p = Profile(ProfileConfig())
         >>> for i, value in enumerate((10.0, 30.0, 50.0)):
-        ...     _ = p.apply(Event(f"e{i}", EventType.PURCHASE, "u", 1000 * i,
+        ...     _ = p.apply(Event(f"e{i}", EventType.PURCHASE, "u", 86_400_000 * i,
         ...                       properties={"value": value}))
         >>> p.rfm()
-        (2, 0, 2000, 40.0)
+        (2, 0, 172800000, 40.0)
         """
-        if self.first_purchase is None or self.last_purchase is None:
-            return None
-        repeat = self.purchases - 1
-        mean = (self.revenue - self.first_purchase_value) / repeat if repeat > 0 else 0.0
-        return repeat, self.first_purchase, self.last_purchase, mean
+        return self.orders.rfm()
 
     # -- encoding ------------------------------------------------------------------------
 
@@ -327,20 +317,24 @@ class Profile:
         with the redelivery fingerprints packed as 8-byte integers: about half the size of
         the same data as JSON. The field order is the format: append, never reorder.
         """
+        orders, orders_tail = self.orders.to_fields()
         return pickle.dumps(
             (
                 VERSION,
                 self.user_id,
                 self.config.half_lives_ms,
-                *(getattr(self, name) for name in _ENCODED_FACTS),
+                *(getattr(self, name) for name in _ENCODED_FACTS[:4]),
+                *orders,
+                *(getattr(self, name) for name in _ENCODED_FACTS[4:]),
                 self.decayed.epoch,
                 self.decayed.sums,
                 self.evicted_categories,
                 self.recent.tobytes(),
                 self.segments,
                 *(getattr(self, name) for name in _ENCODED_LINKS),
-                self.first_purchase_value,
+                self.orders.first_day_cents / 100,  # read by versions before cents
                 self.predictions,
+                *orders_tail,
             ),
             protocol=5,
         )
@@ -354,16 +348,16 @@ class Profile:
             raise ValueError(f"unknown profile encoding version {fields[0]}")
         p = cls(config)
         p.user_id, half_lives = fields[1:3]
-        at = 3 + len(_ENCODED_FACTS)
-        for name, value in zip(_ENCODED_FACTS, fields[3:at], strict=True):
+        at = 3 + len(_ENCODED_FACTS) + 4
+        for name, value in zip(_ENCODED_FACTS, fields[3:7] + fields[11:at], strict=True):
             setattr(p, name, value)
+        orders = fields[7:11]
         epoch, sums, p.evicted_categories, recent, segments = fields[at : at + 5]
         at += 5
         for name, value in zip(_ENCODED_LINKS, fields[at : at + 3], strict=True):
             setattr(p, name, value)
-        predictive = fields[at + 3 :]  # absent from snapshots written before predictions
-        if predictive:
-            p.first_purchase_value, p.predictions = predictive
+        first_value, p.predictions = fields[at + 3 : at + 5] or (0.0, {})  # older: absent
+        p.orders = Purchases.from_fields(orders, fields[at + 5 :], first_value)
         if tuple(half_lives) == config.half_lives_ms:
             p.decayed = DecayedFeatures(config.half_lives_ms, epoch, sums)
         p.recent.frombytes(recent)
@@ -373,9 +367,9 @@ class Profile:
 
 
 #: Attributes stored as they are, in encoding order (see :meth:`Profile.to_bytes`).
+#: The purchase facts (:meth:`Purchases.to_fields`) sit between the fourth and the fifth.
 _ENCODED_FACTS = (
-    "first_seen", "last_seen", "counts", "duplicates", "purchases", "revenue",
-    "first_purchase", "last_purchase", "latest", "traits", "consent",
+    "first_seen", "last_seen", "counts", "duplicates", "latest", "traits", "consent",
 )  # fmt: skip
 _ENCODED_LINKS = ("merged_ids", "touched_ms", "cluster")
 

@@ -71,7 +71,8 @@ def test_profiles_in_redis_carry_predictions_updated_by_purchases(live_stack: No
             params = orjson.loads(redis.get(run.settings.redis_key("predict", "params")))
             # fitted once 40 customers had repeated; later ones are predicted with that fit
             assert params["repeat_customers"] >= 40 and params["customers"] <= 200
-            assert params["bgnbd"]["r"] > 0 and params["gamma_gamma"]["p"] > 0
+            model = params["purchase_model"]
+            assert model["model"] == "mbgnbd" and model["r"] > 0 and params["gamma_gamma"]["p"] > 0
             before = profile("cust-0")
             produce(run.settings, run.settings.topic("events"), [purchase("cust-0", 99, now)])
             wait_for(lambda: profile("cust-0").get("predicted_at") == now, 30)
@@ -79,8 +80,8 @@ def test_profiles_in_redis_carry_predictions_updated_by_purchases(live_stack: No
             assert flow.poll() is None
         assert after["purchases"] == before["purchases"] + 1
         # just bought (t_x = T): dropout can only have happened right after that purchase
-        a, b, x = params["bgnbd"]["a"], params["bgnbd"]["b"], after["purchases"] - 1
-        assert after["p_alive"] == pytest.approx(1 / (1 + a / (b + x - 1)), abs=1e-5)
+        a, b, x = model["a"], model["b"], after["purchase_days"] - 1
+        assert after["p_alive"] == pytest.approx(1 / (1 + a / (b + x)), abs=1e-5)
         assert after["expected_purchases_30d"] != before["expected_purchases_30d"]
         for i in range(200):
             features = profile(f"cust-{i}")

@@ -28,16 +28,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="evaluate the churn / purchases / CLV models on a transaction log",
-        description="evaluate FILE: fit BG/NBD and Gamma-Gamma on the transactions up to "
-        "--calibration-end and compare their predictions with the holdout up to --holdout-end "
-        "(per-customer MAE and correlation, means by calibration frequency, the aggregate "
-        "repeat-purchase curve, the fitted parameters). fetch-cdnow: download the CDNOW logs "
+        description="evaluate FILE: fit the purchase model (--model) and Gamma-Gamma on the "
+        "transactions up to --calibration-end and compare their predictions with the holdout up "
+        "to --holdout-end (per-customer MAE and correlation, means by calibration frequency, "
+        "the aggregate repeat-purchase curve, the fitted parameters); without --holdout-end, "
+        "only the fit at --calibration-end. fetch-cdnow: download the CDNOW logs "
         "(Fader, Hardie & Lee 2005) from PyPI into --dir. See docs/predictions.md.",
     )
     p.add_argument("action", choices=("evaluate", "fetch-cdnow"))
     p.add_argument("file", nargs="?", help="transaction log (evaluate)")
     p.add_argument("--calibration-end", help="last day of the calibration period, YYYY-MM-DD")
-    p.add_argument("--holdout-end", help="last day of the holdout period, YYYY-MM-DD")
+    p.add_argument(
+        "--holdout-end", help="last day of the holdout period, YYYY-MM-DD (omit: fit only)"
+    )
+    p.add_argument(
+        "--model",
+        choices=("mbgnbd", "bgnbd"),
+        default="mbgnbd",
+        help="purchase model: mbgnbd (the flow's default; one-time buyers can churn) or bgnbd",
+    )
     p.add_argument(
         "--columns",
         default="customer,date,value",
@@ -175,13 +184,13 @@ def _predict(args: argparse.Namespace) -> int:
 
         return _fetch("predict fetch-cdnow", lambda: cdnow(args.dir), "CDNOW logs in {}: "
                       "CDNOW_sample.txt (2,357 customers), CDNOW_master.txt")  # fmt: skip
-    from offerflow.lab.predict_eval import LogError, evaluate, read_log, render
+    from offerflow.lab.predict_eval import Cohort, LogError, evaluate, read_log, render, render_fit
 
     if not args.file:
         raise UsageError("give the transaction log FILE")
     calibration_end = iso_date("--calibration-end", args.calibration_end)
-    holdout_end = iso_date("--holdout-end", args.holdout_end)
-    if holdout_end <= calibration_end:
+    holdout_end = None if args.holdout_end is None else iso_date("--holdout-end", args.holdout_end)
+    if holdout_end is not None and holdout_end <= calibration_end:
         raise UsageError("--holdout-end must come after --calibration-end")
     names = columns(args.columns)
     check_readable(args.file)
@@ -193,8 +202,13 @@ def _predict(args: argparse.Namespace) -> int:
             )  # fmt: skip
         if not log:
             raise UsageError(f"{args.file} holds no transactions")
+        if holdout_end is None:
+            cohort = Cohort.at(log, calibration_end, args.unit_days)
+            fitted = cohort.fit(args.model, progress=True)
+            print("\n".join(render_fit(cohort.x.size, args.unit_days, *fitted)))
+            return 0
         result = evaluate(log, calibration_end, holdout_end, unit_days=args.unit_days,
-                          progress=True)  # fmt: skip
+                          model=args.model, progress=True)  # fmt: skip
     except (LogError, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     print(render(result), end="")

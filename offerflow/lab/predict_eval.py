@@ -1,5 +1,6 @@
-"""``offerflow predict evaluate FILE``: fit BG/NBD and Gamma-Gamma on a calibration period of a
-transaction log and check their predictions on the holdout period that follows.
+"""``offerflow predict evaluate FILE``: fit the purchase model (MBG/NBD or BG/NBD) and
+Gamma-Gamma on a calibration period of a transaction log and check their predictions on the
+holdout period that follows (or, without a holdout, just fit them at a point).
 
 The log has one transaction per line: customer id, date, value (CSV with a header, or
 whitespace-separated columns picked by position; see ``--help`` and docs/predictions.md).
@@ -38,7 +39,10 @@ from datetime import date, datetime
 import numpy as np
 from scipy import stats
 
-from models import bgnbd, gamma_gamma
+from models import gamma_gamma
+from models.bgnbd import BGNBD
+from models.clv import PURCHASE_FITS
+from models.mbgnbd import MBGNBD
 from offerflow.progress import Progress
 from offerflow.progress import progress as with_progress
 
@@ -104,7 +108,7 @@ class Evaluation:
 
     customers: int
     unit_days: float
-    bgnbd: bgnbd.BGNBD
+    purchases: BGNBD | MBGNBD
     gamma_gamma: gamma_gamma.GammaGamma | None
     holdout_units: float
     mae: float
@@ -115,42 +119,71 @@ class Evaluation:
     curve: list[tuple[float, float, float]]  # time (units from cohort start), actual, expected
 
 
+@dataclass(frozen=True)
+class Cohort:
+    """Every customer whose first purchase falls on or before ``end``, summarized at ``end``
+    as the models see them (time in units of ``unit_days``)."""
+
+    end: date
+    unit_days: float
+    x: np.ndarray  # repeat purchase days
+    t_x: np.ndarray  # last purchase, from the first
+    T: np.ndarray  # age at ``end``, from the first purchase
+    m: np.ndarray  # mean value of the repeat purchase days
+    firsts: np.ndarray  # first purchase, from the cohort's first
+    start: date  # the cohort's first purchase day
+
+    @classmethod
+    def at(cls, log: Log, end: date, unit_days: float = 7.0) -> Cohort:
+        cohort = [t for t in log.values() if t[0][0] <= end]
+        if not cohort:
+            raise LogError(f"no customer made a first purchase by {end}")
+        start = min(t[0][0] for t in cohort)
+        rows = []
+        for tx in cohort:
+            first = tx[0][0]
+            calibration = [(d, v) for d, v in tx if d <= end]
+            repeats = calibration[1:]
+            mean = sum(v for _, v in repeats) / len(repeats) if repeats else 0.0
+            rows.append((len(repeats), (calibration[-1][0] - first).days,
+                         (end - first).days, mean, (first - start).days))  # fmt: skip
+        x, t_x, T, m, firsts = np.array(rows, float).reshape(-1, 5).T
+        return cls(end, unit_days, x, t_x / unit_days, T / unit_days, m, firsts / unit_days, start)
+
+    def fit(
+        self, model: str = "mbgnbd", progress: bool = False
+    ) -> tuple[BGNBD | MBGNBD, gamma_gamma.GammaGamma | None]:
+        """The purchase model ``model`` and Gamma-Gamma (``None`` if it cannot be fitted)."""
+        name = "BG/NBD" if model == "bgnbd" else "MBG/NBD"
+        bg = PURCHASE_FITS[model](
+            self.x, self.t_x, self.T, callback=_ticker(progress, f"fitting {name}")
+        )
+        try:
+            gg = gamma_gamma.fit(self.x, self.m, callback=_ticker(progress, "fitting Gamma-Gamma"))
+        except ValueError:
+            gg = None
+        return bg, gg
+
+
 def evaluate(
     log: Log,
     calibration_end: date,
     holdout_end: date,
     *,
     unit_days: float = 7.0,
+    model: str = "mbgnbd",
     progress: bool = False,
 ) -> Evaluation:
     """Fit on transactions up to ``calibration_end`` (inclusive), compare on the rest up to
     ``holdout_end``."""
-    cohort = {c: t for c, t in log.items() if t[0][0] <= calibration_end}
-    if not cohort:
-        raise LogError(f"no customer made a first purchase by {calibration_end}")
-    start = min(t[0][0] for t in cohort.values())
-
-    def units(a: date, b: date) -> float:
-        return (b - a).days / unit_days
-
-    x, t_x, T, m, actual, firsts = [], [], [], [], [], []
-    for tx in cohort.values():
-        first = tx[0][0]
-        calibration = [(d, v) for d, v in tx if d <= calibration_end]
-        repeats = calibration[1:]
-        x.append(len(repeats))
-        t_x.append(units(first, calibration[-1][0]))
-        T.append(units(first, calibration_end))
-        m.append(sum(v for _, v in repeats) / len(repeats) if repeats else 0.0)
-        actual.append(sum(1 for d, _ in tx if calibration_end < d <= holdout_end))
-        firsts.append(units(start, first))
-    x_a, t_a, T_a, m_a, actual_a = (np.array(v, float) for v in (x, t_x, T, m, actual))
-    bg = bgnbd.fit(x_a, t_a, T_a, callback=_ticker(progress, "fitting BG/NBD"))
-    try:
-        gg = gamma_gamma.fit(x_a, m_a, callback=_ticker(progress, "fitting Gamma-Gamma"))
-    except ValueError:
-        gg = None
-    horizon = units(calibration_end, holdout_end)
+    cohort = Cohort.at(log, calibration_end, unit_days)
+    bg, gg = cohort.fit(model, progress)
+    x_a, t_a, T_a = cohort.x, cohort.t_x, cohort.T
+    members = [t for t in log.values() if t[0][0] <= calibration_end]
+    actual_a = np.array(
+        [sum(1 for d, _ in tx if calibration_end < d <= holdout_end) for tx in members], float
+    )
+    horizon = (holdout_end - calibration_end).days / unit_days
     predicted = bg.expected_purchases(horizon, x_a, t_a, T_a)
     by_frequency = []
     for low, high, label in [(k, k, str(k)) for k in range(7)] + [(7, np.inf, "7+")]:
@@ -165,9 +198,9 @@ def evaluate(
                 )
             )
     return Evaluation(
-        customers=len(cohort),
+        customers=len(members),
         unit_days=unit_days,
-        bgnbd=bg,
+        purchases=bg,
         gamma_gamma=gg,
         holdout_units=horizon,
         mae=float(np.mean(np.abs(predicted - actual_a))),
@@ -175,19 +208,14 @@ def evaluate(
         predicted_total=float(predicted.sum()),
         actual_total=float(actual_a.sum()),
         by_frequency=by_frequency,
-        curve=_curve(cohort, bg, start, holdout_end, np.array(firsts), unit_days),
+        curve=_curve(members, bg, cohort.start, holdout_end, cohort.firsts, unit_days),
     )
 
 
 def render(ev: Evaluation, every: int = 4) -> str:
     """The evaluation as text; the curve every ``every`` time units."""
-    bg, gg = ev.bgnbd, ev.gamma_gamma
-    unit = "week" if ev.unit_days == 7 else f"{ev.unit_days:g} days"
     lines = [
-        f"{ev.customers:,} customers in the calibration cohort; time unit: {unit}",
-        f"BG/NBD: r = {bg.r:.4f}, alpha = {bg.alpha:.4f}, a = {bg.a:.4f}, b = {bg.b:.4f}",
-        "Gamma-Gamma: "
-        + (f"p = {gg.p:.4f}, q = {gg.q:.4f}, gamma = {gg.gamma:.4f}" if gg else "not fitted"),
+        *render_fit(ev.customers, ev.unit_days, ev.purchases, ev.gamma_gamma),
         f"holdout ({ev.holdout_units:.1f} units): purchases per customer, predicted vs actual: "
         f"MAE {ev.mae:.4f}, correlation {ev.correlation:.4f}; "
         f"total predicted {ev.predicted_total:,.1f}, actual {ev.actual_total:,.0f}",
@@ -200,11 +228,33 @@ def render(ev: Evaluation, every: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_fit(
+    customers: int,
+    unit_days: float,
+    bg: BGNBD | MBGNBD,
+    gg: gamma_gamma.GammaGamma | None,
+) -> list[str]:
+    """The cohort and the fitted parameters, as lines."""
+    unit = "week" if unit_days == 7 else "day" if unit_days == 1 else f"{unit_days:g} days"
+    name = "BG/NBD" if bg.kind == "bgnbd" else "MBG/NBD"
+    return [
+        f"{customers:,} customers in the calibration cohort; time unit: {unit}",
+        f"{name}: r = {bg.r:.4f}, alpha = {bg.alpha:.4f}, a = {bg.a:.4f}, b = {bg.b:.4f}",
+        "Gamma-Gamma: "
+        + (f"p = {gg.p:.4f}, q = {gg.q:.4f}, gamma = {gg.gamma:.4f}" if gg else "not fitted"),
+    ]
+
+
 def _curve(
-    cohort: Log, bg: bgnbd.BGNBD, start: date, end: date, firsts: np.ndarray, unit_days: float
+    cohort: list[list[tuple[date, float]]],
+    bg: BGNBD | MBGNBD,
+    start: date,
+    end: date,
+    firsts: np.ndarray,
+    unit_days: float,
 ) -> list[tuple[float, float, float]]:
     repeat_times = np.sort(
-        np.array([(d - start).days / unit_days for tx in cohort.values() for d, _ in tx[1:]])
+        np.array([(d - start).days / unit_days for tx in cohort for d, _ in tx[1:]])
     )
     out = []
     for t in np.arange(1, (end - start).days / unit_days + 1e-9):
