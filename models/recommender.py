@@ -18,7 +18,8 @@ candidate items by
 - **popularity**: trending items (decayed interaction weight), within the user's segment when
   one is given: the cold-start answer for a user with no history.
 
-Each part is scaled to [0, 1] over the candidates. Business rules: the ``repeat`` policy
+Each part is scaled to [0, 1] over the candidates; a part weighted 0 is not computed and
+brings no candidates. Business rules: the ``repeat`` policy
 decides what the user already had may come back (``never``: nothing they interacted with, for
 one-off consumption such as films, articles or trips; ``purchased``: anything but what they
 bought; ``allow``: everything), out-of-stock items and ``exclude`` never appear, and no more
@@ -50,8 +51,10 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from models.decay import DecayedFeatures
+from models.item_rows import ItemRows
 from schemas.units import DAY_MS
 
 #: What a top-k may repeat of the user's past (see the module docstring).
@@ -128,7 +131,10 @@ class Recommender:
         self.users: dict[str, _User] = {}
         self.popularity: dict[str, DecayedFeatures] = {}  # segment ("" for all) -> items
         self.cooc: dict[str, DecayedFeatures] = {}
-        self.affinity: dict[str, DecayedFeatures] = {}
+        self.affinity: dict[str, DecayedFeatures] = {}  # user -> categories and tags
+        self.interest: dict[str, DecayedFeatures] = {}  # user -> items
+        self.rows = ItemRows()  # co-occurrence and popularity sums as arrays, for ranking
+        self.pop_epoch: int | None = None
         self.now = 0
         self.learned = 0
         self._trending: dict[str, tuple[int, dict[str, float]]] = {}
@@ -163,6 +169,7 @@ class Recommender:
         state = self.users.get(user) or self.users.setdefault(user, _User())
         for scope in ("", segment) if segment else ("",):
             self._decayed(self.popularity, scope).add(item, weight, ts)
+        self._mirror_popularity(item)
         for other, _when, other_weight in state.history:
             if other != item:
                 self._pair(item, other, weight * other_weight, ts)
@@ -174,14 +181,35 @@ class Recommender:
         if item not in state.seen:
             state.seen = state.seen | {item}
         affinity = self._decayed(self.affinity, user)
-        for feature in (*meta.features, f"item:{item}"):
+        for feature in meta.features:
             affinity.add(feature, weight, ts)
+        self._decayed(self.interest, user).add(item, weight, ts)
 
     def forget(self, user: str) -> None:
-        """Erase a user's history and affinity (their past contributions to co-occurrence and
-        popularity stay, as anonymous aggregates)."""
+        """Erase a user's history, affinity and interest (their past contributions to
+        co-occurrence and popularity stay, as anonymous aggregates)."""
         self.users.pop(user, None)
         self.affinity.pop(user, None)
+        self.interest.pop(user, None)
+
+    def __setstate__(self, state: dict) -> None:
+        """Read snapshots of every version: item interest used to share the affinity table,
+        as ``item:<id>`` features."""
+        self.__dict__.update(state)
+        if "rows" not in state:  # no array mirrors yet: build them
+            self.rows, self.pop_epoch = ItemRows(), None
+            for item, neighbours in self.cooc.items():
+                self.rows.replace(item, {o: sums[0] for o, sums in neighbours.sums.items()})
+            self._mirror_popularity(None)
+        if "interest" not in state:
+            self.interest = {}
+            for user, affinity in self.affinity.items():
+                if items := affinity.names("item:"):
+                    kept = {name[5:]: affinity.sums[name] for name in items}
+                    self.interest[user] = DecayedFeatures(
+                        affinity.half_lives_ms, affinity.epoch, kept
+                    )
+                    affinity.remove(items)
 
     # -- ranking -------------------------------------------------------------------------
 
@@ -206,12 +234,13 @@ class Recommender:
         repeat = repeat or self.repeat
         if state is not None and repeat != "allow":
             banned |= state.seen if repeat == "never" else state.purchased
-        collab = self._collaborative(recent, now)
-        popular = self._popular(segment or "", now)
-        content = self._content(user, recent, now)
-        personal = _scaled({f[5:]: v for f, v in content.items() if f.startswith("item:")})
         w_collab, w_personal, w_content, w_popular = self.weights
-        candidates = {*collab, *personal, *popular, *self._category_items(content)}
+        # a part weighted 0 is neither computed nor a source of candidates
+        collab = self._collaborative(recent, now) if w_collab else {}
+        popular = self._popular(segment or "", now) if w_popular else {}
+        content = self._content(user, recent, now) if w_content else {}
+        personal = self._personal(user, banned, now) if w_personal else {}
+        candidates = {*collab, *personal, *popular, *self._category_items(content)} - banned
         items, collab_of, personal_of, popular_of = (
             self.items.get,
             collab.get,
@@ -222,7 +251,7 @@ class Recommender:
         scored = []
         for item in candidates:
             meta = items(item)
-            if item in banned or (meta is not None and not meta.in_stock):
+            if meta is not None and not meta.in_stock:
                 continue
             score = (
                 w_collab * collab_of(item, 0.0)
@@ -237,26 +266,23 @@ class Recommender:
                         best = value
                 score += w_content * best
             scored.append((score, item))
-        scored.sort(key=_by_item)  # then by score, highest first: stable, so ties by item
-        scored.sort(key=_by_score, reverse=True)
+        scored.sort(key=itemgetter(1))  # then by score, highest first: stable, so ties by item
+        scored.sort(key=itemgetter(0), reverse=True)
         return self._diverse(scored, k)
 
     def _collaborative(self, recent: list[str], now: int) -> dict[str, float]:
-        scores: dict[str, float] = {}
+        """Neighbours of the user's last five items, each item's weighted by its recency and
+        its cooccurrence, divided by the popularities of both ends (cosine-like)."""
         # Popularities share one epoch: their raw sums are the decayed values times one
         # common factor, which the final scaling cancels.
         popularity = self._decayed(self.popularity, "").sums
-        popularity_of, score_of, sqrt = popularity.get, scores.get, math.sqrt
+        weighted = []
         for rank, item in enumerate(reversed(recent[-5:])):
             neighbours = self.cooc.get(item)
-            if neighbours is None:
-                continue
-            weight = 0.8**rank / sqrt(popularity_of(item, (1.0,))[0])
-            factor = neighbours.factor(now)
-            for other, sums in neighbours.sums.items():
-                share = weight * (sums[0] * factor) / sqrt(popularity_of(other, (1.0,))[0])
-                scores[other] = score_of(other, 0.0) + share
-        return _scaled(dict(heapq.nlargest(50, scores.items(), key=lambda kv: kv[1])))
+            if neighbours is not None:
+                scale = 0.8**rank / math.sqrt(popularity.get(item, (1.0,))[0])
+                weighted.append((item, scale * neighbours.factor(now)))
+        return self.rows.cosine_top(weighted, 50)
 
     def _popular(self, segment: str, now: int, n: int = 50) -> dict[str, float]:
         """Trending items (in ``segment``, or overall when it has none), recomputed after a
@@ -276,7 +302,7 @@ class Recommender:
 
     def _content(self, user: str, recent: list[str], now: int) -> dict[str, float]:
         affinity = self.affinity.get(user)
-        if affinity is not None:
+        if affinity is not None and affinity.sums:
             return _scaled(affinity.first(now))
         counts: dict[str, float] = {}
         for item in recent:  # an explicit history (evaluation) without a learned affinity
@@ -284,11 +310,18 @@ class Recommender:
                 counts[feature] = counts.get(feature, 0.0) + 1.0
         return _scaled(counts)
 
+    def _personal(self, user: str, banned: set[str], now: int) -> dict[str, float]:
+        """The user's decayed interest in the items they may be shown again."""
+        interest = self.interest.get(user)
+        if interest is None:
+            return {}
+        allowed = [item for item in interest.sums if item not in banned]
+        return _scaled(interest.first(now, allowed)) if allowed else {}
+
     def _category_items(self, content: dict[str, float], per_feature: int = 20) -> set[str]:
         """Candidates from the user's three strongest categories or tags: their most popular
         items, plus the newest items nobody has interacted with yet (content-based exposure)."""
-        features = ((f, v) for f, v in content.items() if not f.startswith("item:"))
-        top = heapq.nlargest(3, features, key=lambda kv: kv[1])
+        top = heapq.nlargest(3, content.items(), key=lambda kv: kv[1])
         out: set[str] = set()
         for feature, _value in top:
             out.update(self._feature_top(feature, per_feature))
@@ -334,18 +367,27 @@ class Recommender:
 
     def _pair(self, item: str, other: str, weight: float, ts: int) -> None:
         neighbours = self._decayed(self.cooc, item)
+        epoch = neighbours.epoch
         neighbours.add(other, weight, ts)
         if len(neighbours.sums) > 2 * self.neighbours:  # keep the strongest
             ranked = sorted(neighbours.first(ts).items(), key=lambda kv: kv[1])
             neighbours.remove(name for name, _ in ranked[: len(ranked) - self.neighbours])
+        elif epoch == neighbours.epoch or epoch is None:
+            self.rows.set(item, other, neighbours.sums[other][0])
+            return
+        # rescaled or pruned: the whole row changed
+        self.rows.replace(item, {name: sums[0] for name, sums in neighbours.sums.items()})
 
-
-def _by_item(scored: tuple[float, str]) -> str:
-    return scored[1]
-
-
-def _by_score(scored: tuple[float, str]) -> float:
-    return scored[0]
+    def _mirror_popularity(self, item: str | None) -> None:
+        """Copy ``item``'s overall popularity sum to the ranking array (every item's when
+        the sums were rescaled to a new epoch)."""
+        popularity = self._decayed(self.popularity, "")
+        if item is not None and popularity.epoch == self.pop_epoch:
+            changed = [item]
+        else:
+            self.pop_epoch, changed = popularity.epoch, list(popularity.sums)
+        for name in changed:
+            self.rows.set_norm(name, popularity.sums[name][0])
 
 
 def _scaled(scores: dict[str, float]) -> dict[str, float]:
