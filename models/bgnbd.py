@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 from scipy import special
@@ -45,6 +45,8 @@ class BGNBD:
 
     #: The name parameters are published under.
     kind: ClassVar[str] = "bgnbd"
+    #: Its name in messages.
+    title: ClassVar[str] = "BG/NBD"
 
     r: float
     alpha: float
@@ -53,13 +55,13 @@ class BGNBD:
 
     def log_likelihood(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
         """Each customer's log-likelihood (FHL 2005, eq. 6)."""
-        return _log_likelihood(
+        return self._log_likelihood(
             (self.r, self.alpha, self.a, self.b), np.asarray(x), np.asarray(t_x), np.asarray(T)
         )
 
     def p_alive(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """P(still a customer at ``T``); 1 for a customer with no repeat purchase, since in
-        this model dropout happens only right after a purchase."""
+        """P(still a customer at ``T``). In BG/NBD it is 1 for a customer with no repeat
+        purchase, since dropout happens only right after a repeat purchase."""
         x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
         return 1.0 / (1.0 + self._odds_dead(x, t_x, T))
 
@@ -83,6 +85,30 @@ class BGNBD:
         hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
 
+    @classmethod
+    def fit(
+        cls,
+        x: ArrayLike,
+        t_x: ArrayLike,
+        T: ArrayLike,
+        *,
+        start: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+        callback: Callable[[np.ndarray], None] | None = None,
+    ) -> Self:
+        """Maximum-likelihood parameters for customers ``(x, t_x, T)``.
+
+        Raises :class:`ValueError` when the optimizer does not converge (too few customers,
+        or no repeat purchase at all: the dropout process is then not identified).
+        """
+        found = fit_purchase_model(
+            cls._log_likelihood, x, t_x, T, start=start, name=cls.title, callback=callback
+        )
+        return cls(*found)
+
+    @staticmethod
+    def _log_likelihood(params, x, t_x, T) -> np.ndarray:
+        return _log_likelihood(params, x, t_x, T)
+
     def _odds_dead(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -90,24 +116,8 @@ class BGNBD:
         return np.where(x > 0, odds, 0.0)
 
 
-def fit(
-    x: ArrayLike,
-    t_x: ArrayLike,
-    T: ArrayLike,
-    *,
-    start: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
-    callback: Callable[[np.ndarray], None] | None = None,
-) -> BGNBD:
-    """Maximum-likelihood parameters for customers ``(x, t_x, T)``.
-
-    Raises :class:`ValueError` when the optimizer does not converge (too few customers, or
-    no repeat purchase at all: the dropout process is then not identified).
-    """
-    return BGNBD(
-        *fit_purchase_model(
-            _log_likelihood, x, t_x, T, start=start, name="BG/NBD", callback=callback
-        )
-    )
+#: Maximum-likelihood parameters for customers ``(x, t_x, T)`` (:meth:`BGNBD.fit`).
+fit = BGNBD.fit
 
 
 def _log_likelihood(

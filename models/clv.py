@@ -31,15 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import bgnbd, mbgnbd
 from models.bgnbd import BGNBD
 from models.gamma_gamma import GammaGamma
 from models.mbgnbd import MBGNBD
 
 #: The purchase-and-dropout models, by the name their parameters are published under.
-PURCHASE_MODELS: dict[str, type[BGNBD] | type[MBGNBD]] = {"mbgnbd": MBGNBD, "bgnbd": BGNBD}
-#: Their maximum-likelihood fits, ``fit(x, t_x, T, callback=None)``, by the same names.
-PURCHASE_FITS = {"mbgnbd": mbgnbd.fit, "bgnbd": bgnbd.fit}
+PURCHASE_MODELS: dict[str, type[BGNBD]] = {"mbgnbd": MBGNBD, "bgnbd": BGNBD}
 
 #: The prediction fields of a profile (``clv_<horizon>`` is added by :meth:`Models.predict`).
 FIELDS = ("churn_risk", "p_alive", "expected_purchases_30d", "expected_purchases_90d")
@@ -64,7 +61,7 @@ class Models:
 
     """
 
-    purchases: BGNBD | MBGNBD
+    purchases: BGNBD
     gamma_gamma: GammaGamma | None
     horizon_days: int = 90
     annual_discount: float = 0.1

@@ -33,39 +33,26 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from models.mle import ArrayLike, fit_purchase_model
+from models.bgnbd import BGNBD
+from models.mle import ArrayLike
 
 
 @dataclass(frozen=True)
-class MBGNBD:
+class MBGNBD(BGNBD):
     """Fitted (or given) MBG/NBD parameters: purchase rate heterogeneity ``r``, ``alpha`` and
-    dropout heterogeneity ``a``, ``b``."""
+    dropout heterogeneity ``a``, ``b``. A :class:`~models.bgnbd.BGNBD` whose likelihood,
+    P(alive) and expectations follow the modified story."""
 
     #: The name parameters are published under.
     kind: ClassVar[str] = "mbgnbd"
-
-    r: float
-    alpha: float
-    a: float
-    b: float
-
-    def log_likelihood(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """Each customer's log-likelihood (Batislam et al. 2007, with Wagner & Hoppe 2008)."""
-        return _log_likelihood(
-            (self.r, self.alpha, self.a, self.b), np.asarray(x), np.asarray(t_x), np.asarray(T)
-        )
-
-    def p_alive(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> np.ndarray:
-        """P(still a customer at ``T``), below 1 from the first purchase on."""
-        x, t_x, T = np.asarray(x, float), np.asarray(t_x, float), np.asarray(T, float)
-        return 1.0 / (1.0 + self._odds_dead(x, t_x, T))
+    #: Its name in messages.
+    title: ClassVar[str] = "MBG/NBD"
 
     def expected_purchases(
         self, t: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
@@ -85,29 +72,17 @@ class MBGNBD:
         hyp = special.hyp2f1(r, b + 1, a + b, t / (alpha + t))
         return b / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp)
 
+    @staticmethod
+    def _log_likelihood(params, x, t_x, T) -> np.ndarray:
+        return _log_likelihood(params, x, t_x, T)
+
     def _odds_dead(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         return a / (b + x) * np.exp((r + x) * np.log((alpha + T) / (alpha + t_x)))
 
 
-def fit(
-    x: ArrayLike,
-    t_x: ArrayLike,
-    T: ArrayLike,
-    *,
-    start: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
-    callback: Callable[[np.ndarray], None] | None = None,
-) -> MBGNBD:
-    """Maximum-likelihood parameters for customers ``(x, t_x, T)``.
-
-    Raises :class:`ValueError` when the optimizer does not converge or no customer has a
-    repeat purchase.
-    """
-    return MBGNBD(
-        *fit_purchase_model(
-            _log_likelihood, x, t_x, T, start=start, name="MBG/NBD", callback=callback
-        )
-    )
+#: Maximum-likelihood parameters for customers ``(x, t_x, T)`` (:meth:`BGNBD.fit`).
+fit = MBGNBD.fit
 
 
 def _log_likelihood(

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from models import gamma_gamma
-from models.clv import PURCHASE_FITS, Models
+from models.clv import PURCHASE_MODELS, Models
 from schemas.units import HOUR_MS
 from state.customers import Customers
 from state.predictor import Predictor
@@ -80,7 +80,7 @@ class PredictStep:
         self.min_repeat = min_repeat
         self.horizon_days = horizon_days
         self.annual_discount = annual_discount
-        self.fit_purchases = PURCHASE_FITS[model]
+        self.fit_purchases = PURCHASE_MODELS[model].fit
         self._announced = False  # per process: not part of the state
 
     def __call__(

@@ -41,8 +41,7 @@ from scipy import stats
 
 from models import gamma_gamma
 from models.bgnbd import BGNBD
-from models.clv import PURCHASE_FITS
-from models.mbgnbd import MBGNBD
+from models.clv import PURCHASE_MODELS
 from offerflow.progress import Progress
 from offerflow.progress import progress as with_progress
 
@@ -108,7 +107,7 @@ class Evaluation:
 
     customers: int
     unit_days: float
-    purchases: BGNBD | MBGNBD
+    purchases: BGNBD
     gamma_gamma: gamma_gamma.GammaGamma | None
     holdout_units: float
     mae: float
@@ -152,12 +151,11 @@ class Cohort:
 
     def fit(
         self, model: str = "mbgnbd", progress: bool = False
-    ) -> tuple[BGNBD | MBGNBD, gamma_gamma.GammaGamma | None]:
+    ) -> tuple[BGNBD, gamma_gamma.GammaGamma | None]:
         """The purchase model ``model`` and Gamma-Gamma (``None`` if it cannot be fitted)."""
-        name = "BG/NBD" if model == "bgnbd" else "MBG/NBD"
-        bg = PURCHASE_FITS[model](
-            self.x, self.t_x, self.T, callback=_ticker(progress, f"fitting {name}")
-        )
+        purchase_model = PURCHASE_MODELS[model]
+        ticker = _ticker(progress, f"fitting {purchase_model.title}")
+        bg = purchase_model.fit(self.x, self.t_x, self.T, callback=ticker)
         try:
             gg = gamma_gamma.fit(self.x, self.m, callback=_ticker(progress, "fitting Gamma-Gamma"))
         except ValueError:
@@ -231,12 +229,12 @@ def render(ev: Evaluation, every: int = 4) -> str:
 def render_fit(
     customers: int,
     unit_days: float,
-    bg: BGNBD | MBGNBD,
+    bg: BGNBD,
     gg: gamma_gamma.GammaGamma | None,
 ) -> list[str]:
     """The cohort and the fitted parameters, as lines."""
     unit = "week" if unit_days == 7 else "day" if unit_days == 1 else f"{unit_days:g} days"
-    name = "BG/NBD" if bg.kind == "bgnbd" else "MBG/NBD"
+    name = bg.title
     return [
         f"{customers:,} customers in the calibration cohort; time unit: {unit}",
         f"{name}: r = {bg.r:.4f}, alpha = {bg.alpha:.4f}, a = {bg.a:.4f}, b = {bg.b:.4f}",
@@ -247,7 +245,7 @@ def render_fit(
 
 def _curve(
     cohort: list[list[tuple[date, float]]],
-    bg: BGNBD | MBGNBD,
+    bg: BGNBD,
     start: date,
     end: date,
     firsts: np.ndarray,
