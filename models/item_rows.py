@@ -57,14 +57,11 @@ class ItemRows:
         self.ids: dict[str, int] = {}
         self.names: list[str] = []
         self.rows: dict[str, _Row] = {}
-        self.norms = array("d")  # by item number; 0 where unset
+        self.norms = array("d")  # by item number; 1 where unset
 
     def set_norm(self, item: str, value: float) -> None:
         """The value ``item``'s sums are divided by the square root of in :meth:`cosine_top`."""
-        at = self.id(item)
-        if at >= len(self.norms):
-            self.norms.extend([0.0] * max(at + 1 - len(self.norms), len(self.norms)))
-        self.norms[at] = value
+        self.norms[self.id(item)] = value
 
     def id(self, name: str) -> int:
         """The item's number (numbered on first sight)."""
@@ -72,6 +69,7 @@ class ItemRows:
         if found is None:
             found = self.ids[name] = len(self.names)
             self.names.append(name)
+            self.norms.append(1.0)
         return found
 
     def set(self, item: str, other: str, value: float) -> None:
@@ -120,10 +118,7 @@ class ItemRows:
         ids, sums = self.combine(weighted)
         if ids.size == 0:
             return {}
-        norms = np.ones(ids.size)
-        known = ids < len(self.norms)
-        norms[known] = np.frombuffer(self.norms)[ids[known]]
-        sums = sums / np.sqrt(np.where(norms > 0, norms, 1.0))
+        sums /= np.sqrt(np.frombuffer(self.norms)[ids])
         if ids.size > n:
             top = np.argpartition(sums, -n)[-n:]
             ids, sums = ids[top], sums[top]
