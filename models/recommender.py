@@ -198,8 +198,8 @@ class Recommender:
         self.__dict__.update(state)
         if "rows" not in state:  # no array mirrors yet: build them
             self.rows, self.pop_epoch = ItemRows(), None
-            for item, neighbours in self.cooc.items():
-                self.rows.replace(item, {o: sums[0] for o, sums in neighbours.sums.items()})
+            for item in self.cooc:
+                self._mirror_row(item)
             self._mirror_popularity(None)
         if "interest" not in state:
             self.interest = {}
@@ -375,8 +375,11 @@ class Recommender:
         elif epoch == neighbours.epoch or epoch is None:
             self.rows.set(item, other, neighbours.sums[other][0])
             return
-        # rescaled or pruned: the whole row changed
-        self.rows.replace(item, {name: sums[0] for name, sums in neighbours.sums.items()})
+        self._mirror_row(item)  # rescaled or pruned: the whole row changed
+
+    def _mirror_row(self, item: str) -> None:
+        """Copy ``item``'s co-occurrence sums to its ranking row."""
+        self.rows.replace(item, {name: sums[0] for name, sums in self.cooc[item].sums.items()})
 
     def _mirror_popularity(self, item: str | None) -> None:
         """Copy ``item``'s overall popularity sum to the ranking array (every item's when

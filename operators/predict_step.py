@@ -45,7 +45,7 @@ from models import gamma_gamma
 from models.clv import PURCHASE_MODELS, Models
 from schemas.units import HOUR_MS
 from state.customers import Customers
-from state.predictor import Predictor
+from state.predictor import Predictor, clv_deciles
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class PredictStep:
         models = Models(bg, gg, self.horizon_days, self.annual_discount)
         clv = models.predict(x, t_x, T, m)[models.clv_field]
         deciles = tuple(float(q) for q in np.quantile(clv, np.arange(1, 10) / 10))
-        counts = np.bincount(np.searchsorted(deciles, clv, side="right"), minlength=10)
+        counts = np.bincount(clv_deciles(deciles, clv) - 1, minlength=10)
         state.fit = Predictor(models, deciles, state.as_of, tuple((counts / clv.size).tolist()))
         state.fit_counts = (len(state.facts), int(np.sum(x > 0)))
         return state.params()

@@ -11,7 +11,7 @@ Examples
 --------
 
 >>> from models.bgnbd import BGNBD
->>> from models.clv import PURCHASE_MODELS, Models
+>>> from models.clv import Models
 >>> from models.gamma_gamma import GammaGamma
 >>> models = Models(BGNBD(0.243, 30.9, 0.793, 2.426), GammaGamma(6.25, 3.74, 15.44))
 >>> day = 86_400_000
@@ -35,6 +35,12 @@ from models.clv import PURCHASE_MODELS, Models
 from models.gamma_gamma import GammaGamma
 from schemas.units import DAY_MS
 from state.purchases import Facts
+
+
+def clv_deciles(edges: tuple[float, ...], clv: np.ndarray | float) -> np.ndarray:
+    """The CLV decile (1 to 10) of each ``clv`` given the nine ``edges``; a value equal to an
+    edge goes up."""
+    return 1 + np.searchsorted(edges, clv, side="right")
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class Predictor:
                                      [(as_of - first) / DAY_MS], [mean])  # fmt: skip
         out = {name: round(float(v[0]), 6) for name, v in values.items()}
         clv = out[self.models.clv_field]
-        out["clv_decile"] = 1 + int(np.searchsorted(self.deciles, clv, side="right"))
+        out["clv_decile"] = int(clv_deciles(self.deciles, clv))
         out["predicted_at"] = as_of
         return out
 

