@@ -99,7 +99,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "MAX_PURCHASE_VALUE",
         "1e9",
-        "Largest purchase `value` accepted (at least 0).",
+        "Largest purchase `value` accepted (0 to 1e13).",
         PRIVACY,
     ),
     Variable(

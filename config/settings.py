@@ -33,6 +33,7 @@ from config.values import (
     boolean,
     duration,
     integer,
+    money,
     number,
 )
 from config.variables import DEV_ID_KEY, TOPICS, VARIABLES
@@ -170,7 +171,7 @@ class Settings:
             traits=allow_list(raw, "TRAITS", DEFAULT_TRAITS),
             max_properties=integer(raw, "MAX_PROPERTIES", 1),
             max_string=integer(raw, "MAX_STRING", 16),
-            max_value=number(raw, "MAX_PURCHASE_VALUE"),
+            max_value=money(raw, "MAX_PURCHASE_VALUE"),
         )
         prefix = raw["TOPIC_PREFIX"]
         topics = {t: raw[f"TOPIC_{t.upper()}"] or f"{prefix}.{t}" for t in TOPICS}

@@ -48,6 +48,19 @@ def number(raw: Mapping[str, str], name: str) -> float:
     return value
 
 
+#: Largest money amount a setting may allow: cents of it are still exact integers in a float.
+MAX_MONEY = 1e13
+
+
+def money(raw: Mapping[str, str], name: str) -> float:
+    """A non-negative amount of money up to :data:`MAX_MONEY` (profiles keep integer cents,
+    and an infinite bound would let a value through that has no cents)."""
+    value = number(raw, name)
+    if value > MAX_MONEY:
+        raise ConfigError(f"OFFERFLOW_{name} must be at most {MAX_MONEY:g}, got {raw[name]!r}")
+    return value
+
+
 def boolean(raw: Mapping[str, str], name: str) -> bool:
     value = raw[name].strip().lower()
     if value in ("1", "true", "yes", "on"):

@@ -50,6 +50,7 @@ def test_unknown_file_keys_and_bad_values_are_reported(tmp_path: Path) -> None:
         ("OUTPUT_FORMAT", "xml"),
         ("MAX_FUTURE_S", "-1"),
         ("KAFKA_CONFIG", "novalue"),
+        ("MAX_PURCHASE_VALUE", "inf"),
     ):
         with pytest.raises(ConfigError, match=f"OFFERFLOW_{name}"):
             Settings.from_env({"OFFERFLOW_ID_KEY": SECRET, f"OFFERFLOW_{name}": value})
