@@ -1,23 +1,19 @@
-"""Bandit policies over a campaign's offers, from ``river.bandit``, plus the probability with
-which each choice was made (what offline evaluation needs).
+"""Bandit policies over a campaign's offers, with the probability of each choice (what
+offline evaluation needs), built on River's public statistics.
 
-River keeps the per-arm statistics and does the updates; this wrapper adds what a decision
+Per arm, River keeps the statistics (``proba.Beta`` posteriors for Thompson sampling,
+``stats.Mean`` for UCB and epsilon-greedy); this class chooses and adds what a decision
 engine needs on top:
 
-- **determinism per decision**: every choice draws from a generator seeded by the decision id,
-  so a replay after a crash (same state, same request) makes the same choice;
-- **the selection probability** ("propensity") of the chosen arm:
+- **determinism per decision**: a choice is a function of the state, the request and a seed
+  derived from the decision id, so a replay after a crash makes the same choice;
+- **the selection probability** ("propensity") of the chosen arm, exact for every kind:
 
-  - ``thompson``: the fraction of ``samples`` joint draws from the arms' Beta posteriors
-    (river's ``proba.Beta``) in which the chosen arm wins, the first draw being the one that
-    chose (so it is never 0; standard error at most ``0.5 / sqrt(samples)``). Drawing is
-    vectorized with numpy, which is why this class samples instead of calling
-    ``ThompsonSampling.pull`` (one Python ``betavariate`` call per arm and draw);
-  - ``epsilon_greedy``: exact, ``epsilon / k + (1 - epsilon) * [greedy]``;
-  - ``random``: exact, ``1 / k``;
-  - ``ucb`` and ``linucb`` (river's ``UCB`` and ``LinUCBDisjoint``) are deterministic except
-    for ties, which river breaks at random: the fraction of ``ucb_samples`` re-pulls with
-    other seeds that return the same arm.
+  - ``thompson``: by quadrature over the Beta posteriors (:mod:`models.thompson`);
+  - ``epsilon_greedy``: ``epsilon / k + (1 - epsilon) * [greedy]``;
+  - ``random``: ``1 / k``;
+  - ``ucb`` and ``linucb`` (:mod:`models.lin_ucb`): deterministic, ties going to the first
+    arm in the caller's order (the response model's ranking), so 1;
 
 - **revenue rewards for Thompson sampling**: a reward ``r`` in [0, 1] updates the Beta
   posterior as a Bernoulli(``r``) draw (Agrawal & Goyal 2012), seeded like the choice;
@@ -47,13 +43,15 @@ True
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-from river import bandit, proba, stats
+from river import proba, stats
 
+from models import thompson
 from models.discounted_beta import DiscountedBeta
+from models.lin_ucb import LinUCB
 
 KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
 
@@ -68,11 +66,7 @@ class Bandit:
         on the decision's context features) or ``random``.
     params
         Policy parameters: ``epsilon`` (0.1), ``delta`` (UCB exploration, 1.0), ``alpha``
-        (LinUCB exploration, 1.0).
-    samples
-        Posterior draws used to estimate Thompson sampling's propensity.
-    ucb_samples
-        Re-pulls used to estimate the tie-breaking probability of UCB and LinUCB.
+        (LinUCB exploration in units of the reward's noise, 0.25).
     half_life_ms
         Thompson sampling only: evidence halves every ``half_life_ms`` of event time (the
         ``now`` of :meth:`choose` and :meth:`update`); ``None`` keeps it all.
@@ -83,32 +77,28 @@ class Bandit:
         self,
         kind: str = "thompson",
         params: Mapping[str, float] | None = None,
-        samples: int = 256,
-        ucb_samples: int = 16,
         half_life_ms: int | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown policy {kind!r}; one of {', '.join(KINDS)}")
         params = dict(params or {})
         self.kind = kind
-        self.samples = samples
-        self.ucb_samples = ucb_samples
+        self.epsilon = params.get("epsilon", 0.1)
+        self.delta = params.get("delta", 1.0)
         self.updates = 0
         #: Latest event time seen (what :meth:`means` and :meth:`posterior` decay to).
         self.clock = 0
+        #: Rewards learned per arm.
+        self.counts: dict[str, int] = {}
         self.discounted = (
             DiscountedBeta(half_life_ms) if kind == "thompson" and half_life_ms else None
         )
-        if kind == "thompson":
-            self.policy: bandit.base.Policy = bandit.ThompsonSampling(reward_obj=proba.Beta())
-        elif kind == "ucb":
-            self.policy = bandit.UCB(delta=params.get("delta", 1.0), reward_obj=stats.Mean())
-        elif kind == "epsilon_greedy":
-            self.policy = bandit.EpsilonGreedy(epsilon=params.get("epsilon", 0.1))
-        elif kind == "linucb":
-            self.policy = bandit.LinUCBDisjoint(alpha=params.get("alpha", 1.0))
-        else:
-            self.policy = bandit.RandomPolicy()
+        #: Thompson sampling's posteriors (when not discounted).
+        self.betas: dict[str, proba.Beta] = {}
+        #: Mean reward per arm of the other kinds (what UCB and epsilon-greedy choose by;
+        #: for LinUCB, what its document shows).
+        self.averages: dict[str, stats.Mean] = {}
+        self.linear = LinUCB(params.get("alpha", 0.25)) if kind == "linucb" else None
 
     def choose(
         self,
@@ -125,20 +115,21 @@ class Bandit:
         if len(arms) == 1:
             return arms[0], 1.0
         if self.kind == "thompson":
-            return self._thompson(arms, seed)
+            chosen, propensity = thompson.choose([self.posterior(a) for a in arms], seed)
+            return arms[chosen], propensity
         if self.kind == "random":
             return random.Random(seed).choice(list(arms)), 1.0 / len(arms)
-        if self.kind == "epsilon_greedy":
-            arm = self._pull(arms, context, seed)
-            means = [self._mean(a) for a in arms]
-            greedy = arms[means.index(max(means))]
-            eps = self.policy.current_epsilon  # type: ignore[attr-defined]
-            return arm, eps / len(arms) + (1.0 - eps) * (arm == greedy)
-        arm = self._pull(arms, context, seed)
-        same = sum(
-            self._pull(arms, context, seed * 7919 + i) == arm for i in range(1, self.ucb_samples)
-        )
-        return arm, (1 + same) / self.ucb_samples
+        if self.kind == "linucb":
+            assert self.linear is not None
+            return self.linear.choose(arms, context or {}), 1.0
+        if self.kind == "ucb":
+            bounds = [self._upper_bound(a) for a in arms]
+            return arms[bounds.index(max(bounds))], 1.0
+        means = [self._mean(a) for a in arms]
+        greedy = arms[means.index(max(means))]
+        rng = random.Random(seed)
+        arm = rng.choice(list(arms)) if rng.random() < self.epsilon else greedy
+        return arm, self.epsilon / len(arms) + (1.0 - self.epsilon) * (arm == greedy)
 
     def update(
         self,
@@ -150,17 +141,26 @@ class Bandit:
     ) -> None:
         """Learn ``reward`` (in [0, 1]) for ``arm``, observed at event time ``now`` (ms)."""
         self.updates += 1
+        self.counts[arm] = self.counts.get(arm, 0) + 1
         self.clock = max(self.clock, now)
         if self.kind == "thompson":
             success = reward >= 1.0 or (reward > 0.0 and random.Random(seed).random() < reward)
-            if self.discounted is not None:
-                self.discounted.update(arm, success, now)
-            else:
-                self.policy.update(arm, success)
-        elif self.kind == "linucb":
-            self.policy.update(arm, dict(context or {}), reward)
+            self._learn(arm, success, now)
+        elif self.kind != "random":
+            if self.linear is not None:
+                self.linear.update(arm, context or {}, reward)
+            self._learn(arm, reward, now)
+
+    def _learn(self, arm: str, outcome: float, now: int) -> None:
+        """Add one outcome of ``arm`` to its statistics."""
+        if self.discounted is not None:
+            self.discounted.update(arm, bool(outcome), now)
+        elif self.kind == "thompson":
+            posterior = self.betas.get(arm) or self.betas.setdefault(arm, proba.Beta())
+            posterior.update(bool(outcome))
         else:
-            self.policy.update(arm, reward)
+            average = self.averages.get(arm) or self.averages.setdefault(arm, stats.Mean())
+            average.update(outcome)
 
     def forget(self, arm: str, keep: float | None = None) -> None:
         """Drop what was learned of ``arm`` (back to the prior), and with ``keep`` scale
@@ -189,21 +189,23 @@ class Bandit:
             if self.discounted is not None:
                 self.discounted.shrink(factor, arm=other)
             else:
-                posterior = self.policy._rewards[other]
-                posterior.alpha = 1.0 + (alpha - 1.0) * factor
-                posterior.beta = 1.0 + (beta - 1.0) * factor
+                self.betas[other] = proba.Beta(
+                    1.0 + (alpha - 1.0) * factor, 1.0 + (beta - 1.0) * factor
+                )
 
     def means(self) -> dict[str, float]:
         """Estimated mean reward of every arm seen so far (posterior mean for Thompson)."""
         if self.discounted is not None:
-            return {a: self._mean(a) for a in self.discounted.arms()}
-        return {str(a): self._mean(a) for a in list(self.policy._rewards)}
+            arms = self.discounted.arms()
+        elif self.kind == "thompson":
+            arms = list(self.betas)
+        else:
+            arms = list(self.averages)
+        return {a: self._mean(a) for a in arms}
 
     def pulls(self) -> dict[str, int]:
         """Rewards learned per arm."""
-        if self.discounted is not None:
-            return dict(self.discounted.counts)
-        return {str(a): n for a, n in self.policy._counts.items()}
+        return dict(self.counts)
 
     def posterior(self, arm: str) -> tuple[float, float]:
         """Beta ``(alpha, beta)`` of ``arm``'s mean reward, for credible intervals: Thompson
@@ -211,54 +213,46 @@ class Bandit:
         0/1 rewards), so every policy kind can show how sure it is."""
         if self.discounted is not None:
             return self.discounted.posterior(arm, self.clock)
-        reward = self.policy._rewards.get(arm)
-        if isinstance(reward, proba.Beta):
-            return float(reward.alpha), float(reward.beta)
-        n = self.policy._counts.get(arm, 0)
+        if self.kind == "thompson":
+            found = self.betas.get(arm)
+            return (float(found.alpha), float(found.beta)) if found else (1.0, 1.0)
+        n = self.counts.get(arm, 0)
         mean = self._mean(arm)
         return 1.0 + mean * n, 1.0 + (1.0 - mean) * n
 
     def _mean(self, arm: str) -> float:
-        if self.discounted is not None:
-            alpha, beta = self.discounted.posterior(arm, self.clock)
+        if self.kind == "thompson":
+            alpha, beta = self.posterior(arm)
             return alpha / (alpha + beta)
-        reward = self.policy._rewards.get(arm)
-        if reward is None:
-            return 0.5 if self.kind == "thompson" else 0.0
-        if isinstance(reward, proba.Beta):
-            return reward.alpha / (reward.alpha + reward.beta)
-        return float(reward.get() or 0.0)
+        average = self.averages.get(arm)
+        return float(average.get()) if average is not None else 0.0
 
-    def _thompson(self, arms: Sequence[str], seed: int) -> tuple[str, float]:
-        if self.discounted is not None:
-            pairs = [self.discounted.posterior(a, self.clock) for a in arms]
-        else:
-            found = [self.policy._rewards.get(a) for a in arms]
-            pairs = [(p.alpha, p.beta) if p is not None else (1.0, 1.0) for p in found]
-        chosen, propensity = thompson(pairs, seed, self.samples)
-        return arms[chosen], propensity
+    def _upper_bound(self, arm: str) -> float:
+        """UCB1's optimistic estimate (an arm never rewarded first)."""
+        average = self.averages.get(arm)
+        if average is None or not average.n:
+            return math.inf
+        total = sum(self.counts.values())
+        return average.get() + self.delta * math.sqrt(2.0 * math.log(total) / average.n)
 
-    def _pull(self, arms: Sequence[str], context: Mapping[str, float] | None, seed: int) -> str:
-        self.policy._rng = random.Random(seed)  # type: ignore[attr-defined]
-        if isinstance(self.policy, bandit.base.ContextualPolicy):
-            return self.policy.pull(list(arms), context=dict(context or {}))
-        return self.policy.pull(list(arms))
-
-
-def thompson(
-    posteriors: Sequence[tuple[float, float]], seed: int, samples: int = 256
-) -> tuple[int, float]:
-    """Thompson sampling over Beta ``(alpha, beta)`` posteriors: the index of the arm the
-    first joint draw picks, and the share of ``samples`` joint draws it wins (its propensity;
-    never 0, standard error at most ``0.5 / sqrt(samples)``). Used by :class:`Bandit` and by
-    deciders that hold only the posteriors (the personalization API).
-
-    >>> thompson([(30.0, 70.0), (2.0, 98.0)], seed=3)
-    (0, 1.0)
-    """
-    a = np.array([p[0] for p in posteriors], dtype=float)
-    b = np.array([p[1] for p in posteriors], dtype=float)
-    draws = np.random.default_rng(seed).beta(a[:, None], b[:, None], (len(a), samples))
-    winners = draws.argmax(axis=0)
-    chosen = int(winners[0])
-    return chosen, float(np.count_nonzero(winners == chosen)) / samples
+    def __setstate__(self, state: dict) -> None:
+        """Load a bandit pickled by an earlier version, which kept a ``river.bandit`` policy
+        object: its per-arm statistics carry over (LinUCB's start afresh)."""
+        old = state.pop("policy", None)
+        state.pop("samples", None)
+        state.pop("ucb_samples", None)
+        if old is not None:
+            params = {k: getattr(old, k) for k in ("epsilon", "delta", "alpha") if hasattr(old, k)}
+            fresh = Bandit(state["kind"], params)
+            discounted = state.get("discounted")
+            state = {**vars(fresh), **state, "discounted": discounted}
+            # The only place a private attribute is read: River's pickled statistics.
+            rewards, counts = vars(old)["_rewards"], vars(old)["_counts"]
+            state["counts"] = {str(a): int(n) for a, n in counts.items()}
+            if discounted is not None:
+                state["counts"] = {str(a): int(n) for a, n in discounted.counts.items()}
+            elif state["kind"] == "thompson":
+                state["betas"] = {str(a): proba.Beta(r.alpha, r.beta) for a, r in rewards.items()}
+            elif state["kind"] in ("ucb", "epsilon_greedy"):
+                state["averages"] = {str(a): r for a, r in rewards.items()}
+        self.__dict__.update(state)

@@ -74,7 +74,8 @@ class PolicyStep:
             state = PolicyState(campaign)
         if kind == "candidate":
             return state, [("decision", state.decide(campaign, payload))]
-        out: list[Output] = [("drift", d) for d in state.learn(payload, campaign.drift)]
+        modelled = campaign.response_model == "auto"
+        out: list[Output] = [("drift", d) for d in state.learn(payload, campaign.drift, modelled)]
         key = f"{campaign.id}|{payload['segment']}"
         doc = {**state.document(payload["segment"]), "updated_ms": int(time.time() * 1000)}
         out.append(("policy", (key, doc)))

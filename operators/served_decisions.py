@@ -5,7 +5,7 @@ The API holds no state: it reads the user's profile document and cap slots from 
 the policy step use: :func:`~operators.decision_plan.plan` (screening: schedule, targeting,
 rule, consent, unsubscribe, quiet hours, caps; experiments and the global holdout), the
 experiment variants applied to the campaign, and Thompson sampling on the published posteriors
-with its propensity (:func:`models.bandits.thompson`). What it cannot do exactly it marks as a
+with its propensity (:func:`models.thompson.choose`). What it cannot do exactly it marks as a
 fallback: posteriors older than the bound, or a policy kind whose state is not published (UCB,
 LinUCB, epsilon-greedy), get a uniform choice among the eligible offers, logged with its exact
 propensity ``1/k``, so offline evaluation stays valid.
@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from models.bandits import thompson
+from models import thompson
 from operators.decision_plan import Candidate, Plan, plan
 from operators.eligibility import API_DECISION, decision_id
 from operators.slots import SlotView
@@ -134,7 +134,7 @@ def choose(
         arms = (doc or {}).get("arms", {})
         prior = {"alpha": 1.0, "beta": 1.0}
         posteriors = [(arms.get(o, prior)["alpha"], arms.get(o, prior)["beta"]) for o in offers]
-        index, propensity = thompson(posteriors, seed)
+        index, propensity = thompson.choose(posteriors, seed)
         offer_id = offers[index]
     else:
         offer_id, propensity = random.Random(seed).choice(offers), 1.0 / len(offers)

@@ -79,6 +79,7 @@ _CAMPAIGN_KEYS = {
     "rule",
     "policy",
     "policy_params",
+    "response_model",
     "drift",
     "per_segment",
     "reward",
@@ -218,6 +219,7 @@ def _campaign(raw: dict[str, Any], errors: list[str], line_of) -> Campaign | Non
         ("policy", POLICIES, "thompson"),
         ("reward", REWARDS, "click"),
         ("combine", COMBINES, "first"),
+        ("response_model", ("auto", "off"), "auto"),
     ):
         value = raw.get(key, default)
         if value not in choices:

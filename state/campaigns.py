@@ -16,6 +16,7 @@ The file's parser is :mod:`state.campaign_file`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -90,6 +91,9 @@ class Campaign:
     rule: Segment | None = None
     policy: str = "thompson"
     policy_params: Mapping[str, float] = field(default_factory=dict)
+    #: ``auto``: the response model learns and breaks the policy's ties and picks among
+    #: several usable channels; ``off``: neither (ties and channels go by listed order).
+    response_model: str = "auto"
     drift: DriftConfig = field(default_factory=DriftConfig)
     per_segment: bool = True
     reward: str = "click"
@@ -127,7 +131,12 @@ class Campaign:
         return start <= minute < end if start <= end else minute >= start or minute < end
 
     def offer(self, offer_id: str) -> Offer | None:
-        return next((o for o in self.offers if o.id == offer_id), None)
+        return self._offer_ids.get(offer_id)
+
+    @functools.cached_property
+    def _offer_ids(self) -> dict[str, Offer]:
+        """Offers by id (a decision looks each candidate up)."""
+        return {o.id: o for o in reversed(self.offers)}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,9 @@ from models.response_model import ResponseModel
 from state.campaigns import Campaign
 from state.drift_config import DriftConfig
 
+#: Policies whose ties go to the response model's favourite (the only place its ranking
+#: changes a choice; Thompson sampling never ties, random ignores order).
+TIE_BREAKING = ("ucb", "epsilon_greedy", "linucb")
 #: Detections a policy document keeps (newest last).
 KEPT_DETECTIONS = 20
 
@@ -88,13 +91,17 @@ class PolicyState:
         if not offers:
             return {**record, "reason": "offer_removed"}
         seed = seed_of(request["decision_id"])
-        ranked = self.model.rank(context, offers, channels[0])
-        offer_id, propensity = self.bandit.choose(ranked, context, seed, now=int(request["ts"]))
+        modelled = campaign.response_model == "auto"
+        if modelled and self.kind in TIE_BREAKING:
+            offers = self.model.rank(context, offers, channels[0])
+        offer_id, propensity = self.bandit.choose(offers, context, seed, now=int(request["ts"]))
         offer = campaign.offer(offer_id)
         assert offer is not None
         usable = [c for c in channels if c in offer.channels]
         channel = (
-            self.model.best_channel(context, offer_id, usable) if len(usable) > 1 else usable[0]
+            self.model.best_channel(context, offer_id, usable)
+            if modelled and len(usable) > 1
+            else usable[0]
         )
         self.decisions += 1
         return {
@@ -107,18 +114,20 @@ class PolicyState:
         }
 
     def learn(
-        self, reward: dict[str, Any], drift: DriftConfig | None = None
+        self, reward: dict[str, Any], drift: DriftConfig | None = None, modelled: bool = True
     ) -> list[dict[str, Any]]:
-        """Fold a closed reward window into the bandit and the response model; returns the
-        drift records of what ``drift`` (the campaign's current setting) detected."""
+        """Fold a closed reward window into the bandit and (``modelled``) the response
+        model; returns the drift records of what ``drift`` (the campaign's current setting)
+        detected."""
         value = float(reward["reward"])
         offer, channel, context = reward["offer"], reward["channel"], reward["context"]
         ts = int(reward.get("ts") or self.bandit.clock)  # the decision's event time
         drift = drift or DriftConfig()
-        watching = drift.detector != "none" and self.model.samples
+        watching = modelled and drift.detector != "none" and self.model.samples
         predicted = self.model.predict(context, offer, channel) if watching else None
         self.bandit.update(offer, value, context, seed_of(reward["decision_id"]), now=ts)
-        self.model.learn(context, offer, channel, value > 0)
+        if modelled:
+            self.model.learn(context, offer, channel, value > 0)
         self.rewards += 1
         self.reward_sum += value
         self.revenue += float(reward.get("revenue") or 0.0)

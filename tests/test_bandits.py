@@ -3,10 +3,13 @@ are reproducible per decision, and every policy learns a planted best arm."""
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections import Counter
 
 import pytest
+from river import bandit as bandit_module
+from river import proba
 
 from models.bandits import KINDS, Bandit
 
@@ -88,3 +91,33 @@ def test_revenue_rewards_move_thompson_posteriors_by_their_size() -> None:
 def test_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
         Bandit("softmax")
+
+
+def test_ucb_and_linucb_are_deterministic_with_ties_to_the_callers_order() -> None:
+    for kind in ("ucb", "linucb"):
+        bandit = Bandit(kind)
+        assert bandit.choose(["b", "a"], {"bias": 1.0}, seed=1) == ("b", 1.0)
+        assert bandit.choose(["a", "b"], {"bias": 1.0}, seed=2) == ("a", 1.0)
+
+
+def test_a_bandit_pickled_with_a_river_policy_loads_its_statistics() -> None:
+    """Earlier versions kept a ``river.bandit`` policy in the bandit; such a snapshot keeps
+    its posteriors and counts."""
+    old = bandit_module.ThompsonSampling(reward_obj=proba.Beta())
+    for reward in (True, True, False):
+        old.update("a", reward)
+    legacy = Bandit.__new__(Bandit)
+    legacy.__dict__.update(
+        {"kind": "thompson", "samples": 256, "ucb_samples": 16, "updates": 3, "clock": 5,
+         "discounted": None, "policy": old}
+    )  # fmt: skip
+    loaded = pickle.loads(pickle.dumps(legacy))
+    assert loaded.posterior("a") == (3.0, 2.0) and loaded.pulls() == {"a": 3}
+    assert loaded.choose(["a", "b"], seed=1)[1] > 0
+    means = Bandit.__new__(Bandit)
+    greedy = bandit_module.EpsilonGreedy(epsilon=0.3)
+    greedy.update("a", 1.0)
+    means.__dict__.update({"kind": "epsilon_greedy", "updates": 1, "clock": 0,
+                           "discounted": None, "policy": greedy})  # fmt: skip
+    loaded = pickle.loads(pickle.dumps(means))
+    assert loaded.means() == {"a": 1.0} and loaded.epsilon == 0.3

@@ -70,10 +70,10 @@ def test_discounted_posteriors_weigh_rewards_by_age_in_any_order() -> None:
     assert forward.counts == {"a": 120}
 
 
-def _switch(bandit: Bandit, respond=None) -> float:
+def _switch(bandit: Bandit, respond=None, seed: int = 3) -> float:
     """Two offers trade click rates (12% and 6%) after 10,000 choices, one a second; the
     share of the right offer over choices 12,000 to 14,000."""
-    rng = random.Random(3)
+    rng = random.Random(seed)
     good_late = 0
     for i in range(14_000):
         rates = {"a": 0.12, "b": 0.06} if i < 10_000 else {"a": 0.06, "b": 0.12}
@@ -88,7 +88,10 @@ def _switch(bandit: Bandit, respond=None) -> float:
 
 def test_discounted_thompson_follows_a_switch_that_stationary_sampling_keeps_missing() -> None:
     assert _switch(Bandit("thompson", half_life_ms=600_000)) > 0.85  # a 10-minute half-life
-    assert _switch(Bandit("thompson")) < 0.5
+    # Whether stationary sampling stumbles on the change depends on its luck: on average
+    # over runs it keeps missing.
+    stationary = [_switch(Bandit("thompson"), seed=seed) for seed in range(3, 7)]
+    assert sum(stationary) / len(stationary) < 0.3, stationary
 
 
 def test_a_detection_with_shrink_makes_stationary_sampling_follow_the_switch() -> None:
