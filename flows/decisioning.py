@@ -124,7 +124,7 @@ def decide(changes: Stream, book: CampaignBook, settings: Settings) -> Stream[Fe
 
 def _count_reward(_step: str, item: tuple) -> None:
     kind, (_key, payload) = item
-    if kind == "reward":
+    if kind == "reward" and not payload.get("shown"):
         metrics.count_reward(payload["campaign"], payload["reward"])
 
 

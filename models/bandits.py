@@ -17,6 +17,9 @@ engine needs on top:
 
 - **revenue rewards for Thompson sampling**: a reward ``r`` in [0, 1] updates the Beta
   posterior as a Bernoulli(``r``) draw (Agrawal & Goyal 2012), seeded like the choice;
+- **provisional misses** (:meth:`Bandit.assume_miss`): a shown offer counts as a miss at
+  once and is corrected when its reward lands, so clicks (fast) and misses (known only when
+  the window ends) reach the posteriors alike, instead of recent offers looking better;
 - **discounted Thompson sampling** (``half_life_ms``): posteriors whose evidence fades in
   event time (:class:`models.discounted_beta.DiscountedBeta`), for rates that change;
 - **forgetting on demand** (:meth:`Bandit.forget`): an arm's evidence back to the prior and
@@ -90,6 +93,8 @@ class Bandit:
         self.clock = 0
         #: Rewards learned per arm.
         self.counts: dict[str, int] = {}
+        #: Provisional misses not yet corrected, per arm.
+        self.assumed: dict[str, int] = {}
         self.discounted = (
             DiscountedBeta(half_life_ms) if kind == "thompson" and half_life_ms else None
         )
@@ -131,6 +136,15 @@ class Bandit:
         arm = rng.choice(list(arms)) if rng.random() < self.epsilon else greedy
         return arm, self.epsilon / len(arms) + (1.0 - self.epsilon) * (arm == greedy)
 
+    def assume_miss(self, arm: str, now: int = 0) -> None:
+        """Count a miss for ``arm`` now, shown at event time ``now``; the reward that lands
+        later with ``provisional=True`` replaces it. Linear policies wait for the reward."""
+        if self.kind in ("linucb", "random"):
+            return  # a linear model cannot take an observation back
+        self.clock = max(self.clock, now)
+        self.assumed[arm] = self.assumed.get(arm, 0) + 1
+        self._learn(arm, False, now)
+
     def update(
         self,
         arm: str,
@@ -138,11 +152,16 @@ class Bandit:
         context: Mapping[str, float] | None = None,
         seed: int = 0,
         now: int = 0,
+        provisional: bool = False,
     ) -> None:
-        """Learn ``reward`` (in [0, 1]) for ``arm``, observed at event time ``now`` (ms)."""
+        """Learn ``reward`` (in [0, 1]) for ``arm``, observed at event time ``now`` (ms);
+        ``provisional``: a miss was assumed for it (:meth:`assume_miss`) and is replaced."""
         self.updates += 1
         self.counts[arm] = self.counts.get(arm, 0) + 1
         self.clock = max(self.clock, now)
+        if provisional and self.assumed.get(arm, 0) > 0:
+            self.assumed[arm] -= 1
+            self._learn(arm, False, now, undo=True)
         if self.kind == "thompson":
             success = reward >= 1.0 or (reward > 0.0 and random.Random(seed).random() < reward)
             self._learn(arm, success, now)
@@ -151,16 +170,16 @@ class Bandit:
                 self.linear.update(arm, context or {}, reward)
             self._learn(arm, reward, now)
 
-    def _learn(self, arm: str, outcome: float, now: int) -> None:
-        """Add one outcome of ``arm`` to its statistics."""
+    def _learn(self, arm: str, outcome: float, now: int, undo: bool = False) -> None:
+        """Add (or with ``undo`` take back) one outcome of ``arm`` to its statistics."""
         if self.discounted is not None:
-            self.discounted.update(arm, bool(outcome), now)
+            self.discounted.update(arm, bool(outcome), now, weight=-1.0 if undo else 1.0)
         elif self.kind == "thompson":
             posterior = self.betas.get(arm) or self.betas.setdefault(arm, proba.Beta())
-            posterior.update(bool(outcome))
+            posterior.revert(bool(outcome)) if undo else posterior.update(bool(outcome))
         else:
             average = self.averages.get(arm) or self.averages.setdefault(arm, stats.Mean())
-            average.update(outcome)
+            average.revert(outcome) if undo else average.update(outcome)
 
     def forget(self, arm: str, keep: float | None = None) -> None:
         """Drop what was learned of ``arm`` (back to the prior), and with ``keep`` scale
@@ -186,6 +205,9 @@ class Bandit:
                 factor = keep / seen
             else:
                 continue
+            # Its provisional misses went with the evidence: rewards still to land for them
+            # are learned as they are.
+            self.assumed.pop(other, None)
             if self.discounted is not None:
                 self.discounted.shrink(factor, arm=other)
             else:

@@ -56,13 +56,14 @@ class DiscountedBeta:
             raise ValueError("half_life_ms must be positive")
         self.evidence = DecayedFeatures(half_lives_ms=(half_life_ms,))
         self.prior = prior
-        #: Observations learned per arm, undiscounted (what "pulls" reports).
+        #: Outcomes added per arm, undiscounted (what orders :meth:`arms`).
         self.counts: dict[str, int] = {}
 
-    def update(self, arm: str, success: bool, ts: int) -> None:
-        """Learn one Bernoulli outcome of ``arm`` observed at event time ``ts`` (ms)."""
-        self.evidence.add(f"{arm}\x00{'s' if success else 'f'}", 1.0, ts)
-        self.counts[arm] = self.counts.get(arm, 0) + 1
+    def update(self, arm: str, success: bool, ts: int, weight: float = 1.0) -> None:
+        """Learn one Bernoulli outcome of ``arm`` observed at event time ``ts`` (ms); a
+        ``weight`` of -1 takes one back (a provisional miss replaced by its reward)."""
+        self.evidence.add(f"{arm}\x00{'s' if success else 'f'}", weight, ts)
+        self.counts[arm] = self.counts.get(arm, 0) + (weight > 0)
 
     def posterior(self, arm: str, now: int) -> tuple[float, float]:
         """``(alpha, beta)`` of ``arm`` at event time ``now``."""

@@ -10,6 +10,10 @@ becomes a "no offer" decision, released downstream. A changed policy kind in a c
 update starts a fresh state for its keys: posteriors of another policy kind (or of another
 drift half-life) do not carry over.
 
+A reward record marked ``shown`` is a delivered decision whose window is still open: the
+bandit counts a provisional miss for it until its reward replaces it
+(:meth:`~state.policy.PolicyState.assume_miss`).
+
 Outputs: ``("decision", record)`` and ``("conversion", campaign_id)`` for the budget gate
 (keyed by campaign), ``("policy", (key, document))`` for Redis, ``("drift", record)`` for
 each change the campaign's drift detector found (the drift topic).
@@ -74,6 +78,9 @@ class PolicyStep:
             state = PolicyState(campaign)
         if kind == "candidate":
             return state, [("decision", state.decide(campaign, payload))]
+        if payload.get("shown"):
+            state.assume_miss(payload)
+            return state, []
         modelled = campaign.response_model == "auto"
         out: list[Output] = [("drift", d) for d in state.learn(payload, campaign.drift, modelled)]
         key = f"{campaign.id}|{payload['segment']}"

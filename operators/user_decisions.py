@@ -225,7 +225,7 @@ class Decisioning:
         several = contact is not None and len(contact.channels) > 1
         if ledger.confirm(did, str(payload["offer"]), channel) and several and self.slots:
             self.slots.confirm(user, did, contact.campaign, channel)
-        reward = ledger.settle(did)
+        reward = ledger.settle(did) or ledger.shown(did)
         return [("reward", _routed(reward))] if reward is not None else []
 
     def on_recorded(
@@ -303,6 +303,8 @@ def _feedback(ledger: ContactLedger, event: Event, kind: str, letter: Letter) ->
         status = "late" if status == "unknown" else status
     if status == "closed":
         return [*out, ("reward", _routed(reward))]
+    if status == "open" and (shown := ledger.shown(did)) is not None:
+        out.append(("reward", _routed(shown)))
     if status in ("open", "done") or event.decision_id is None:
         return out
     if status == "late":

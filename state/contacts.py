@@ -12,6 +12,8 @@ window can only close once the decision is confirmed (:meth:`ContactLedger.settl
 silent) or as soon as the reward cannot change (a binary reward combined by ``first``/``max``
 that reached 1). Closing a *delivered* decision yields its reward (0 when nothing came back:
 otherwise the posteriors would only ever see successes); an undelivered one yields nothing.
+A delivered decision whose window is still open yields a ``shown`` record once, so the policy
+counts a provisional miss at delivery (:meth:`ContactLedger.shown`).
 
 Closed decisions shrink to ``(decision_id, campaign, channel, ts, window_end)``: enough to
 count caps and to tell late feedback (after the window) from an unknown decision id; feedback
@@ -77,6 +79,8 @@ class Contact:
     sent: bool = False
     experiments: tuple[str, ...] = ()
     covariates: tuple[float, ...] = ()
+    #: The policy counted a provisional miss when it was shown (:meth:`ContactLedger.shown`).
+    assumed: bool = False
 
     @property
     def closes_at(self) -> int:
@@ -94,6 +98,7 @@ class Contact:
             "revenue": self.revenue,
             "context": self.context,
             "ts": self.ts,
+            "provisional": self.assumed,
             "variants": [
                 key.split("|") for key in self.experiments if not key.startswith(HOLDOUT_ID + "|")
             ],
@@ -212,6 +217,21 @@ class ContactLedger:
             contact.value = max(old, gain)
         reward = self.settle(decision_id)
         return ("closed", reward) if reward is not None else ("open", None)
+
+    def shown(self, decision_id: str) -> dict[str, Any] | None:
+        """A confirmed decision was delivered and its window is still open: the record that
+        has the policy count a provisional miss for it (``shown``), once; its reward replaces
+        the miss when the window closes, so a click (known early) and a miss (known only at
+        the window's end) reach the policy at the same moment. Only where a response closes
+        the window early: a revenue reward summed or maxed over the window is known at its
+        end whatever happens, and a provisional miss would only make the policy pessimistic."""
+        contact = self.open.get(decision_id)
+        if contact is None or not contact.sent or contact.delivered is None or contact.assumed:
+            return None
+        if contact.reward_kind == "revenue" and contact.combine != "first":
+            return None
+        contact.assumed = True
+        return {**contact.reward(), "provisional": False, "shown": True}
 
     def settle(self, decision_id: str) -> dict[str, Any] | None:
         """Close a confirmed decision whose reward can no longer change (a binary reward

@@ -113,6 +113,11 @@ class PolicyState:
             "model_version": f"{campaign.id}@{campaign.version}:{self.bandit.updates}",
         }
 
+    def assume_miss(self, shown: dict[str, Any]) -> None:
+        """A delivered decision's window is open: the bandit counts a miss for its offer
+        until :meth:`learn` gets its reward (marked ``provisional``) and replaces it."""
+        self.bandit.assume_miss(shown["offer"], now=int(shown["ts"]))
+
     def learn(
         self, reward: dict[str, Any], drift: DriftConfig | None = None, modelled: bool = True
     ) -> list[dict[str, Any]]:
@@ -125,7 +130,9 @@ class PolicyState:
         drift = drift or DriftConfig()
         watching = modelled and drift.detector != "none" and self.model.samples
         predicted = self.model.predict(context, offer, channel) if watching else None
-        self.bandit.update(offer, value, context, seed_of(reward["decision_id"]), now=ts)
+        seed = seed_of(reward["decision_id"])
+        provisional = bool(reward.get("provisional"))
+        self.bandit.update(offer, value, context, seed, now=ts, provisional=provisional)
         if modelled:
             self.model.learn(context, offer, channel, value > 0)
         self.rewards += 1

@@ -93,6 +93,42 @@ def test_unknown_policy_is_refused() -> None:
         Bandit("softmax")
 
 
+@pytest.mark.parametrize("half_life_ms", [None, 10**12])
+def test_a_provisional_miss_is_replaced_by_its_reward(half_life_ms) -> None:
+    bandit = Bandit("thompson", half_life_ms=half_life_ms)
+    for _ in range(3):
+        bandit.assume_miss("a", now=0)
+    assert bandit.posterior("a") == pytest.approx((1.0, 4.0))
+    bandit.update("a", 1.0, now=0, provisional=True)
+    bandit.update("a", 0.0, now=0, provisional=True)
+    assert bandit.posterior("a") == pytest.approx((2.0, 3.0))  # one click, two misses so far
+    assert bandit.pulls() == {"a": 2}
+    bandit.update("a", 0.0, now=0, provisional=True)
+    bandit.update("a", 1.0, now=0, provisional=True)  # its miss was never assumed (a reset)
+    assert bandit.posterior("a") == pytest.approx((3.0, 3.0))
+
+
+@pytest.mark.parametrize("provisional", [True, False])
+def test_uneven_delays_inflate_the_mean_only_without_provisional_misses(provisional) -> None:
+    """Clicks land 10 shows later, misses 3,000 later (when the window ends): learning each
+    outcome when it becomes known overrates a 5% offer; a provisional miss does not."""
+    bandit = Bandit("thompson")
+    rng = random.Random(2)
+    landing: dict[int, list[float]] = {}
+    for i in range(6_000):
+        won = rng.random() < 0.05
+        if provisional:
+            bandit.assume_miss("a")
+        landing.setdefault(i + (10 if won else 3_000), []).append(float(won))
+        for reward in landing.pop(i, []):
+            bandit.update("a", reward, provisional=provisional)
+    mean = bandit.means()["a"]
+    if provisional:
+        assert mean == pytest.approx(0.05, abs=0.012)
+    else:
+        assert mean > 0.08
+
+
 def test_ucb_and_linucb_are_deterministic_with_ties_to_the_callers_order() -> None:
     for kind in ("ucb", "linucb"):
         bandit = Bandit(kind)
@@ -121,3 +157,12 @@ def test_a_bandit_pickled_with_a_river_policy_loads_its_statistics() -> None:
                            "discounted": None, "policy": greedy})  # fmt: skip
     loaded = pickle.loads(pickle.dumps(means))
     assert loaded.means() == {"a": 1.0} and loaded.epsilon == 0.3
+
+
+def test_forgetting_an_arm_drops_its_provisional_misses() -> None:
+    bandit = Bandit("thompson")
+    for _ in range(4):
+        bandit.assume_miss("a")
+    bandit.forget("a")
+    bandit.update("a", 1.0, provisional=True)  # its miss went with the reset
+    assert bandit.posterior("a") == (2.0, 1.0)

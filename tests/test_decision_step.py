@@ -61,6 +61,7 @@ class Harness:
         self.budget_state: dict[str, object] = {}
         self.decisions: list[dict] = []
         self.rewards: list[dict] = []
+        self.shown: list[dict] = []  # delivered decisions' provisional misses
         self.dead: list = []
         self.experiment: list[tuple[str, list[float], int]] = []
         self.funnel: list[tuple[str, dict]] = []
@@ -89,7 +90,7 @@ class Harness:
             elif tag in ("candidate", "reward"):
                 key, item = payload
                 if tag == "reward":
-                    self.rewards.append(item)
+                    (self.shown if item.get("shown") else self.rewards).append(item)
                 state, results = self.policy(self.policy_state.get(key), (tag, item))
                 self.policy_state[key] = state
                 for kind, result in results:
@@ -131,10 +132,18 @@ def test_request_decision_feedback_and_reward() -> None:
     did = decision["decision_id"]
     h.send("i1", EventType.OFFER_IMPRESSION, T0 + 10, channel="web", decision_id=did)
     assert h.rewards == []
+    # Delivered: the policy counts a provisional miss, once, which the click replaces.
+    key = f"promo|{decision['segment']}"
+    assert [(s["decision_id"], s["offer"]) for s in h.shown] == [(did, decision["offer_id"])]
+    assert h.policy_state[key].bandit.assumed == {decision["offer_id"]: 1}
+    h.send("i2", EventType.OFFER_IMPRESSION, T0 + 15, channel="web", decision_id=did)
+    assert len(h.shown) == 1
     h.send("k1", EventType.OFFER_CLICK, T0 + 20, channel="web", decision_id=did)
-    assert [(r["decision_id"], r["reward"], r["offer"]) for r in h.rewards] == [
-        (did, 1.0, decision["offer_id"])
+    assert [(r["decision_id"], r["reward"], r["offer"], r["provisional"]) for r in h.rewards] == [
+        (did, 1.0, decision["offer_id"], True)
     ]
+    assert h.policy_state[key].bandit.assumed == {decision["offer_id"]: 0}
+    assert h.policy_state[key].bandit.posterior(decision["offer_id"]) == (2.0, 1.0)
     h.send("k2", EventType.OFFER_CLICK, T0 + 30, channel="web", decision_id=did)
     assert h.dead == []  # the reward was final already: a second click is not needed
     h.send("k4", EventType.OFFER_CLICK, T0 + 3_600_001, channel="web", decision_id=did)
@@ -197,6 +206,8 @@ def test_cart_abandoned_trigger_fires_on_its_timer_once_and_revenue_rewards_sum(
     h.tick(T0 + 1_800_000 + 86_400_000)
     (reward,) = h.rewards
     assert reward["reward"] == 0.8 and reward["revenue"] == 80.0
+    # A summed revenue is only known when the window ends: no provisional miss meanwhile.
+    assert h.shown == [] and reward["provisional"] is False
 
 
 def test_no_consent_is_an_explicit_no_offer_and_snapshots_keep_the_ledger() -> None:

@@ -147,7 +147,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decisions", type=positive_int, default=200_000, help="decisions (200,000)")
     p.add_argument("--policy", choices=KINDS, help="override the campaign's policy kind")
     p.add_argument("--campaign", default="spring_sale", help="shipped campaign (spring_sale)")
-    p.add_argument("--delay", type=int, default=500, help="decisions before a reward lands")
+    p.add_argument("--delay", type=int, default=500,
+                   help="decisions before a miss lands (the window's end; 500)")  # fmt: skip
+    p.add_argument("--click-delay", type=int,
+                   help="decisions before a click lands (default: --delay)")  # fmt: skip
+    p.add_argument("--provisional", action=argparse.BooleanOptionalAction, default=True,
+                   help="count each shown offer as a miss until its reward lands (on)")  # fmt: skip
     p.add_argument("--seed", type=int, default=7, help="random seed (7)")
     p.add_argument(
         "--drift",
@@ -360,6 +365,8 @@ def _simulate(args: argparse.Namespace) -> int:
         campaign_id=args.campaign,
         policy=args.policy,
         delay=args.delay,
+        click_delay=args.click_delay,
+        provisional=args.provisional,
         seed=args.seed,
         drift=drift,
         response=response,

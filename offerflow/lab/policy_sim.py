@@ -19,7 +19,11 @@ happens at event time *i* seconds, which is what a discount half-life is measure
 
 Every decision draws one uniform number and each policy is rewarded if it falls under its
 chosen offer's probability (common random numbers: the comparison is not blurred by luck).
-Rewards reach the policies ``delay`` decisions later, as closed reward windows do in the flow.
+Rewards reach the policies ``delay`` decisions later, as closed reward windows do in the flow;
+with ``click_delay`` a click arrives sooner than a miss, which is only known when the window
+ends (what real traffic does). As in the flow, each shown offer counts as a provisional miss
+at once and its reward replaces it (``provisional``; off, a policy learns of clicks before
+misses and overrates what it showed recently).
 This measures learning, not transport: the broker path is exercised by the demo and the
 integration tests.
 """
@@ -27,6 +31,8 @@ integration tests.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import random
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -84,6 +90,8 @@ def compare(
     campaign_id: str = "spring_sale",
     policy: str | None = None,
     delay: int = 500,
+    click_delay: int | None = None,
+    provisional: bool = True,
     seed: int = 7,
     tail: float = 0.2,
     drift: Drift | None = None,
@@ -110,7 +118,8 @@ def compare(
     after = drift.after(base) if drift else base
     blends: dict[float, Population] = {0.0: base, 1.0: after}
     states: dict[str, dict[str, PolicyState]] = {p: {} for p in POLICIES}
-    pending: deque = deque()
+    pending: list = []  # (due decision, order, policy state, reward, drift setting, result)
+    order = itertools.count()
     results = {p: Result() for p in POLICIES}
     rng = random.Random(seed)
     tail_start = int(decisions * (1 - tail))
@@ -147,7 +156,12 @@ def compare(
             won = u < p
             if state is not None:
                 reward = {**request, "offer": offer, "channel": channel, "reward": float(won)}
-                pending.append((i, state, reward, variants[name].drift, results[name]))
+                if provisional:
+                    state.assume_miss(reward)
+                    reward["provisional"] = True
+                due = i + (click_delay if won and click_delay is not None else delay)
+                item = (due, next(order), state, reward, variants[name].drift, results[name])
+                heapq.heappush(pending, item)
             result = results[name]
             result.rewards += won
             result.track(i, p, best_p, drift.at + drift.length if drift else None, window)
@@ -156,8 +170,8 @@ def compare(
                 result.tail_expected += p
             if i < decisions * tail or i >= tail_start:
                 result.best_share["first" if i < decisions * tail else "last"] += offer == best
-        while pending and pending[0][0] <= i - delay:
-            _, state, reward, setting, result = pending.popleft()
+        while pending and pending[0][0] <= i:
+            _due, _order, state, reward, setting, result = heapq.heappop(pending)
             result.detections += len(state.learn(reward, setting))
     return results, base, decisions - tail_start
 
