@@ -227,7 +227,8 @@ def _loop(
     _print_loop(report, settings, outbox)
     log_path = os.path.join(outbox, "decisions.jsonl")
     report.write_log(log_path)
-    _print_ope(log_path)
+    truth = sum(d.uniform for d in report.delivered) / max(1, len(report.delivered))
+    _print_ope(log_path, truth)
     print("\nattribution of the run's conversions (live totals, `offerflow attribution report`):")
     print(attribution_report.render(attribution), end="")
     print("\nexperiments (live sums, `offerflow experiments report`):")
@@ -317,7 +318,7 @@ def _print_loop(report: LiveReport, settings: Settings, outbox: str) -> None:
     )
 
 
-def _print_ope(log_path: str) -> None:
+def _print_ope(log_path: str, uniform_truth: float) -> None:
     from models import ope
     from models.ope_log import read_log
 
@@ -330,3 +331,5 @@ def _print_ope(log_path: str) -> None:
     for name, target in (("uniform", ope.uniform), ("greedy", ope.greedy(log))):
         for est in (ope.ipw(log, target), ope.snipw(log, target), ope.doubly_robust(log, target)):
             print(f"  {name:8}{est.method:>6}: {est.value:.4f}  [{est.low:.4f}, {est.high:.4f}]")
+        if name == "uniform":  # the simulator knows what uniform random would really earn
+            print(f"  {name:8}{'true':>6}: {uniform_truth:.4f}  (expected, hidden click rates)")
