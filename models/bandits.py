@@ -12,8 +12,9 @@ engine needs on top:
   - ``thompson``: by quadrature over the Beta posteriors (:mod:`models.thompson`);
   - ``epsilon_greedy``: ``epsilon / k + (1 - epsilon) * [greedy]``;
   - ``random``: ``1 / k``;
-  - ``ucb`` and ``linucb`` (:mod:`models.lin_ucb`): deterministic, ties going to the first
-    arm in the caller's order (the response model's ranking), so 1;
+  - ``ucb`` and ``linucb`` (:mod:`models.linear_bandits`): deterministic, ties going to the
+    first arm in the caller's order (the response model's ranking), so 1;
+  - ``lints`` (linear Thompson sampling): exact, by quadrature over its normal draws;
 
 - **revenue rewards for Thompson sampling**: a reward ``r`` in [0, 1] updates the Beta
   posterior as a Bernoulli(``r``) draw (Agrawal & Goyal 2012), seeded like the choice;
@@ -54,9 +55,9 @@ from river import proba, stats
 
 from models import thompson
 from models.discounted_beta import DiscountedBeta
-from models.lin_ucb import LinUCB
+from models.linear_bandits import LinTS, LinUCB
 
-KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
+KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "lints", "random")
 
 
 class Bandit:
@@ -65,11 +66,11 @@ class Bandit:
     Parameters
     ----------
     kind
-        ``thompson`` (Beta-Bernoulli), ``ucb``, ``epsilon_greedy``, ``linucb`` (contextual,
-        on the decision's context features) or ``random``.
+        ``thompson`` (Beta-Bernoulli), ``ucb``, ``epsilon_greedy``, ``linucb`` or ``lints``
+        (contextual, on the decision's context features) or ``random``.
     params
         Policy parameters: ``epsilon`` (0.1), ``delta`` (UCB exploration, 1.0), ``alpha``
-        (LinUCB exploration in units of the reward's noise, 0.25).
+        (LinUCB's and LinTS's exploration, in units of the reward's noise, 0.25).
     half_life_ms
         Thompson sampling only: evidence halves every ``half_life_ms`` of event time (the
         ``now`` of :meth:`choose` and :meth:`update`); ``None`` keeps it all.
@@ -101,9 +102,13 @@ class Bandit:
         #: Thompson sampling's posteriors (when not discounted).
         self.betas: dict[str, proba.Beta] = {}
         #: Mean reward per arm of the other kinds (what UCB and epsilon-greedy choose by;
-        #: for LinUCB, what its document shows).
+        #: for the linear kinds, what their document shows).
         self.averages: dict[str, stats.Mean] = {}
-        self.linear = LinUCB(params.get("alpha", 0.25)) if kind == "linucb" else None
+        self.linear: LinUCB | LinTS | None = None
+        if kind == "linucb":
+            self.linear = LinUCB(params.get("alpha", 0.25))
+        elif kind == "lints":
+            self.linear = LinTS(params.get("alpha", 0.25))
 
     def choose(
         self,
@@ -120,13 +125,17 @@ class Bandit:
         if len(arms) == 1:
             return arms[0], 1.0
         if self.kind == "thompson":
-            chosen, propensity = thompson.choose([self.posterior(a) for a in arms], seed)
+            if self.discounted is not None:
+                posteriors = [self.posterior(a) for a in arms]
+            else:
+                found = map(self.betas.get, arms)
+                posteriors = [(b.alpha, b.beta) if b is not None else (1.0, 1.0) for b in found]
+            chosen, propensity = thompson.choose(posteriors, seed)
             return arms[chosen], propensity
         if self.kind == "random":
             return random.Random(seed).choice(list(arms)), 1.0 / len(arms)
-        if self.kind == "linucb":
-            assert self.linear is not None
-            return self.linear.choose(arms, context or {}), 1.0
+        if self.linear is not None:
+            return self.linear.choose(arms, context or {}, seed)
         if self.kind == "ucb":
             bounds = [self._upper_bound(a) for a in arms]
             return arms[bounds.index(max(bounds))], 1.0
@@ -136,13 +145,17 @@ class Bandit:
         arm = rng.choice(list(arms)) if rng.random() < self.epsilon else greedy
         return arm, self.epsilon / len(arms) + (1.0 - self.epsilon) * (arm == greedy)
 
-    def assume_miss(self, arm: str, now: int = 0) -> None:
-        """Count a miss for ``arm`` now, shown at event time ``now``; the reward that lands
-        later with ``provisional=True`` replaces it. Linear policies wait for the reward."""
-        if self.kind in ("linucb", "random"):
-            return  # a linear model cannot take an observation back
+    def assume_miss(
+        self, arm: str, context: Mapping[str, float] | None = None, now: int = 0
+    ) -> None:
+        """Count a miss for ``arm`` shown in ``context`` at event time ``now``; the reward
+        that lands later with ``provisional=True`` (and the same context) replaces it."""
+        if self.kind == "random":
+            return
         self.clock = max(self.clock, now)
         self.assumed[arm] = self.assumed.get(arm, 0) + 1
+        if self.linear is not None:
+            self.linear.update(arm, context or {}, 0.0)
         self._learn(arm, False, now)
 
     def update(
@@ -159,14 +172,18 @@ class Bandit:
         self.updates += 1
         self.counts[arm] = self.counts.get(arm, 0) + 1
         self.clock = max(self.clock, now)
-        if provisional and self.assumed.get(arm, 0) > 0:
+        replacing = provisional and self.assumed.get(arm, 0) > 0
+        if replacing:
             self.assumed[arm] -= 1
             self._learn(arm, False, now, undo=True)
         if self.kind == "thompson":
             success = reward >= 1.0 or (reward > 0.0 and random.Random(seed).random() < reward)
             self._learn(arm, success, now)
         elif self.kind != "random":
-            if self.linear is not None:
+            if self.linear is not None and replacing:
+                # The regression already holds this context, with reward 0: add the reward.
+                self.linear.credit(arm, context or {}, reward)
+            elif self.linear is not None:
                 self.linear.update(arm, context or {}, reward)
             self._learn(arm, reward, now)
 

@@ -1,4 +1,5 @@
-"""Thompson sampling over Beta posteriors, with the exact probability of each choice.
+"""Thompson sampling over Beta posteriors, with the exact probability of each choice (and
+the same probability for normal draws, what linear Thompson sampling makes).
 
 Thompson sampling draws one value from each arm's Beta posterior and plays the arm with the
 largest draw. The probability that arm ``c`` is played (its propensity, what off-policy
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import special
@@ -79,24 +80,94 @@ def choose(posteriors: Sequence[tuple[float, float]], seed: int) -> tuple[int, f
 def win_probability(posteriors: Sequence[tuple[float, float]], arm: int) -> float:
     """Probability that ``arm``'s draw is the largest of independent draws from Beta
     ``(alpha, beta)`` ``posteriors`` (each parameter at least 1)."""
-    means, devs, lows, highs = [], [], [], []
+    means, devs = [], []
     for alpha, beta in posteriors:
         n = alpha + beta
-        mean = alpha / n
-        dev = math.sqrt(alpha * beta / (n * n * (n + 1.0)))
-        means.append(mean)
-        devs.append(dev)
-        lows.append(max(mean - _RANGE * dev, 0.0))
-        highs.append(min(mean + _RANGE * dev, 1.0))
-    others = [j for j in range(len(posteriors)) if j != arm]
+        means.append(alpha / n)
+        devs.append(math.sqrt(alpha * beta / (n * n * (n + 1.0))))
+    alpha, beta = posteriors[arm]
+
+    def density(x: np.ndarray) -> np.ndarray:
+        log = (alpha - 1.0) * np.log(x) + (beta - 1.0) * np.log1p(-x)
+        return np.exp(log - special.betaln(alpha, beta))
+
+    def cdfs(live: list[int], x: np.ndarray) -> np.ndarray:
+        a = np.array([posteriors[j][0] for j in live])[:, None]
+        b = np.array([posteriors[j][1] for j in live])[:, None]
+        return special.betainc(a, b, x)
+
+    def above(top: float) -> float:
+        return 1.0 - float(special.betainc(alpha, beta, top))
+
+    return _race(means, devs, arm, (0.0, 1.0), density, cdfs, above)
+
+
+def normal_win_probability(means: Sequence[float], devs: Sequence[float], arm: int) -> float:
+    """Probability that ``arm``'s draw is the largest of independent normal draws with
+    ``means`` and standard deviations ``devs`` (what linear Thompson sampling draws).
+
+    >>> round(normal_win_probability([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 1), 5)
+    0.33333
+    >>> round(normal_win_probability([0.1, 0.0], [0.0, 0.1], 0), 6)  # a sure score: P(Y < 0.1)
+    0.841345
+    """
+    mean, dev = means[arm], devs[arm]
+    if dev == 0.0:  # a point: the chance every other draw falls below it (a tie between
+        # points goes to the first, as the draws' argmax does)
+        p = math.prod(
+            (
+                0.5 * math.erfc((m - mean) / (s * math.sqrt(2.0)))
+                if s
+                else float((m, arm) < (mean, j))
+            )
+            for j, (m, s) in enumerate(zip(means, devs, strict=True))
+            if j != arm
+        )
+        return max(p, FLOOR)
+    spread = [max(s, dev * 1e-9) for s in devs]
+
+    def density(x: np.ndarray) -> np.ndarray:
+        z = (x - mean) / dev
+        return np.exp(-0.5 * z * z) / (dev * math.sqrt(2.0 * math.pi))
+
+    def cdfs(live: list[int], x: np.ndarray) -> np.ndarray:
+        m = np.array([means[j] for j in live])[:, None]
+        s = np.array([spread[j] for j in live])[:, None]
+        return special.ndtr((x - m) / s)
+
+    def above(top: float) -> float:
+        return float(special.ndtr((mean - top) / dev))
+
+    # A normal's tails are thin: 5 deviations leave ~3e-7 out, and the nodes sit closer.
+    return _race(list(means), spread, arm, (-math.inf, math.inf), density, cdfs, above, 5.0)
+
+
+def _race(
+    means: list[float],
+    devs: list[float],
+    arm: int,
+    support: tuple[float, float],
+    density: Callable[[np.ndarray], np.ndarray],
+    cdfs: Callable[[list[int], np.ndarray], np.ndarray],
+    above: Callable[[float], float],
+    width: float = _RANGE,
+) -> float:
+    """The integral of ``arm``'s ``density`` times the other arms' distribution functions
+    (``cdfs`` of the listed arms at the points), by the quadrature the module describes;
+    ``above(t)``: ``arm``'s mass above ``t``; ranges of ``width`` deviations."""
+    floor, ceiling = support
+    lows = [m - width * s for m, s in zip(means, devs, strict=True)]
+    lows = [low if low > floor else floor for low in lows]
+    highs = [m + width * s for m, s in zip(means, devs, strict=True)]
+    highs = [high if high < ceiling else ceiling for high in highs]
+    others = [j for j in range(len(means)) if j != arm]
     if not others:
         return 1.0
-    alpha, beta = posteriors[arm]
     start = max(lows[arm], max(lows[j] for j in others))
     top = max(highs[j] for j in others)
     end = min(highs[arm], top)
-    # Above every competitor's range the integrand is f_c alone: its mass is exact.
-    tail = 1.0 - float(special.betainc(alpha, beta, top)) if top < highs[arm] else 0.0
+    # Above every competitor's range the integrand is the density alone: its mass is exact.
+    tail = above(top) if top < highs[arm] else 0.0
     if end <= start:
         return max(tail, FLOOR)
     live = [j for j in others if highs[j] > start]
@@ -114,11 +185,7 @@ def win_probability(posteriors: Sequence[tuple[float, float]], arm: int) -> floa
         widths = np.diff(edges)
         x = (edges[:-1, None] + widths[:, None] * _NODES).ravel()
         weights = (widths[:, None] * _WEIGHTS).ravel()
-    density = np.exp(
-        (alpha - 1.0) * np.log(x) + (beta - 1.0) * np.log1p(-x) - special.betaln(alpha, beta)
-    )
+    values = density(x)
     if live:
-        a = np.array([posteriors[j][0] for j in live])[:, None]
-        b = np.array([posteriors[j][1] for j in live])[:, None]
-        density *= special.betainc(a, b, x).prod(axis=0)
-    return max(float(density @ weights) + tail, FLOOR)
+        values *= cdfs(live, x).prod(axis=0)
+    return max(float(values @ weights) + tail, FLOOR)

@@ -131,10 +131,10 @@ class Campaign:
         return start <= minute < end if start <= end else minute >= start or minute < end
 
     def offer(self, offer_id: str) -> Offer | None:
-        return self._offer_ids.get(offer_id)
+        return self.offer_ids.get(offer_id)
 
     @functools.cached_property
-    def _offer_ids(self) -> dict[str, Offer]:
+    def offer_ids(self) -> dict[str, Offer]:
         """Offers by id (a decision looks each candidate up)."""
         return {o.id: o for o in reversed(self.offers)}
 

@@ -86,7 +86,7 @@ class PolicyState:
         request's offers is still in the campaign)."""
         context = request["context"]
         channels = request["channels"]
-        offers = [o for o in request["offers"] if campaign.offer(o) is not None]
+        offers = [o for o in request["offers"] if o in campaign.offer_ids]
         record = _record(request, campaign, self.kind)
         if not offers:
             return {**record, "reason": "offer_removed"}
@@ -116,7 +116,7 @@ class PolicyState:
     def assume_miss(self, shown: dict[str, Any]) -> None:
         """A delivered decision's window is open: the bandit counts a miss for its offer
         until :meth:`learn` gets its reward (marked ``provisional``) and replaces it."""
-        self.bandit.assume_miss(shown["offer"], now=int(shown["ts"]))
+        self.bandit.assume_miss(shown["offer"], shown["context"], now=int(shown["ts"]))
 
     def learn(
         self, reward: dict[str, Any], drift: DriftConfig | None = None, modelled: bool = True

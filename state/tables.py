@@ -24,7 +24,7 @@ from typing import Any
 
 #: The channels a campaign can use and the policies it can choose offers with.
 CHANNELS = ("email", "sms", "push", "web")
-POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
+POLICIES = ("thompson", "ucb", "epsilon_greedy", "linucb", "lints", "random")
 
 _ID = re.compile(r"[\w.\-]{1,64}")
 

@@ -26,7 +26,7 @@ def trained(kind: str, n: int = 600) -> Bandit:
     return bandit
 
 
-@pytest.mark.parametrize("kind", ["thompson", "epsilon_greedy", "random"])
+@pytest.mark.parametrize("kind", ["thompson", "epsilon_greedy", "lints", "random"])
 def test_logged_propensity_matches_the_choice_frequency(kind: str) -> None:
     bandit = trained(kind, n=40)  # little data: the choice is genuinely uncertain
     draws = 4000
@@ -51,7 +51,7 @@ def test_same_decision_same_choice(kind: str) -> None:
     assert bandit.choose(ARMS, context, seed=42) == bandit.choose(ARMS, context, seed=42)
 
 
-@pytest.mark.parametrize("kind", ["thompson", "ucb", "epsilon_greedy"])
+@pytest.mark.parametrize("kind", ["thompson", "ucb", "epsilon_greedy", "linucb", "lints"])
 def test_every_learning_policy_finds_the_planted_best_arm(kind: str) -> None:
     bandit = Bandit(kind, {"epsilon": 0.1})
     rng = random.Random(3)
@@ -166,3 +166,17 @@ def test_forgetting_an_arm_drops_its_provisional_misses() -> None:
     bandit.forget("a")
     bandit.update("a", 1.0, provisional=True)  # its miss went with the reset
     assert bandit.posterior("a") == (2.0, 1.0)
+
+
+def test_a_linear_policy_learns_the_same_from_a_provisional_miss_and_its_reward() -> None:
+    direct, provisional = Bandit("linucb"), Bandit("linucb")
+    rng = random.Random(6)
+    for _ in range(50):
+        context = {"bias": 1.0, "x": rng.random()}
+        reward = float(rng.random() < 0.3)
+        direct.update("a", reward, context)
+        provisional.assume_miss("a", context)
+        provisional.update("a", reward, context, provisional=True)
+    (a1, b1), (a2, b2) = direct.linear.arms["a"], provisional.linear.arms["a"]
+    assert a1 == pytest.approx(a2) and b1 == pytest.approx(b2)
+    assert direct.means() == pytest.approx(provisional.means())

@@ -1,17 +1,20 @@
 """Thompson sampling's logged propensities are the probabilities of the choices: against an
 exact closed form, against adaptive quadrature, against a million posterior draws, and
-against how often :func:`models.thompson.choose` really picks each arm."""
+against how often :func:`models.thompson.choose` (and linear Thompson sampling) really picks
+each arm."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-from models.thompson import choose, win_probability
+from models.linear_bandits import LinTS
+from models.thompson import choose, normal_win_probability, win_probability
 
 #: Posterior sets a campaign meets: flat priors, near ties, a new offer beside offers with
 #: 40,000 observations, skewed small counts, discounted (non-integer) evidence, many arms.
@@ -108,3 +111,49 @@ def test_choices_are_made_with_the_logged_probabilities() -> None:
         p = win_probability(posteriors, arm)
         assert abs(picked[arm] / n - p) <= 4 * math.sqrt(p * (1 - p) / n), (arm, picked, p)
     assert choose(posteriors, 99) == choose(posteriors, 99)  # a replay chooses alike
+
+
+NORMAL_SETS = {
+    "equal": ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]),
+    "click_rates": ([0.05, 0.06, 0.04, 0.055], [0.01, 0.012, 0.02, 0.005]),
+    "narrow_and_wide": ([0.1, 0.0, 0.3], [0.5, 0.01, 0.2]),
+    "one_sure": ([0.02, 0.021], [0.001, 0.03]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NORMAL_SETS))
+def test_normal_races_match_adaptive_quadrature(name: str) -> None:
+    means, devs = NORMAL_SETS[name]
+    for arm in range(len(means)):
+
+        def integrand(x: float, arm: int = arm) -> float:
+            z = (x - means[arm]) / devs[arm]
+            others = (
+                special.ndtr((x - m) / s)
+                for j, (m, s) in enumerate(zip(means, devs, strict=True))
+                if j != arm
+            )
+            return math.exp(-0.5 * z * z) / (devs[arm] * math.sqrt(2 * math.pi)) * math.prod(others)
+
+        low, high = means[arm] - 12 * devs[arm], means[arm] + 12 * devs[arm]
+        reference = integrate.quad(integrand, low, high, points=sorted(set(means)), limit=500)[0]
+        got = normal_win_probability(means, devs, arm)
+        assert got == pytest.approx(reference, rel=1e-3, abs=1e-6), (name, arm)
+
+
+def test_linear_thompson_sampling_chooses_with_its_logged_probabilities() -> None:
+    policy = LinTS(v=0.5)
+    rng = random.Random(4)
+    for _ in range(60):
+        for arm, rate in (("a", 0.3), ("b", 0.25), ("c", 0.1)):
+            policy.update(arm, {"bias": 1.0, "x": rng.random()}, float(rng.random() < rate))
+    context = {"bias": 1.0, "x": 0.5}
+    n = 20_000
+    picked, logged = Counter(), {}
+    for seed in range(n):
+        arm, p = policy.choose(["a", "b", "c"], context, seed)
+        picked[arm] += 1
+        logged[arm] = p  # the same state and context: the same probability every time
+    assert sum(logged.values()) == pytest.approx(1.0, abs=1e-4)
+    for arm, p in logged.items():
+        assert abs(picked[arm] / n - p) <= 4 * math.sqrt(p * (1 - p) / n), (arm, picked, p)

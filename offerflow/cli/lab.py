@@ -16,6 +16,7 @@ from offerflow.cli.common import (
     columns,
     duration_ms,
     iso_date,
+    nonnegative_float,
     positive_float,
     positive_int,
     read_text,
@@ -151,6 +152,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decisions before a miss lands (the window's end; 500)")  # fmt: skip
     p.add_argument("--click-delay", type=int,
                    help="decisions before a click lands (default: --delay)")  # fmt: skip
+    p.add_argument("--traits", type=nonnegative_float, default=None,
+                   help="per-user traits move click rates within a persona by this strength "
+                   "(e.g. 1; 0: traits in the context, no effect)")  # fmt: skip
+    p.add_argument("--contextual", choices=("linucb", "lints"), action="append", default=[],
+                   help="add a per-segment policy on the traits (repeatable)")  # fmt: skip
     p.add_argument("--provisional", action=argparse.BooleanOptionalAction, default=True,
                    help="count each shown offer as a miss until its reward lands (on)")  # fmt: skip
     p.add_argument("--seed", type=int, default=7, help="random seed (7)")
@@ -344,6 +350,7 @@ def _ope_target(name: str, log: list):
 def _simulate(args: argparse.Namespace) -> int:
     from offerflow.lab.policy_sim import compare, render
     from offerflow.lab.population import Drift
+    from offerflow.lab.traits import TraitEffects
     from operators.campaign_book import default_campaigns_text
     from state.campaign_file import parse_campaigns
     from state.drift_config import DriftConfig
@@ -360,6 +367,8 @@ def _simulate(args: argparse.Namespace) -> int:
             f"--campaign: no shipped campaign {args.campaign!r} (one of {', '.join(shipped)})"
         )
     response = DriftConfig(args.detector, args.delta, args.response, args.keep, args.half_life)
+    offers = [o.id for o in shipped[args.campaign].offers]
+    traits = None if args.traits is None else TraitEffects.planted(offers, args.traits, args.seed)
     results, _pop, tail = compare(
         args.decisions,
         campaign_id=args.campaign,
@@ -368,6 +377,8 @@ def _simulate(args: argparse.Namespace) -> int:
         click_delay=args.click_delay,
         provisional=args.provisional,
         seed=args.seed,
+        traits=traits,
+        contextual=tuple(args.contextual),
         drift=drift,
         response=response,
     )

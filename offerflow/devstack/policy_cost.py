@@ -1,8 +1,8 @@
 """In-process CPU cost of the policy step's two operations on one trained (campaign,
-segment) key: a decision (:meth:`state.policy.PolicyState.decide`: the choice and its
-propensity) and learning a reward. No broker and no Bytewax: the figures are the policy's
-own cost, per call, the best of ``--repeat`` rounds (this machine's speed drifts; compare
-trees in the same run).
+segment) key: a decision (:meth:`state.policy.PolicyState.decide`: the record, the channel,
+and the bandit's choice with its propensity, also timed alone) and learning a reward. No
+broker and no Bytewax: the figures are the policy's own cost, per call, the best of
+``--repeat`` rounds (this machine's speed drifts; compare trees in the same run).
 
 Run ``scripts/bench_policy --help``.
 """
@@ -18,12 +18,13 @@ from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
 from state.policy import PolicyState
 
-KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "random")
+KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "lints", "random")
 
 
-def measure(kind: str, trained: int, calls: int, repeat: int) -> tuple[float, float, int]:
-    """Microseconds per decision and per learned reward on a key trained with ``trained``
-    rewards of the shipped spring_sale campaign's email offers; and how many offers."""
+def measure(kind: str, trained: int, calls: int, repeat: int) -> dict[str, float]:
+    """Microseconds per decision, per choice (the bandit's alone) and per learned reward on a
+    key trained with ``trained`` rewards of the shipped spring_sale campaign's email offers;
+    and how many offers."""
     catalog = parse_campaigns(default_campaigns_text())
     campaign = catalog.campaigns["spring_sale"]
     if kind != campaign.policy:
@@ -46,18 +47,23 @@ def measure(kind: str, trained: int, calls: int, repeat: int) -> tuple[float, fl
     for i in range(trained):
         offer = state.decide(campaign, request(i))["offer_id"]
         state.learn(reward(i, offer, rng.random() < rates[offer]))
-    decide, learn = float("inf"), float("inf")
+    decide = choose = learn = float("inf")
     for r in range(repeat):
         base = trained + r * calls
+        requests = [request(base + i) for i in range(calls)]
         started = time.perf_counter()
-        chosen = [state.decide(campaign, request(base + i))["offer_id"] for i in range(calls)]
+        chosen = [state.decide(campaign, one)["offer_id"] for one in requests]
         decide = min(decide, (time.perf_counter() - started) / calls * 1e6)
+        started = time.perf_counter()
+        for i, one in enumerate(requests):
+            state.bandit.choose(offers, one["context"], seed=base + i, now=one["ts"])
+        choose = min(choose, (time.perf_counter() - started) / calls * 1e6)
         rewards = [reward(base + i, o, rng.random() < rates[o]) for i, o in enumerate(chosen)]
         started = time.perf_counter()
         for row in rewards:
             state.learn(row)
         learn = min(learn, (time.perf_counter() - started) / calls * 1e6)
-    return decide, learn, len(offers)
+    return {"decide": decide, "choose": choose, "learn": learn, "offers": len(offers)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_policy: {what}", file=sys.stderr)
         return 2
     for kind in kinds:
-        decide, learn, offers = measure(kind, args.trained, args.calls, args.repeat)
-        print(f"{kind:>15}: decide {decide:7.1f} us, learn {learn:6.1f} us ({offers} offers)")
+        cost = measure(kind, args.trained, args.calls, args.repeat)
+        print(
+            f"{kind:>15}: decide {cost['decide']:7.1f} us (choice {cost['choose']:6.1f} us), "
+            f"learn {cost['learn']:6.1f} us ({cost['offers']} offers)"
+        )
     return 0
 
 

@@ -10,7 +10,10 @@ The same decisions are put to five policies side by side, each through the code 
   :mod:`state.drift_config`), and optionally a discount half-life;
 - ``single``: the same policy with one state for everybody (a non-segmented bandit);
 - ``uniform_random``: ``random`` policy;
-- ``oracle``: the best offer for the user's persona and channel, knowing the probabilities.
+- ``linucb``, ``lints`` (when asked for): per-segment linear policies on the users' traits
+  (:mod:`offerflow.lab.traits`: with traits, click rates vary within a persona too);
+- ``oracle``: the best offer for the user (persona, channel, traits), knowing the
+  probabilities.
 
 A :class:`~offerflow.lab.population.Drift` changes the tastes mid-run; the result then says
 how many decisions after it (after its end, for a fade) each policy needed to be back at 90%
@@ -31,13 +34,18 @@ integration tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import itertools
 import random
+import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from offerflow.lab.population import Drift, Population
+from offerflow.lab.traits import TraitEffects
 from offerflow.progress import progress as with_progress
 from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
@@ -63,6 +71,8 @@ class Result:
     #: Decisions after the drift completed until back at 90% of the oracle (``None``: never).
     recovery: int | None = None
     detections: int = 0
+    #: Time spent choosing and learning (what decisions/s is measured from).
+    seconds: float = 0.0
     _recent: deque = dataclasses.field(default_factory=deque, repr=False)
     _sums: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.0], repr=False)
 
@@ -84,6 +94,31 @@ class Result:
             self.recovery = i + 1 - window - drift_at
 
 
+class Learner(Protocol):
+    """A policy from outside the flow's code (a library's), put to the same requests; it
+    hears each reward when the flow's policies do, with no provisional miss before."""
+
+    def choose(self, segment: str, offers: list[str], seed: int) -> str: ...
+
+    def learn(self, segment: str, offer: str, reward: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One request as the hidden tastes see it: whose, on which channel, with which traits."""
+
+    population: Population
+    persona: str
+    channel: str
+    user: Mapping[str, float]
+    traits: TraitEffects | None
+
+    def click(self, offer: str) -> float:
+        """The probability that this user clicks ``offer`` here."""
+        p = self.population.probability(self.persona, offer, self.channel)
+        return min(0.95, p * self.traits.factor(offer, self.user)) if self.traits else p
+
+
 def compare(
     decisions: int = 200_000,
     *,
@@ -97,10 +132,18 @@ def compare(
     drift: Drift | None = None,
     response: DriftConfig | None = None,
     window: int = 2_000,
+    traits: TraitEffects | None = None,
+    contextual: tuple[str, ...] = (),
+    others: Mapping[str, Learner] | None = None,
+    only: tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Result], Population, int]:
     """Run the comparison; returns results per policy, the population and the tail size.
-    ``response`` is the drift-aware policy's drift setting (default: ``shrink``)."""
+    ``response`` is the drift-aware policy's drift setting (default: ``shrink``); ``traits``
+    move click rates per user (their values in every request's context); ``contextual``
+    adds per-segment policies of those kinds (``linucb``, ``lints``) learning on them;
+    ``others`` puts the same requests to policies from outside the flow's code; ``only``
+    keeps just the listed built-in policies (and the oracle)."""
     campaign = parse_campaigns(default_campaigns_text()).campaigns[campaign_id]
     if policy is not None:
         campaign = dataclasses.replace(campaign, policy=policy)
@@ -115,13 +158,20 @@ def compare(
         "single": campaign,
         "uniform_random": dataclasses.replace(campaign, policy="random"),
     }
+    names = tuple(p for p in POLICIES if p == "oracle" or only is None or p in only)
+    for kind in contextual:
+        names = (*names[:-1], kind, "oracle")
+        variants[kind] = dataclasses.replace(campaign, policy=kind)
     after = drift.after(base) if drift else base
     blends: dict[float, Population] = {0.0: base, 1.0: after}
-    states: dict[str, dict[str, PolicyState]] = {p: {} for p in POLICIES}
-    pending: list = []  # (due decision, order, policy state, reward, drift setting, result)
+    outside = dict(others or {})
+    names = (*names[:-1], *outside, "oracle")
+    states: dict[str, dict[str, PolicyState]] = {p: {} for p in names}
+    pending: list = []  # (due decision, order, the learning call, result)
     order = itertools.count()
-    results = {p: Result() for p in POLICIES}
+    results = {p: Result() for p in names}
     rng = random.Random(seed)
+    trait_rng = random.Random(seed + 1_000_003)  # its own stream: the others' stay as they were
     tail_start = int(decisions * (1 - tail))
     for i in with_progress(range(decisions), desc="decisions", unit="decisions", enabled=progress):
         weight = drift.progress(i) if drift else 0.0
@@ -133,6 +183,8 @@ def compare(
         hidden = drift.hidden(base, i) if drift else None
         available = [o.id for o in campaign.offers if channel in o.channels and o.id != hidden]
         u = rng.random()
+        user = traits.draw(trait_rng) if traits else {}
+        click = Asked(population, persona, channel, user, traits).click
         request = {
             "decision_id": f"sim-{seed}-{i}",
             "user": f"user-{i}",
@@ -141,28 +193,39 @@ def compare(
             "channels": [channel],
             "offers": available,
             "segment": persona,
-            "context": {"bias": 1.0},
+            "context": {"bias": 1.0, **user},
         }
-        best, best_p = population.oracle(persona, channel, available)
-        for name in POLICIES:
-            state = None
+        best = max(available, key=click)
+        best_p = click(best)
+        for name in names:
+            result = results[name]
+            started = time.perf_counter()
+            state = learner = None
             if name == "oracle":
                 offer = best
+            elif name in outside:
+                learner = outside[name]
+                offer = learner.choose(persona, available, i)
             else:
                 key = "all" if name == "single" else persona
-                state = states[name].setdefault(key, PolicyState(variants[name]))
+                state = states[name].get(key) or states[name].setdefault(
+                    key, PolicyState(variants[name])
+                )
                 offer = state.decide(variants[name], request)["offer_id"]
-            p = population.probability(persona, offer, channel)
+            p = click(offer)
             won = u < p
-            if state is not None:
+            due = i + (click_delay if won and click_delay is not None else delay)
+            if learner is not None:
+                lesson = functools.partial(learner.learn, persona, offer, float(won))
+                heapq.heappush(pending, (due, next(order), lesson, result))
+            elif state is not None:
                 reward = {**request, "offer": offer, "channel": channel, "reward": float(won)}
                 if provisional:
                     state.assume_miss(reward)
                     reward["provisional"] = True
-                due = i + (click_delay if won and click_delay is not None else delay)
-                item = (due, next(order), state, reward, variants[name].drift, results[name])
-                heapq.heappush(pending, item)
-            result = results[name]
+                lesson = functools.partial(state.learn, reward, variants[name].drift)
+                heapq.heappush(pending, (due, next(order), lesson, result))
+            result.seconds += time.perf_counter() - started
             result.rewards += won
             result.track(i, p, best_p, drift.at + drift.length if drift else None, window)
             if i >= tail_start:
@@ -171,8 +234,10 @@ def compare(
             if i < decisions * tail or i >= tail_start:
                 result.best_share["first" if i < decisions * tail else "last"] += offer == best
         while pending and pending[0][0] <= i:
-            _due, _order, state, reward, setting, result = heapq.heappop(pending)
-            result.detections += len(state.learn(reward, setting))
+            _due, _order, lesson, result = heapq.heappop(pending)
+            started = time.perf_counter()
+            result.detections += len(lesson() or ())
+            result.seconds += time.perf_counter() - started
     return results, base, decisions - tail_start
 
 
@@ -185,13 +250,15 @@ def render(results: dict[str, Result], decisions: int, tail: int, drift: Drift |
         f"{decisions:,} decisions, 6 segments"
         + (f", drift {drift.kind} at {drift.at:,}" if drift else "")
         + f"; last {tail:,} decisions:",
-        f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}",
+        f"{'policy':>16}{'reward':>10}{'expected':>10}{'of oracle':>11}{'best offer':>18}"
+        f"{'decisions/s':>13}",
     ]
     for name, r in results.items():
         share = f"{r.best_share['first'] / first:.0%} -> {r.best_share['last'] / tail:.0%}"
+        speed = f"{decisions / r.seconds:,.0f}" if name != "oracle" and r.seconds else ""
         lines.append(
             f"{name:>16}{r.tail_rewards / tail:>10.4f}{r.tail_expected / tail:>10.4f}"
-            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}"
+            f"{r.tail_expected / tail / oracle:>11.1%}{share:>18}{speed:>13}"
         )
     marks = [c for c in CHECKPOINTS if c <= decisions]
     lines += ["", "expected regret against the oracle (clicks lost), after N decisions:"]
@@ -210,6 +277,7 @@ def render(results: dict[str, Result], decisions: int, tail: int, drift: Drift |
                 lines.append(f"{name:>16}{back:>20}{r.detections:>8}")
     lines += [
         "reward: realized click rate; expected: mean hidden click probability of the choices;",
-        "best offer: share of decisions choosing the persona's best offer, first -> last 20%.",
+        "best offer: share of decisions choosing the persona's best offer, first -> last 20%;",
+        "decisions/s: choices and learning in process, this policy alone.",
     ]
     return "\n".join(lines) + "\n"
