@@ -191,12 +191,20 @@ class Bandit:
         """Add (or with ``undo`` take back) one outcome of ``arm`` to its statistics."""
         if self.discounted is not None:
             self.discounted.update(arm, bool(outcome), now, weight=-1.0 if undo else 1.0)
-        elif self.kind == "thompson":
-            posterior = self.betas.get(arm) or self.betas.setdefault(arm, proba.Beta())
-            posterior.revert(bool(outcome)) if undo else posterior.update(bool(outcome))
+            return
+        if self.kind == "thompson":
+            statistic = self.betas.get(arm)
+            if statistic is None:
+                statistic = self.betas[arm] = proba.Beta()
+            outcome = bool(outcome)
         else:
-            average = self.averages.get(arm) or self.averages.setdefault(arm, stats.Mean())
-            average.revert(outcome) if undo else average.update(outcome)
+            statistic = self.averages.get(arm)
+            if statistic is None:
+                statistic = self.averages[arm] = stats.Mean()
+        if undo:
+            statistic.revert(outcome)
+        else:
+            statistic.update(outcome)
 
     def forget(self, arm: str, keep: float | None = None) -> None:
         """Drop what was learned of ``arm`` (back to the prior), and with ``keep`` scale
@@ -286,11 +294,11 @@ class Bandit:
             discounted = state.get("discounted")
             state = {**vars(fresh), **state, "discounted": discounted}
             # The only place a private attribute is read: River's pickled statistics.
-            rewards, counts = vars(old)["_rewards"], vars(old)["_counts"]
+            rewards = vars(old)["_rewards"]
+            counts = discounted.counts if discounted is not None else vars(old)["_counts"]
             state["counts"] = {str(a): int(n) for a, n in counts.items()}
-            if discounted is not None:
-                state["counts"] = {str(a): int(n) for a, n in discounted.counts.items()}
-            elif state["kind"] == "thompson":
+            # (a discounted posterior's evidence is in its sums, already in the state)
+            if discounted is None and state["kind"] == "thompson":
                 state["betas"] = {str(a): proba.Beta(r.alpha, r.beta) for a, r in rewards.items()}
             elif state["kind"] in ("ucb", "epsilon_greedy"):
                 state["averages"] = {str(a): r for a, r in rewards.items()}

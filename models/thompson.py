@@ -69,7 +69,7 @@ def choose(posteriors: Sequence[tuple[float, float]], seed: int) -> tuple[int, f
     if len(posteriors) == 1:
         return 0, 1.0
     # One uniform per arm through each posterior's inverse distribution function: a draw
-    # from each Beta, in a third less time than seeding a numpy generator and sampling.
+    # from each Beta, ~2 us cheaper than seeding a numpy generator per decision.
     rng = random.Random(seed)
     alphas, betas = zip(*posteriors, strict=True)
     draws = special.betaincinv(alphas, betas, [rng.random() for _ in posteriors])

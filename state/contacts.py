@@ -230,8 +230,9 @@ class ContactLedger:
             return None
         if contact.reward_kind == "revenue" and contact.combine != "first":
             return None
+        record = {**contact.reward(), "shown": True}  # no miss was assumed before this one
         contact.assumed = True
-        return {**contact.reward(), "provisional": False, "shown": True}
+        return record
 
     def settle(self, decision_id: str) -> dict[str, Any] | None:
         """Close a confirmed decision whose reward can no longer change (a binary reward

@@ -14,11 +14,10 @@ import random
 import sys
 import time
 
+from models.bandits import KINDS
 from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
 from state.policy import PolicyState
-
-KINDS = ("thompson", "ucb", "epsilon_greedy", "linucb", "lints", "random")
 
 
 def measure(kind: str, trained: int, calls: int, repeat: int) -> dict[str, float]:
