@@ -25,7 +25,8 @@ Examples
 (['c'], [7.0])
 >>> for item, norm in [("b", 4.0), ("c", 1.0)]:
 ...     rows.set_norm(item, norm)
->>> rows.cosine_top([("a", 1.0), ("d", 1.0)], n=2)  # b: 4 / sqrt(4), c: 7 / sqrt(1)
+>>> ids, values = rows.cosine_top([("a", 1.0), ("d", 1.0)], n=2)  # b: 4/sqrt(4), c: 7/sqrt(1)
+>>> dict(zip([rows.names[i] for i in ids], values.tolist()))
 {'b': 0.2857142857142857, 'c': 1.0}
 
 """
@@ -93,6 +94,13 @@ class ItemRows:
             row.ids.append(number)
             row.values.append(value)
 
+    def numbered(self, values: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """``{item: value}`` as item numbers and values (items numbered on first sight)."""
+        return (
+            np.array([self.id(item) for item in values], dtype=np.intp),
+            np.fromiter(values.values(), dtype=float, count=len(values)),
+        )
+
     def combine(self, weighted: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
         """``sum(weight * row)`` over ``(item, weight)`` rows: the item numbers present, and
         their sums."""
@@ -112,18 +120,32 @@ class ItemRows:
         present, where = np.unique(at, return_inverse=True)
         return present, np.bincount(where, weights=by)
 
-    def cosine_top(self, weighted: Iterable[tuple[str, float]], n: int) -> dict[str, float]:
+    def cosine_top(
+        self, weighted: Iterable[tuple[str, float]], n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items with the largest :meth:`combine` sums divided by the square root of
-        their norms (1 where unset), scaled so the largest is 1."""
+        their norms (1 where unset), scaled so the largest is 1: their numbers and values
+        (none when no sum is positive)."""
         ids, sums = self.combine(weighted)
         if ids.size == 0:
-            return {}
+            return ids, sums
         sums /= np.sqrt(np.frombuffer(self.norms)[ids])
         if ids.size > n:
             top = np.argpartition(sums, -n)[-n:]
             ids, sums = ids[top], sums[top]
         best = sums.max()
         if best <= 0:
-            return {}
-        names = self.names
-        return dict(zip([names[i] for i in ids.tolist()], (sums / best).tolist(), strict=True))
+            return ids[:0], sums[:0]
+        return ids, sums / best
+
+
+def largest(names: list[str], values: Iterable[float], n: int) -> list[str]:
+    """The ``n`` names of the largest values, ties in ``names`` order, as ``heapq.nlargest``
+    gives them at a fraction of its cost over a catalogue.
+
+    >>> largest(["a", "b", "c", "d"], [1.0, 3.0, 1.0, 2.0], 3)
+    ['b', 'd', 'a']
+
+    """
+    ranked = np.fromiter(values, dtype=float, count=len(names))
+    return [names[i] for i in np.argsort(-ranked, kind="stable")[:n].tolist()]

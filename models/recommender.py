@@ -51,16 +51,20 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter
+
+import numpy as np
 
 from models.decay import DecayedFeatures
-from models.item_rows import ItemRows
+from models.item_features import ItemFeatures
+from models.item_rows import ItemRows, largest
 from schemas.units import DAY_MS
 
 #: What a top-k may repeat of the user's past (see the module docstring).
 REPEATS = ("never", "purchased", "allow")
 #: Interaction weight of each event type (a purchase says more than a view).
 EVENT_WEIGHTS: Mapping[str, float] = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+#: A part of the blend: item numbers (:class:`~models.item_rows.ItemRows`) and their values.
+Part = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,12 @@ class Recommender:
         self.affinity: dict[str, DecayedFeatures] = {}  # user -> categories and tags
         self.interest: dict[str, DecayedFeatures] = {}  # user -> items
         self.rows = ItemRows()  # co-occurrence and popularity sums as arrays, for ranking
+        self.item_features = ItemFeatures()  # catalogue features by item number, for ranking
         self.pop_epoch: int | None = None
         self.now = 0
         self.learned = 0
-        self._trending: dict[str, tuple[int, dict[str, float]]] = {}
-        self._by_feature_top: dict[str, tuple[int, list[str]]] = {}
+        self._trending: dict[str, tuple[int, Part]] = {}
+        self._by_feature_top: dict[str, tuple[int, np.ndarray]] = {}
 
     # -- learning ------------------------------------------------------------------------
 
@@ -157,6 +162,7 @@ class Recommender:
         meta = self.items[item] = Item(item, category, price, tuple(tags), in_stock)
         for feature in meta.features:
             self.by_feature.setdefault(feature, {})[item] = None
+        self.item_features.set(self.rows.id(item), meta.features)
 
     def learn(
         self, user: str, item: str, weight: float, ts: int, segment: str | None = None
@@ -201,6 +207,11 @@ class Recommender:
             for item in self.cooc:
                 self._mirror_row(item)
             self._mirror_popularity(None)
+        if "rows" not in state or "item_features" not in state:  # and caches held names
+            self.item_features = ItemFeatures()
+            for item, meta in self.items.items():
+                self.item_features.set(self.rows.id(item), meta.features)
+            self._trending, self._by_feature_top = {}, {}
         if "interest" not in state:
             self.interest = {}
             for user, affinity in self.affinity.items():
@@ -235,42 +246,36 @@ class Recommender:
         if state is not None and repeat != "allow":
             banned |= state.seen if repeat == "never" else state.purchased
         w_collab, w_personal, w_content, w_popular = self.weights
-        # a part weighted 0 is neither computed nor a source of candidates
-        collab = self._collaborative(recent, now) if w_collab else {}
-        popular = self._popular(segment or "", now) if w_popular else {}
+        # Scores by item number, parts added in the blend's order; one weighted 0 is neither
+        # computed nor a source of candidates.
+        scores = np.zeros(len(self.rows.names))
+        candidate = np.zeros(len(self.rows.names), dtype=bool)
+        for weight, part in (
+            (w_collab, self._collaborative(recent, now) if w_collab else None),
+            (w_personal, self._personal(user, banned, now) if w_personal else None),
+            (w_popular, self._popular(segment or "", now) if w_popular else None),
+        ):
+            if part is not None:
+                scores[part[0]] += weight * part[1]
+                candidate[part[0]] = True
         content = self._content(user, recent, now) if w_content else {}
-        personal = self._personal(user, banned, now) if w_personal else {}
-        candidates = {*collab, *personal, *popular, *self._category_items(content)} - banned
-        items, collab_of, personal_of, popular_of = (
-            self.items.get,
-            collab.get,
-            personal.get,
-            popular.get,
-        )  # bound once: this loop runs over a few hundred candidates per recommendation
-        affinity_of = content.get
-        scored = []
-        for item in candidates:
-            meta = items(item)
-            if meta is not None and not meta.in_stock:
-                continue
-            score = (
-                w_collab * collab_of(item, 0.0)
-                + w_personal * personal_of(item, 0.0)
-                + w_popular * popular_of(item, 0.0)
-            )
-            if meta is not None and content:
-                best = 0.0
-                for feature in meta.features:
-                    value = affinity_of(feature, 0.0)
-                    if value > best:
-                        best = value
-                score += w_content * best
-            scored.append((score, item))
-        scored.sort(key=itemgetter(1))  # then by score, highest first: stable, so ties by item
-        scored.sort(key=itemgetter(0), reverse=True)
-        return self._diverse(scored, k)
+        for feature in heapq.nlargest(3, content, key=content.__getitem__):
+            candidate[self._feature_top(feature, 20)] = True
+        names, items = self.rows.names, self.items
+        kept = [
+            i
+            for i in np.flatnonzero(candidate).tolist()
+            if (name := names[i]) not in banned and ((m := items.get(name)) is None or m.in_stock)
+        ]
+        kept.sort(key=names.__getitem__)  # the stable sort by score keeps ties in name order
+        ids = np.array(kept, dtype=np.intp)
+        ranked = scores[ids]
+        if content:
+            ranked += w_content * self.item_features.best(ids, content)
+        order = np.argsort(-ranked, kind="stable")
+        return self._diverse((names[kept[j]] for j in order.tolist()), k)
 
-    def _collaborative(self, recent: list[str], now: int) -> dict[str, float]:
+    def _collaborative(self, recent: list[str], now: int) -> Part:
         """Neighbours of the user's last five items, each item's weighted by its recency and
         its cooccurrence, divided by the popularities of both ends (cosine-like)."""
         # Popularities share one epoch: their raw sums are the decayed values times one
@@ -284,7 +289,7 @@ class Recommender:
                 weighted.append((item, scale * neighbours.factor(now)))
         return self.rows.cosine_top(weighted, 50)
 
-    def _popular(self, segment: str, now: int, n: int = 50) -> dict[str, float]:
+    def _popular(self, segment: str, now: int, n: int = 50) -> Part:
         """Trending items (in ``segment``, or overall when it has none), recomputed after a
         tenth more interactions (at most every 100): a ranking that moves slowly."""
         if segment not in self.popularity:
@@ -293,10 +298,8 @@ class Recommender:
         if cached is None or self._stale(cached[0]):
             # one decay factor for all: rank the raw sums, decay only the n kept
             popularity = self._decayed(self.popularity, segment)
-            sums = popularity.sums
-            top = heapq.nlargest(n, sums, key=lambda name: sums[name][0])
-            values = popularity.first(now, top)
-            cached = (self.learned, _scaled(values))
+            top = largest(list(popularity.sums), (v[0] for v in popularity.sums.values()), n)
+            cached = (self.learned, self.rows.numbered(_scaled(popularity.first(now, top))))
             self._trending[segment] = cached
         return cached[1]
 
@@ -310,41 +313,34 @@ class Recommender:
                 counts[feature] = counts.get(feature, 0.0) + 1.0
         return _scaled(counts)
 
-    def _personal(self, user: str, banned: set[str], now: int) -> dict[str, float]:
+    def _personal(self, user: str, banned: set[str], now: int) -> Part | None:
         """The user's decayed interest in the items they may be shown again."""
         interest = self.interest.get(user)
         if interest is None:
-            return {}
+            return None
         allowed = [item for item in interest.sums if item not in banned]
-        return _scaled(interest.first(now, allowed)) if allowed else {}
+        return self.rows.numbered(_scaled(interest.first(now, allowed))) if allowed else None
 
-    def _category_items(self, content: dict[str, float], per_feature: int = 20) -> set[str]:
-        """Candidates from the user's three strongest categories or tags: their most popular
-        items, plus the newest items nobody has interacted with yet (content-based exposure)."""
-        top = heapq.nlargest(3, content.items(), key=lambda kv: kv[1])
-        out: set[str] = set()
-        for feature, _value in top:
-            out.update(self._feature_top(feature, per_feature))
-        return out
-
-    def _feature_top(self, feature: str, n: int) -> list[str]:
-        """A category's (or tag's) most popular items and its newest unseen ones, recomputed
-        like the trending list (at most every 100 interactions)."""
+    def _feature_top(self, feature: str, n: int) -> np.ndarray:
+        """The numbers of a category's (or tag's) most popular items and its newest unseen
+        ones, recomputed like the trending list (at most every 100 interactions):
+        candidates of the content part (content-based exposure for new items)."""
         cached = self._by_feature_top.get(feature)
         if cached is not None and not self._stale(cached[0]):
             return cached[1]
         popularity = self._decayed(self.popularity, "").sums
         items = self.by_feature.get(feature, {})
-        seen = (i for i in items if i in popularity)
-        top = heapq.nlargest(n, seen, key=lambda i: popularity[i][0])
+        seen = [i for i in items if i in popularity]
+        top = largest(seen, (popularity[i][0] for i in seen), n)
         top += [i for i in reversed(items) if i not in popularity][:5]
-        self._by_feature_top[feature] = (self.learned, top)
-        return top
+        numbers = np.array([self.rows.id(item) for item in top], dtype=np.intp)
+        self._by_feature_top[feature] = (self.learned, numbers)
+        return numbers
 
-    def _diverse(self, scored: list[tuple[float, str]], k: int) -> list[str]:
+    def _diverse(self, ranked: Iterable[str], k: int) -> list[str]:
         picked: list[str] = []
         per: dict[str, int] = {}
-        for _score, item in scored:
+        for item in ranked:
             category = self.items[item].category if item in self.items else ""
             if category and per.get(category, 0) >= self.per_category:
                 continue

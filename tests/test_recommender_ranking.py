@@ -54,7 +54,8 @@ def test_the_collaborative_part_is_its_formula_over_the_sums() -> None:
                 by_hand[other] = by_hand.get(other, 0.0) + share
         ranked = sorted(by_hand.items(), key=lambda kv: -kv[1])[:50]
         top = ranked[0][1]
-        got = reco._collaborative(recent, now)
+        ids, values = reco._collaborative(recent, now)
+        got = dict(zip([reco.rows.names[i] for i in ids], values.tolist(), strict=True))
         assert got.keys() == {item for item, _ in ranked}
         for item, value in ranked:
             assert got[item] == pytest.approx(value / top, rel=1e-9)
@@ -64,7 +65,7 @@ def older_snapshot(reco: Recommender) -> bytes:
     """``reco`` pickled as the version before the ranking arrays and the interest table
     wrote it: item interest as ``item:<id>`` features of the affinity table."""
     state = dict(reco.__dict__)
-    for name in ("rows", "pop_epoch", "interest"):
+    for name in ("rows", "pop_epoch", "interest", "item_features"):
         del state[name]
     state["affinity"] = {user: pickle.loads(pickle.dumps(a)) for user, a in reco.affinity.items()}
     for user, interest in reco.interest.items():
