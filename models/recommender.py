@@ -49,20 +49,17 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from models.decay import DecayedFeatures
 from models.item_features import ItemFeatures
 from models.item_rows import ItemRows, largest
+from models.taste import REPEATS, Ask, History, LegacyUser, Taste, from_tables, scaled
 from schemas.units import DAY_MS
 
-#: What a top-k may repeat of the user's past (see the module docstring).
-REPEATS = ("never", "purchased", "allow")
-#: Interaction weight of each event type (a purchase says more than a view).
-EVENT_WEIGHTS: Mapping[str, float] = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 #: A part of the blend: item numbers (:class:`~models.item_rows.ItemRows`) and their values.
 Part = tuple[np.ndarray, np.ndarray]
 
@@ -84,59 +81,42 @@ class Item:
         return (*category, *(f"tag:{t}" for t in self.tags))
 
 
-@dataclass
-class _User:
-    # A list and a frozenset, not a deque and a set: those reserve about 1 kB per user.
-    history: list = field(default_factory=list)  # (item, ts, weight), the newest last
-    purchased: frozenset[str] = frozenset()
-    seen: frozenset[str] = frozenset()  # every item interacted with (repeat = "never")
+_User = LegacyUser  # the name snapshots taken before tastes were kept apart use
 
 
-class Recommender:
-    """The hybrid recommender (see the module docstring).
+class ItemModel:
+    """The shared half of the hybrid recommender: the catalogue, popularity and
+    co-occurrence, and the ranking (see the module docstring; each user's half is a
+    :class:`~models.taste.Taste`).
 
     Parameters
     ----------
     half_life_ms
-        Decay of co-occurrence, affinity and popularity, in event time.
-    history
-        Recent items per user that pair with new ones and seed the collaborative part.
+        Decay of co-occurrence and popularity, in event time.
     neighbours
         Co-occurring items kept per item (the strongest).
     weights
         ``(collaborative, personal, content, popularity)`` weights of the blend.
     per_category
         Most items of one category in a top-k (diversity).
-    repeat
-        What the user already had may be recommended: ``never``, ``purchased`` (anything but
-        what they bought) or ``allow``; :meth:`recommend` can override it per call.
 
     """
 
     def __init__(
         self,
         half_life_ms: int = 7 * DAY_MS,
-        history: int = 10,
         neighbours: int = 50,
         weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
         per_category: int = 3,
-        repeat: str = "purchased",
     ) -> None:
-        if repeat not in REPEATS:
-            raise ValueError(f"repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
         self.half_life_ms = half_life_ms
-        self.history = history
         self.neighbours = neighbours
         self.weights = weights
         self.per_category = per_category
-        self.repeat = repeat
         self.items: dict[str, Item] = {}
         self.by_feature: dict[str, dict[str, None]] = {}  # category / tag -> items, in order
-        self.users: dict[str, _User] = {}
         self.popularity: dict[str, DecayedFeatures] = {}  # segment ("" for all) -> items
         self.cooc: dict[str, DecayedFeatures] = {}
-        self.affinity: dict[str, DecayedFeatures] = {}  # user -> categories and tags
-        self.interest: dict[str, DecayedFeatures] = {}  # user -> items
         self.rows = ItemRows()  # co-occurrence and popularity sums as arrays, for ranking
         self.item_features = ItemFeatures()  # catalogue features by item number, for ranking
         self.pop_epoch: int | None = None
@@ -164,43 +144,25 @@ class Recommender:
             self.by_feature.setdefault(feature, {})[item] = None
         self.item_features.set(self.rows.id(item), meta.features)
 
-    def learn(
-        self, user: str, item: str, weight: float, ts: int, segment: str | None = None
+    def learn_item(
+        self, item: str, weight: float, ts: int, segment: str | None, history: History
     ) -> None:
-        """One interaction of ``user`` with ``item`` (weight: :data:`EVENT_WEIGHTS`); a
-        weight of at least the purchase weight marks the item purchased."""
+        """The shared half of one interaction with ``item`` (weights: ``EVENT_WEIGHTS``):
+        its popularity, and its co-occurrence with the user's ``history`` before it."""
         self.now = max(self.now, ts)
         self.learned += 1
-        meta = self.items.get(item) or self.items.setdefault(item, Item(item))
-        state = self.users.get(user) or self.users.setdefault(user, _User())
+        if item not in self.items:
+            self.items[item] = Item(item)
         for scope in ("", segment) if segment else ("",):
             self._decayed(self.popularity, scope).add(item, weight, ts)
         self._mirror_popularity(item)
-        for other, _when, other_weight in state.history:
+        for other, _when, other_weight in history:
             if other != item:
                 self._pair(item, other, weight * other_weight, ts)
                 self._pair(other, item, weight * other_weight, ts)
-        kept = list(state.history)  # a list (snapshots of older versions hold a deque)
-        state.history = [*kept[max(0, len(kept) - self.history + 1) :], (item, ts, weight)]
-        if weight >= EVENT_WEIGHTS["purchase"]:
-            state.purchased = state.purchased | {item}
-        if item not in state.seen:
-            state.seen = state.seen | {item}
-        affinity = self._decayed(self.affinity, user)
-        for feature in meta.features:
-            affinity.add(feature, weight, ts)
-        self._decayed(self.interest, user).add(item, weight, ts)
-
-    def forget(self, user: str) -> None:
-        """Erase a user's history, affinity and interest (their past contributions to
-        co-occurrence and popularity stay, as anonymous aggregates)."""
-        self.users.pop(user, None)
-        self.affinity.pop(user, None)
-        self.interest.pop(user, None)
 
     def __setstate__(self, state: dict) -> None:
-        """Read snapshots of every version: item interest used to share the affinity table,
-        as ``item:<id>`` features."""
+        """Read snapshots of every version (see :meth:`Recommender.__setstate__` too)."""
         self.__dict__.update(state)
         if "rows" not in state:  # no array mirrors yet: build them
             self.rows, self.pop_epoch = ItemRows(), None
@@ -212,39 +174,15 @@ class Recommender:
             for item, meta in self.items.items():
                 self.item_features.set(self.rows.id(item), meta.features)
             self._trending, self._by_feature_top = {}, {}
-        if "interest" not in state:
-            self.interest = {}
-            for user, affinity in self.affinity.items():
-                if items := affinity.names("item:"):
-                    kept = {name[5:]: affinity.sums[name] for name in items}
-                    self.interest[user] = DecayedFeatures(
-                        affinity.half_lives_ms, affinity.epoch, kept
-                    )
-                    affinity.remove(items)
 
     # -- ranking -------------------------------------------------------------------------
 
-    def recommend(
-        self,
-        user: str,
-        k: int = 10,
-        exclude: Iterable[str] = (),
-        segment: str | None = None,
-        now: int | None = None,
-        history: Iterable[str] | None = None,
-        repeat: str | None = None,
-    ) -> list[str]:
-        """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation;
-        ``repeat`` overrides the recommender's policy, e.g. a campaign's)."""
+    def rank(self, ask: Ask, k: int = 10, segment: str | None = None, now: int | None = None
+             ) -> list[str]:  # fmt: skip
+        """The top ``k`` items for a user's ``ask`` (:meth:`Taste.ask <models.taste.Taste.ask>`;
+        :meth:`Ask.stranger <models.taste.Ask.stranger>` for a user with none)."""
         now = self.now if now is None else now
-        state = self.users.get(user)
-        recent = list(history) if history is not None else (
-            [i for i, _, _ in state.history] if state else []
-        )  # fmt: skip
-        banned = set(exclude)
-        repeat = repeat or self.repeat
-        if state is not None and repeat != "allow":
-            banned |= state.seen if repeat == "never" else state.purchased
+        recent, banned = list(ask.recent), ask.banned
         w_collab, w_personal, w_content, w_popular = self.weights
         # Scores by item number, parts added in the blend's order; one weighted 0 is neither
         # computed nor a source of candidates.
@@ -252,13 +190,15 @@ class Recommender:
         candidate = np.zeros(len(self.rows.names), dtype=bool)
         for weight, part in (
             (w_collab, self._collaborative(recent, now) if w_collab else None),
-            (w_personal, self._personal(user, banned, now) if w_personal else None),
+            (w_personal, self.rows.numbered(ask.personal) if w_personal and ask.personal else None),
             (w_popular, self._popular(segment or "", now) if w_popular else None),
         ):
             if part is not None:
                 scores[part[0]] += weight * part[1]
                 candidate[part[0]] = True
-        content = self._content(user, recent, now) if w_content else {}
+        content = {}
+        if w_content:
+            content = ask.content if ask.content is not None else self._content(recent)
         for feature in heapq.nlargest(3, content, key=content.__getitem__):
             candidate[self._feature_top(feature, 20)] = True
         names, items = self.rows.names, self.items
@@ -299,27 +239,18 @@ class Recommender:
             # one decay factor for all: rank the raw sums, decay only the n kept
             popularity = self._decayed(self.popularity, segment)
             top = largest(list(popularity.sums), (v[0] for v in popularity.sums.values()), n)
-            cached = (self.learned, self.rows.numbered(_scaled(popularity.first(now, top))))
+            cached = (self.learned, self.rows.numbered(scaled(popularity.first(now, top))))
             self._trending[segment] = cached
         return cached[1]
 
-    def _content(self, user: str, recent: list[str], now: int) -> dict[str, float]:
-        affinity = self.affinity.get(user)
-        if affinity is not None and affinity.sums:
-            return _scaled(affinity.first(now))
+    def _content(self, recent: list[str]) -> dict[str, float]:
+        """Affinity counted from the recent items' features: a history given without a
+        taste (evaluation) or a taste without features."""
         counts: dict[str, float] = {}
-        for item in recent:  # an explicit history (evaluation) without a learned affinity
+        for item in recent:
             for feature in (self.items.get(item) or Item(item)).features:
                 counts[feature] = counts.get(feature, 0.0) + 1.0
-        return _scaled(counts)
-
-    def _personal(self, user: str, banned: set[str], now: int) -> Part | None:
-        """The user's decayed interest in the items they may be shown again."""
-        interest = self.interest.get(user)
-        if interest is None:
-            return None
-        allowed = [item for item in interest.sums if item not in banned]
-        return self.rows.numbered(_scaled(interest.first(now, allowed))) if allowed else None
+        return scaled(counts)
 
     def _feature_top(self, feature: str, n: int) -> np.ndarray:
         """The numbers of a category's (or tag's) most popular items and its newest unseen
@@ -389,6 +320,77 @@ class Recommender:
             self.rows.set_norm(name, popularity.sums[name][0])
 
 
-def _scaled(scores: dict[str, float]) -> dict[str, float]:
-    top = max(scores.values(), default=0.0)
-    return {k: v / top for k, v in scores.items()} if top > 0 else {}
+class Recommender(ItemModel):
+    """The hybrid recommender in one object, every user's taste beside the item model: for
+    evaluation and tests (the flow keeps tastes with their users).
+
+    Parameters
+    ----------
+    history
+        Recent items per user that pair with new ones and seed the collaborative part.
+    repeat
+        What the user already had may be recommended: ``never``, ``purchased`` (anything but
+        what they bought) or ``allow``; :meth:`recommend` can override it per call.
+
+    The others are :class:`ItemModel`'s.
+
+    """
+
+    def __init__(
+        self,
+        half_life_ms: int = 7 * DAY_MS,
+        history: int = 10,
+        neighbours: int = 50,
+        weights: tuple[float, float, float, float] = (1.0, 1.0, 0.3, 0.1),
+        per_category: int = 3,
+        repeat: str = "purchased",
+    ) -> None:
+        if repeat not in REPEATS:
+            raise ValueError(f"repeat must be one of {', '.join(REPEATS)}, not {repeat!r}")
+        super().__init__(half_life_ms, neighbours, weights, per_category)
+        self.history = history
+        self.repeat = repeat
+        self.tastes: dict[str, Taste] = {}
+
+    def learn(
+        self, user: str, item: str, weight: float, ts: int, segment: str | None = None
+    ) -> None:
+        """One interaction of ``user`` with ``item`` (weights: ``EVENT_WEIGHTS``)."""
+        taste = self.tastes.get(user) or self.tastes.setdefault(user, Taste(self.half_life_ms))
+        meta = self.items.get(item)
+        before = taste.learn(item, weight, ts, meta.features if meta else (), self.history)
+        self.learn_item(item, weight, ts, segment, before)
+
+    def recommend(
+        self,
+        user: str,
+        k: int = 10,
+        exclude: Iterable[str] = (),
+        segment: str | None = None,
+        now: int | None = None,
+        history: Iterable[str] | None = None,
+        repeat: str | None = None,
+    ) -> list[str]:
+        """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation;
+        ``repeat`` overrides the recommender's policy, e.g. a campaign's)."""
+        now = self.now if now is None else now
+        taste = self.tastes.get(user)
+        ask = taste.ask(now, repeat or self.repeat, exclude) if taste else Ask.stranger(exclude)
+        if history is not None:
+            ask = replace(ask, recent=tuple(history))
+        return self.rank(ask, k, segment, now)
+
+    def forget(self, user: str) -> None:
+        """Erase a user's taste (their past contributions to co-occurrence and popularity
+        stay, as anonymous aggregates)."""
+        self.tastes.pop(user, None)
+
+    def __setstate__(self, state: dict) -> None:
+        """Snapshots taken before tastes were kept apart hold users, affinity and interest
+        tables (and before that, interest as ``item:<id>`` affinity features)."""
+        if "tastes" not in state:
+            state = dict(state)
+            users, affinity = state.pop("users", {}), state.pop("affinity", {})
+            interest = state.pop("interest", None)
+            state["tastes"] = from_tables(state["half_life_ms"], users, affinity, interest)
+        super().__setstate__(state)

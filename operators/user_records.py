@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.recommender import EVENT_WEIGHTS
+from models.taste import EVENT_WEIGHTS
 from operators.dead_letter import DeadLetter, Origin
 from schemas import codec
 from schemas.event import PRODUCT_KEYS, Event, EventType, amount

@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from models.recommender import REPEATS
+from models.taste import REPEATS
 from schemas.units import parse_duration
 from state.campaigns import (
     COMBINES,

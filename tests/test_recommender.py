@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from models.recommender import EVENT_WEIGHTS, Recommender
+from models.recommender import Recommender
+from models.taste import EVENT_WEIGHTS
 from offerflow.lab.reco_eval import Interaction, Score, evaluate, read_interactions
 from offerflow.lab.reco_sim import Catalog, interactions
 
@@ -94,7 +95,7 @@ def test_forget_erases_the_users_history() -> None:
     reco = shop()
     reco.learn("u", "bags-1", EVENT_WEIGHTS["purchase"], ts=0)
     reco.forget("u")
-    assert "u" not in reco.users and "u" not in reco.affinity
+    assert "u" not in reco.tastes
 
 
 # -- evaluation ---------------------------------------------------------------------------

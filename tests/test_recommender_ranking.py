@@ -1,6 +1,7 @@
 """The recommender's ranking arrays: they mirror the decayed sums through rescales and
 pruning, the collaborative part equals its formula computed by hand over the sums, snapshots
-of the version before them load and rank alike, and a part weighted 0 adds no candidates."""
+of the versions before them (and before tastes were kept apart) load and rank alike, and a
+part weighted 0 adds no candidates."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import random
 import pytest
 
 from models.recommender import Recommender
+from models.taste import LegacyUser
 
 
 def learned(seed: int = 4, half_life_ms: int = 1_000, **options) -> Recommender:
@@ -41,7 +43,7 @@ def test_the_collaborative_part_is_its_formula_over_the_sums() -> None:
     now = reco.now
     popularity = reco.popularity[""]
     for user in ("u1", "u2", "u3"):
-        recent = [item for item, _ts, _w in reco.users[user].history]
+        recent = [item for item, _ts, _w in reco.tastes[user].history]
         by_hand: dict[str, float] = {}
         for rank, item in enumerate(reversed(recent[-5:])):
             neighbours = reco.cooc[item]
@@ -62,14 +64,17 @@ def test_the_collaborative_part_is_its_formula_over_the_sums() -> None:
 
 
 def older_snapshot(reco: Recommender) -> bytes:
-    """``reco`` pickled as the version before the ranking arrays and the interest table
-    wrote it: item interest as ``item:<id>`` features of the affinity table."""
+    """``reco`` pickled as the version before the ranking arrays, the interest table and
+    tastes wrote it: users, and item interest as ``item:<id>`` features of the affinity
+    table."""
     state = dict(reco.__dict__)
-    for name in ("rows", "pop_epoch", "interest", "item_features"):
+    for name in ("rows", "pop_epoch", "item_features", "tastes"):
         del state[name]
-    state["affinity"] = {user: pickle.loads(pickle.dumps(a)) for user, a in reco.affinity.items()}
-    for user, interest in reco.interest.items():
-        affinity = state["affinity"][user]
+    state["users"], state["affinity"] = {}, {}
+    for user, taste in reco.tastes.items():
+        state["users"][user] = LegacyUser(list(taste.history), taste.purchased, taste.seen)
+        affinity = state["affinity"][user] = pickle.loads(pickle.dumps(taste.affinity))
+        interest = taste.interest
         if affinity.epoch is not None:  # one table then: its sums at one epoch, the first
             shift = 2.0 ** ((affinity.epoch - interest.epoch) / reco.half_life_ms)
             affinity.sums = {
@@ -95,7 +100,7 @@ def test_a_snapshot_of_the_version_before_loads_and_ranks_alike() -> None:
             assert restored.recommend(user, 10, repeat=repeat) == reco.recommend(
                 user, 10, repeat=repeat
             )
-    assert restored.interest.keys() == reco.interest.keys()
+    assert restored.tastes.keys() == reco.tastes.keys()
     norms = {name: reco.rows.norms[i] for name, i in reco.rows.ids.items()}
     assert {name: restored.rows.norms[i] for name, i in restored.rows.ids.items()} == norms
 

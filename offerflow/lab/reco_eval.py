@@ -55,7 +55,8 @@ import numpy as np
 import orjson
 
 from models.decay import DecayedFeatures
-from models.recommender import EVENT_WEIGHTS, REPEATS, Recommender
+from models.recommender import Recommender
+from models.taste import EVENT_WEIGHTS, REPEATS
 from offerflow.progress import progress as with_progress
 from schemas.units import DAY_MS
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from models.recommender import EVENT_WEIGHTS
+from models.taste import EVENT_WEIGHTS
 from offerflow.lab.reco_eval import Interaction
 from schemas.units import MINUTE_MS
 
