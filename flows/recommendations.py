@@ -1,10 +1,12 @@
 """The recommendation half of the main dataflow.
 
 Steps: product interactions and departures from the profile step, and the decisions that
-carry content (offers on email, push and web, and recommendations-only requests) → keyed
-``reco`` → the recommendation step (learns the interactions, fills each decision's
-``products``) → the filled decisions back to the decisions topic, and each user's current
-top-k to Redis (``<prefix>:reco:<pseudonym>``, with the profile TTL; erasure deletes it).
+carry content (offers on email, push and web, and recommendations-only requests) → keyed by
+user → the users' half (``reco_users``: each user's taste, and what a ranking needs from it)
+→ keyed ``reco`` → the recommendation step (the item model learns the interactions, fills
+each decision's ``products``) → the filled decisions back to the decisions topic, and each
+user's current top-k to Redis (``<prefix>:reco:<pseudonym>``, with the profile TTL; erasure
+deletes it).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from bytewax.dataflow import Stream
 
 from config.settings import Settings
 from flows.placement import MODEL_KEYS
-from flows.wiring import keyed_outputs
+from flows.wiring import keyed_outputs, stateful_map
 from operators.campaign_book import CampaignBook
-from operators.reco_step import RecoStep
+from operators.reco_step import RecoStep, catalog_features
 from operators.redis_mirror import RedisMirrorSink
+from operators.taste_step import TasteStep
 
 #: Channels whose messages carry content around the offer.
 CONTENT_CHANNELS = frozenset({"email", "push", "web"})
@@ -35,26 +38,32 @@ def recommend(
     changes: Stream, to_fill: Stream, book: CampaignBook, settings: Settings
 ) -> Stream[dict]:
     """Wire the recommendation step; returns ``to_fill``'s decisions with their products."""
-    learn = op.filter_map(
+    from_users = op.filter_map(
         "reco_interactions", changes, lambda kv: kv[1][1] if kv[1][0] == "reco" else None
     )
     fill = op.map("reco_decisions", to_fill, lambda d: ("decision", d))
-    keyed = op.key_on(
-        "key_reco", op.merge("reco_inputs", learn, fill), lambda _item: MODEL_KEYS["reco"]
-    )
+    by_user = op.key_on("key_reco_users", op.merge("reco_inputs", from_users, fill), _user_of)
 
     def excluded(campaign_id: str) -> tuple[tuple[str, ...], str | None]:
         campaign = book.current().campaigns.get(campaign_id)
         return (campaign.exclude_products, campaign.repeat) if campaign else ((), None)
 
-    step = RecoStep(
-        k=settings.reco_k,
-        per_category=settings.reco_per_category,
+    tastes = TasteStep(
         repeat=settings.reco_repeat,
         half_life_ms=settings.reco_half_life_ms,
         refresh_ms=settings.reco_refresh_ms,
-        catalog_file=settings.catalog_file,
+        catalog=catalog_features(settings.catalog_file) if settings.catalog_file else None,
         excluded=excluded,
+    )
+    messages = op.filter_map("reco_messages", stateful_map("reco_users", by_user, tastes),
+                             lambda kv: kv[1])  # fmt: skip
+    keyed = op.key_on("key_reco", messages, lambda _message: MODEL_KEYS["reco"])
+    step = RecoStep(
+        k=settings.reco_k,
+        per_category=settings.reco_per_category,
+        half_life_ms=settings.reco_half_life_ms,
+        refresh_ms=settings.reco_refresh_ms,
+        catalog_file=settings.catalog_file,
         max_products=settings.max_products,
     )
     outputs = keyed_outputs("reco", keyed, step)
@@ -74,3 +83,8 @@ def recommend(
     return op.filter_map(
         "filled_decisions", outputs, lambda kv: kv[1][1] if kv[1][0] == "decision" else None
     )
+
+
+def _user_of(item: tuple) -> str:
+    kind, payload = item
+    return payload if kind == "forget" else payload["user_id" if kind == "decision" else "user"]

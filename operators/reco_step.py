@@ -1,37 +1,42 @@
-"""The recommendation step, one keyed state (``reco``): product interactions in, products in
-decisions and each user's top-k in Redis out.
+"""The recommendation step, one keyed state (``reco``): the item model learns every product
+interaction and ranks products for decisions and for each user's top-k in Redis.
 
-Bytewax ``stateful_map`` mapper over a :class:`~models.recommender.Recommender` (in a
-:class:`RecoState`). Inputs:
+Bytewax ``stateful_map`` mapper over an :class:`~models.recommender.ItemModel` (in a
+:class:`RecoState`). Its inputs come from the users' half (:mod:`operators.taste_step`),
+which keeps each user's taste keyed by user and sends what a ranking needs with each message:
 
-- ``("learn", {"user", "item", "weight", "ts", "segment", "category", "price", "tags"})``
-  from the user step, for each product view, add to cart and purchase naming a product;
-- ``("forget", user)`` when a profile is erased, expires or is merged away;
-- ``("decision", record)``: a decision on a channel that carries content (email, push, web)
-  with an offer, or a recommendations-only web request: its payload gets ``products``, the
-  user's top ``k`` product ids (comma-separated), minus the products its campaign excludes.
+- :class:`~operators.taste_step.Learned`: a product view, add to cart or purchase, with the
+  user's history before it, and their ask when their top-k is due;
+- :class:`~operators.taste_step.Fill`: a decision on a channel that carries content (email,
+  push, web) with an offer, or a recommendations-only web request: its payload gets
+  ``products``, the user's top ``k`` product ids (comma-separated);
+- :class:`~operators.taste_step.Forgotten`: a profile was erased, expired or merged away.
 
 Outputs: ``("decision", record)``, and ``("top", (user, items | None))`` for Redis: a user's
-top-k is recomputed when a decision is filled and after their interactions, at most once per
-``refresh_ms`` of event time (a recommendation costs about half a millisecond), and written
-only when it changed; ``None`` deletes it (erasure). The trending top-k, what a user with no
-history is recommended, is published the same way under :data:`POPULAR` (the API's fallback).
+top-k after a filled decision and with a due ask; ``None`` deletes it (erasure). The trending
+top-k, what a user with no history is recommended, is published at most once per
+``refresh_ms`` of event time under :data:`POPULAR` (the API's fallback), and only when it
+changed.
 
 It is a hot key by design (co-occurrence needs every user's interactions), seeing one message
-per product event and per content decision.
+per product event and per content decision, but it holds nothing per user.
 
 Examples
 --------
 
->>> step = RecoStep(k=2)
->>> state, out = None, []
->>> for user in ("a", "b"):
-...     state, _ = step(state, ("learn", {"user": user, "item": "shoe", "weight": 1.0, "ts": 1}))
-...     state, _ = step(state, ("learn", {"user": user, "item": "sock", "weight": 1.0, "ts": 2}))
->>> state, _ = step(state, ("learn", {"user": "c", "item": "shoe", "weight": 1.0, "ts": 3}))
->>> record = {"user_id": "c", "ts": 4, "campaign_id": None, "payload": {"headline": "Hi"}}
->>> state, out = step(state, ("decision", record))
->>> out[0][1]["payload"]  # what c looked at, and what goes with it
+>>> from operators.taste_step import TasteStep
+>>> tastes, step = TasteStep(), RecoStep(k=2)
+>>> users, state = {}, None
+>>> def send(user, kind, payload):
+...     global state
+...     users[user], message = tastes(users.get(user), (kind, payload))
+...     state, out = step(state, message)
+...     return out
+>>> for user, ts in (("a", 1), ("b", 3), ("c", 5)):
+...     for item in ("shoe", "sock") if user != "c" else ("shoe",):
+...         _ = send(user, "learn", {"user": user, "item": item, "weight": 1.0, "ts": ts})
+>>> record = {"user_id": "c", "ts": 6, "campaign_id": None, "payload": {"headline": "Hi"}}
+>>> send("c", "decision", record)[0][1]["payload"]  # what c looked at, and what goes with it
 {'headline': 'Hi', 'products': 'shoe,sock'}
 
 """
@@ -39,12 +44,13 @@ Examples
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from models.recommender import Recommender
+from models.recommender import Item, ItemModel
+from models.taste import Ask
 from operators import metrics
+from operators.taste_step import Fill, Forgotten, Learned
 from schemas.units import DAY_MS, MINUTE_MS
 
 #: The "user" whose top-k is the trending products (pseudonyms are hex: it is no one's).
@@ -55,42 +61,43 @@ Output = tuple[str, Any]
 
 @dataclass
 class RecoState:
-    """The recommender, and each user's top-k last written to Redis with when it was
+    """The item model, and the trending top-k last written to Redis with when it was
     computed (event time): a refresh that changes nothing writes nothing."""
 
-    reco: Recommender
-    published: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    reco: ItemModel
+    popular: tuple[int, tuple[str, ...]] | None = None
 
-    def publish(self, user: str, ts: int, products: list[str]) -> list[Output]:
-        """``("top", ...)`` for Redis if ``products`` differ from what it holds."""
-        before = self.published.get(user)
-        self.published[user] = (ts, tuple(products))
-        if before is not None and before[1] == tuple(products):
-            return []
-        return [("top", (user, products))]
+    def __setstate__(self, state: dict) -> None:
+        """Snapshots taken before tastes were kept apart hold a whole recommender and every
+        user's last top-k: the item model and the trending list are kept (users' tastes
+        start again; their lists in Redis stay until refreshed)."""
+        if "published" in state:
+            reco = state["reco"]
+            model = ItemModel.__new__(ItemModel)
+            model.__dict__.update(
+                {k: v for k, v in reco.__dict__.items() if k not in ("tastes", "history", "repeat")}
+            )
+            state = {"reco": model, "popular": state["published"].get(POPULAR)}
+        self.__dict__.update(state)
 
 
 class RecoStep:
-    """``(state, (kind, payload)) -> (state, outputs)`` over a :class:`RecoState`.
+    """``(state, message) -> (state, outputs)`` over a :class:`RecoState`.
 
     Parameters
     ----------
     k
         Products per decision and per Redis top-k.
-    per_category, repeat, half_life_ms
-        The recommender's diversity rule, repeat policy (``never``, ``purchased``, ``allow``)
-        and decay.
+    per_category, half_life_ms
+        The recommender's diversity rule and decay.
     refresh_ms
-        Least event time between two Redis top-k refreshes of one user after interactions.
+        Least event time between two Redis refreshes of the trending top-k.
     catalog_file
         Product catalogue CSV to register at start (``item,category,price,tags,in_stock``).
-    excluded
-        The products a campaign excludes and its repeat policy (``None``: the recommender's),
-        by campaign id.
     max_products
         Products learned from events when no catalogue is set; an event naming a new product
         beyond it is left out (counted as ``product_cap``). With a catalogue, only its products
-        are learned (others counted as ``unknown_product``): no client can grow the model.
+        are learned (the users' half leaves the others out): no client can grow the model.
 
     """
 
@@ -98,79 +105,61 @@ class RecoStep:
         self,
         k: int = 5,
         per_category: int = 2,
-        repeat: str = "purchased",
         half_life_ms: int = 7 * DAY_MS,
         refresh_ms: int = MINUTE_MS,
         catalog_file: str = "",
-        excluded: Callable[[str], tuple[tuple[str, ...], str | None]] = lambda _c: ((), None),
         max_products: int = 100_000,
     ) -> None:
         self.max_products = max_products
         self.k = k
         self.per_category = per_category
-        self.repeat = repeat
         self.half_life_ms = half_life_ms
         self.refresh_ms = refresh_ms
         self.catalog_file = catalog_file
-        self.excluded = excluded
 
     def __call__(
-        self, state: RecoState | None, item: tuple[str, Any]
+        self, state: RecoState | None, message: Learned | Fill | Forgotten
     ) -> tuple[RecoState, list[Output]]:
         state = state or RecoState(self._new())
-        kind, payload = item
-        if kind == "forget":
-            state.reco.forget(payload)
-            state.published.pop(payload, None)
-            return state, [("top", (payload, None))]
-        if kind == "learn":
-            return state, self._learn(state, payload)
-        user = payload["user_id"]
-        campaign = payload.get("campaign_id")
-        exclude, repeat = self.excluded(campaign) if campaign else ((), None)
-        products = state.reco.recommend(
-            user, self.k, exclude=exclude, segment=payload.get("segment"), repeat=repeat
-        )
-        record = {**payload, "payload": {**payload["payload"], "products": ",".join(products)}}
-        if exclude or repeat not in (None, self.repeat):  # a campaign's own list: Redis
-            return state, [("decision", record)]  # keeps the user's general one
-        return state, [("decision", record), *state.publish(user, payload["ts"], products)]
+        if isinstance(message, Forgotten):
+            return state, [("top", (message.user, None))]
+        if isinstance(message, Learned):
+            return state, self._learn(state, message)
+        record = message.record  # ranked as of its time, as its ask was taken
+        products = state.reco.rank(message.ask, self.k, record.get("segment"), record["ts"])
+        filled = {**record, "payload": {**record["payload"], "products": ",".join(products)}}
+        out: list[Output] = [("decision", filled)]
+        if message.publish:  # a campaign's own list: Redis keeps the user's general one
+            out.append(("top", (record["user_id"], products)))
+        return state, out
 
-    def _new(self) -> Recommender:
-        reco = Recommender(
-            half_life_ms=self.half_life_ms,
-            per_category=self.per_category,
-            repeat=self.repeat,
-        )
+    def _new(self) -> ItemModel:
+        reco = ItemModel(half_life_ms=self.half_life_ms, per_category=self.per_category)
         if self.catalog_file:
             for row in read_catalog(self.catalog_file):
                 reco.register(**row)
         return reco
 
-    def _learn(self, state: RecoState, event: dict[str, Any]) -> list[Output]:
-        reco = state.reco
-        item, user, ts = event["item"], event["user"], int(event["ts"])
+    def _learn(self, state: RecoState, event: Learned) -> list[Output]:
+        reco, item, ts = state.reco, event.item, event.ts
         known = reco.items.get(item)
-        if known is None and (self.catalog_file or len(reco.items) >= self.max_products):
-            metrics.count_bounded("unknown_product" if self.catalog_file else "product_cap")
+        if known is None and len(reco.items) >= self.max_products:
+            metrics.count_bounded("product_cap")
             return []
-        if event.get("category") and (known is None or not known.category):
-            reco.register(
-                item,
-                category=str(event["category"]),
-                price=event.get("price"),
-                tags=event.get("tags") or (),
-            )
-        reco.learn(user, item, float(event["weight"]), ts, event.get("segment"))
+        if event.category and (known is None or not known.category):
+            reco.register(item, category=event.category, price=event.price)
+        history = [h for h in event.history if h[0] in reco.items]  # none left out
+        reco.learn_item(item, event.weight, ts, event.segment, history)
         out: list[Output] = []
-        last = state.published.get(POPULAR)
-        if last is None or ts - last[0] >= self.refresh_ms:  # what a user with no history gets
-            out += state.publish(POPULAR, ts, reco.recommend(POPULAR, self.k, now=ts))
-        last = state.published.get(user)
-        if last is not None and ts - last[0] < self.refresh_ms:
-            return out
-        products = reco.recommend(user, self.k, segment=event.get("segment"), now=ts)
-        return out + state.publish(user, ts, products)
+        if state.popular is None or ts - state.popular[0] >= self.refresh_ms:
+            products = tuple(reco.rank(Ask.stranger(), self.k, now=ts))
+            if state.popular is None or state.popular[1] != products:
+                out.append(("top", (POPULAR, list(products))))
+            state.popular = (ts, products)
+        if event.ask is not None:
+            products = reco.rank(event.ask, self.k, event.segment, now=ts)
+            out.append(("top", (event.user, products)))
+        return out
 
 
 def read_catalog(path: str) -> list[dict[str, Any]]:
@@ -196,3 +185,12 @@ def read_catalog(path: str) -> list[dict[str, Any]]:
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{path}:{line}: {exc}") from None
     return rows
+
+
+def catalog_features(path: str) -> dict[str, tuple[str, ...]]:
+    """Each catalogue product's features (``cat:<category>``, ``tag:<tag>``), for the users'
+    half of the step (:mod:`operators.taste_step`)."""
+    return {
+        row["item"]: Item(row["item"], row["category"], tags=row["tags"]).features
+        for row in read_catalog(path)
+    }

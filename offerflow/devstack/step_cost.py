@@ -1,11 +1,11 @@
 """In-process CPU cost of an optional feature, streaming attribution or recommendations: the
 profile step (and, with attribution, the Markov chain step, the totals and record encoding;
-with recommendations, the recommendation step learning every product event and refreshing
-top-k lists) over the benchmark's event mix, with and without the feature, alternating. No
-broker and no Bytewax, so the figure is the feature's own cost, which the end-to-end
-``offerflow bench`` figures hide in their run-to-run noise. ``--feature drift`` times a
-policy key learning rewards (two offers, 5% clicks) with the default drift detectors and with
-``detector = "none"``.
+with recommendations, the users' half and the recommendation step learning every product
+event and refreshing top-k lists) over the benchmark's event mix, with and without the
+feature, alternating. No broker and no Bytewax, so the figure is the feature's own cost,
+which the end-to-end ``offerflow bench`` figures hide in their run-to-run noise.
+``--feature drift`` times a policy key learning rewards (two offers, 5% clicks) with the
+default drift detectors and with ``detector = "none"``.
 
 Run ``scripts/bench_step_cost --help``.
 """
@@ -27,6 +27,7 @@ from operators.attribution_totals import add_record
 from operators.markov_step import MarkovStep, run_paths
 from operators.profile_step import ProfileLogic
 from operators.reco_step import RecoStep
+from operators.taste_step import TasteStep
 from schemas import codec
 from schemas.event import Event, parse_event
 from schemas.rejection import Rejected
@@ -48,7 +49,7 @@ def measure(events: list[Event], settings: Settings, feature: str, on: bool) -> 
     users: dict[str, ProfileLogic] = {}
     markov, chain, totals = MarkovStep(refresh=settings.markov_refresh), None, {}
     reco_step = RecoStep(k=settings.reco_k, refresh_ms=settings.reco_refresh_ms)
-    reco = None
+    taste_step, tastes, reco = TasteStep(refresh_ms=settings.reco_refresh_ms), {}, None
     started = time.perf_counter()
     for event in events:
         logic = users.get(event.user_id) or users.setdefault(event.user_id, ProfileLogic(cfg, None))
@@ -59,8 +60,11 @@ def measure(events: list[Event], settings: Settings, feature: str, on: bool) -> 
             if tag == "attribution":
                 totals[payload["model"]] = add_record(totals.get(payload["model"]), payload)
                 codec.encode("attribution", payload, settings.output_format)
-            elif tag == "reco":
-                reco, _tops = reco_step(reco, payload)
+            elif tag == "reco":  # the users' half, then the item model
+                user = payload[1] if payload[0] == "forget" else payload[1]["user"]
+                tastes[user], message = taste_step(tastes.get(user), payload)
+                if message is not None:
+                    reco, _tops = reco_step(reco, message)
     return len(events) / (time.perf_counter() - started)
 
 
