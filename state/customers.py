@@ -21,6 +21,10 @@ True
 >>> x, t_x, T, m = base.arrays(["u1", "u2"])
 >>> x.tolist(), t_x.tolist(), T.tolist()
 ([2.0, 0.0], [10.0, 0.0], [12.0, 7.0])
+>>> base.add("u2", (1, 5 * DAY_MS, 6 * DAY_MS, 9.0), ts=12 * DAY_MS)  # u2 comes back
+>>> base.forget("u1")
+>>> base.repeaters, base.due()
+(2, True)
 
 """
 
@@ -58,6 +62,13 @@ class Customers:
     fit: Predictor | None = None
     fit_counts: tuple[int, int] = (0, 0)  # customers, repeat customers
     changed: bool = False  # facts added or forgotten since the last fit
+    repeaters: int = 0  # customers with a repeat purchase, kept so a check costs no scan
+
+    def __setstate__(self, state: dict) -> None:
+        """Snapshots taken before the count was kept: count once."""
+        self.__dict__.update(state)
+        if "repeaters" not in state:
+            self.repeaters = sum(1 for f in self.facts.values() if f[0] > 0)
 
     def params(self) -> dict[str, Any] | None:
         """The last fit as published, with the customer counts; ``None`` before the first."""
@@ -68,19 +79,24 @@ class Customers:
 
     def add(self, user: str, facts: Facts, ts: int) -> None:
         """A customer's current facts, as of event time ``ts``."""
+        before = self.facts.get(user)
+        self.repeaters += (facts[0] > 0) - (before is not None and before[0] > 0)
         self.facts[user] = facts
         self.as_of = max(self.as_of, ts)
         self.changed = True
 
     def forget(self, user: str) -> None:
-        self.changed |= self.facts.pop(user, None) is not None
+        before = self.facts.pop(user, None)
+        if before is not None:
+            self.changed = True
+            self.repeaters -= before[0] > 0
 
     def due(self) -> bool:
         """Whether a (re)fit is due: enough repeat customers and, after the first fit,
         ``refit_ms`` of event time since the last."""
         if self.fitted_at is not None:
             return self.as_of - self.fitted_at >= self.refit_ms
-        return sum(1 for f in self.facts.values() if f[0] > 0) >= self.min_repeat
+        return self.repeaters >= self.min_repeat
 
     def arrays(self, users: Iterable[str]) -> tuple[np.ndarray, ...]:
         """``(x, t_x, T, m)`` in days for ``users``, their age taken at ``as_of``."""

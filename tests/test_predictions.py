@@ -6,6 +6,8 @@ segments, and the evaluation on CDNOW."""
 from __future__ import annotations
 
 import math
+import pickle
+import random
 import warnings
 from dataclasses import replace
 from datetime import date
@@ -22,6 +24,8 @@ from operators.predict_step import PredictStep
 from operators.profile_step import ProfileLogic, _utc
 from operators.user_predictions import Predictions
 from schemas.event import EventType
+from schemas.units import DAY_MS
+from state.customers import Customers
 from state.predictor import Predictor
 from state.segments import RuleFile
 from tests.test_profile_step import Clock, ev, step
@@ -238,3 +242,20 @@ def test_profiles_compute_predictions_from_published_models_and_segments_use_the
     assert logic.profile.predictions == fitted.predict((2, 1_000, 3_000 + 2 * day, 17.5))
     out, _ = logic.on_item(ev("x", EventType.ERASE, 4_000 + 2 * day))
     assert ("predict", ("forget", "pid")) in out  # erasure leaves the customer base too
+
+
+def test_the_repeat_customer_count_follows_adds_and_forgets_and_old_snapshots() -> None:
+    rng = random.Random(5)
+    base = Customers(refit_ms=DAY_MS, min_repeat=10)
+    for n in range(3_000):
+        user = f"u{rng.randrange(200)}"
+        if rng.random() < 0.1:
+            base.forget(user)
+        else:
+            base.add(user, (rng.choice([0, 0, 1, 3]), 0, DAY_MS, 5.0), ts=n)
+        assert base.repeaters == sum(1 for f in base.facts.values() if f[0] > 0)
+    older = dict(base.__dict__)
+    del older["repeaters"]  # written before the count was kept
+    restored = Customers.__new__(Customers)
+    restored.__setstate__(pickle.loads(pickle.dumps(older)))
+    assert restored.repeaters == base.repeaters > 10
