@@ -183,6 +183,9 @@ class ItemModel:
         :meth:`Ask.stranger <models.taste.Ask.stranger>` for a user with none)."""
         now = self.now if now is None else now
         recent, banned = list(ask.recent), ask.banned
+        # a user's interest may name products the model left out (past its cap): those are
+        # neither numbered nor recommended
+        personal = {item: v for item, v in ask.personal.items() if item in self.items}
         w_collab, w_personal, w_content, w_popular = self.weights
         # Scores by item number, parts added in the blend's order; one weighted 0 is neither
         # computed nor a source of candidates.
@@ -190,7 +193,7 @@ class ItemModel:
         candidate = np.zeros(len(self.rows.names), dtype=bool)
         for weight, part in (
             (w_collab, self._collaborative(recent, now) if w_collab else None),
-            (w_personal, self.rows.numbered(ask.personal) if w_personal and ask.personal else None),
+            (w_personal, self.rows.numbered(personal) if w_personal and personal else None),
             (w_popular, self._popular(segment or "", now) if w_popular else None),
         ):
             if part is not None:

@@ -72,3 +72,18 @@ def test_the_two_steps_rank_as_the_recommender_in_one_object() -> None:
             assert tops[user] == whole.recommend(user, K, segment=segment, now=ts)
             lists += 1
     assert lists > 300 and fills > 500, (lists, fills)
+
+
+def test_a_product_past_the_cap_is_never_recommended() -> None:
+    tastes, step = TasteStep(refresh_ms=REFRESH_MS), RecoStep(k=K, max_products=2)
+    users: dict[str, object] = {}
+    state = None
+    for n, item in enumerate(("a", "b", "capped", "capped")):  # the user keeps coming back
+        learn = {"user": "u", "item": item, "weight": 1.0, "ts": n, "category": "c"}
+        users["u"], message = tastes(users.get("u"), ("learn", learn))
+        state, _ = step(state, message)
+    assert "capped" not in state.reco.items and "capped" in users["u"].taste.interest.sums
+    record = {"user_id": "u", "ts": 9, "campaign_id": None, "payload": {}}
+    users["u"], message = tastes(users["u"], ("decision", record))
+    _state, out = step(state, message)
+    assert out[0][1]["payload"]["products"].split(",") == ["a", "b"]
