@@ -20,7 +20,7 @@ from flows.wiring import keyed_outputs, stateful_map
 from operators.campaign_book import CampaignBook
 from operators.reco_step import RecoStep, catalog_features
 from operators.redis_mirror import RedisMirrorSink
-from operators.taste_step import TasteStep
+from operators.taste_step import TasteStep, user_of
 
 #: Channels whose messages carry content around the offer.
 CONTENT_CHANNELS = frozenset({"email", "push", "web"})
@@ -42,7 +42,7 @@ def recommend(
         "reco_interactions", changes, lambda kv: kv[1][1] if kv[1][0] == "reco" else None
     )
     fill = op.map("reco_decisions", to_fill, lambda d: ("decision", d))
-    by_user = op.key_on("key_reco_users", op.merge("reco_inputs", from_users, fill), _user_of)
+    by_user = op.key_on("key_reco_users", op.merge("reco_inputs", from_users, fill), user_of)
 
     def excluded(campaign_id: str) -> tuple[tuple[str, ...], str | None]:
         campaign = book.current().campaigns.get(campaign_id)
@@ -83,8 +83,3 @@ def recommend(
     return op.filter_map(
         "filled_decisions", outputs, lambda kv: kv[1][1] if kv[1][0] == "decision" else None
     )
-
-
-def _user_of(item: tuple) -> str:
-    kind, payload = item
-    return payload if kind == "forget" else payload["user_id" if kind == "decision" else "user"]

@@ -148,7 +148,7 @@ class RecoStep:
             return []
         if event.category and (known is None or not known.category):
             reco.register(item, category=event.category, price=event.price)
-        history = [h for h in event.history if h[0] in reco.items]  # none left out
+        history = [h for h in event.history if h[0] in reco.items]  # capped: pair with none
         reco.learn_item(item, event.weight, ts, event.segment, history)
         out: list[Output] = []
         if state.popular is None or ts - state.popular[0] >= self.refresh_ms:
@@ -163,7 +163,7 @@ class RecoStep:
 
 
 def read_catalog(path: str) -> list[dict[str, Any]]:
-    """Catalogue rows as :meth:`Recommender.register` arguments; ``tags`` are ``|``-separated,
+    """Catalogue rows as :meth:`ItemModel.register` arguments; ``tags`` are ``|``-separated,
     ``in_stock`` is ``true``/``false`` (default true).
 
     Raises :class:`ValueError` naming the line of a bad row.

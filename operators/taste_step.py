@@ -164,3 +164,9 @@ class TasteStep:
             event.get("price"), tuple(before), ask,
         )  # fmt: skip
         return state, learned
+
+
+def user_of(item: tuple[str, Any]) -> str:
+    """The user an input of the step is about (its key)."""
+    kind, payload = item
+    return payload if kind == "forget" else payload["user_id" if kind == "decision" else "user"]

@@ -2,16 +2,17 @@
 after it, give the same lists as the recommender in one object: each user's top-k at every
 refresh, the trending list and the products of every decision, over a random log with
 segments, purchases, campaign exclusions and erasures, including after both steps are
-restored from their snapshots."""
+restored from their snapshots. A product past the cap is never recommended, and a snapshot
+from before the split restores the item model and the trending list."""
 
 from __future__ import annotations
 
 import pickle
 import random
 
-from models.recommender import Recommender
-from models.taste import EVENT_WEIGHTS
-from operators.reco_step import POPULAR, RecoStep
+from models.recommender import ItemModel, Recommender
+from models.taste import EVENT_WEIGHTS, Ask
+from operators.reco_step import POPULAR, RecoState, RecoStep
 from operators.taste_step import TasteStep
 
 K, REFRESH_MS = 5, 60_000
@@ -87,3 +88,15 @@ def test_a_product_past_the_cap_is_never_recommended() -> None:
     users["u"], message = tastes(users["u"], ("decision", record))
     _state, out = step(state, message)
     assert out[0][1]["payload"]["products"].split(",") == ["a", "b"]
+
+
+def test_a_snapshot_from_before_the_split_restores_the_item_model_and_trending_list() -> None:
+    whole = Recommender(per_category=2)
+    for n in range(200):
+        whole.learn(f"u{n % 7}", f"p{n % 11}", 1.0, ts=n)
+    published = {POPULAR: (199, ("p1", "p2")), "u1": (150, ("p3",))}
+    restored = RecoState.__new__(RecoState)
+    restored.__setstate__(pickle.loads(pickle.dumps({"reco": whole, "published": published})))
+    assert type(restored.reco) is ItemModel and not hasattr(restored.reco, "tastes")
+    assert restored.popular == published[POPULAR]
+    assert restored.reco.rank(Ask.stranger(), K) == whole.recommend("nobody", K)

@@ -27,7 +27,7 @@ from operators.attribution_totals import add_record
 from operators.markov_step import MarkovStep, run_paths
 from operators.profile_step import ProfileLogic
 from operators.reco_step import RecoStep
-from operators.taste_step import TasteStep
+from operators.taste_step import TasteStep, user_of
 from schemas import codec
 from schemas.event import Event, parse_event
 from schemas.rejection import Rejected
@@ -61,7 +61,7 @@ def measure(events: list[Event], settings: Settings, feature: str, on: bool) -> 
                 totals[payload["model"]] = add_record(totals.get(payload["model"]), payload)
                 codec.encode("attribution", payload, settings.output_format)
             elif tag == "reco":  # the users' half, then the item model
-                user = payload[1] if payload[0] == "forget" else payload[1]["user"]
+                user = user_of(payload)
                 tastes[user], message = taste_step(tastes.get(user), payload)
                 if message is not None:
                     reco, _tops = reco_step(reco, message)
