@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -32,6 +31,7 @@ from starlette.exceptions import HTTPException
 from config.settings import ConfigError, Settings
 from offerflow.api import collect, decide, metrics, reads
 from offerflow.api.keys import KeyRing
+from offerflow.api.middleware import BodyLimit, Direct, Timed, http_error, invalid
 from offerflow.api.service import Json, Service
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,11 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
     app.add_api_route("/healthz", _health, include_in_schema=False)
     app.add_api_route("/readyz", _ready, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, _crash)
+    hot = [r for r in decide.router.routes if getattr(r, "name", "") == "decide_post"]
+    app.add_middleware(Direct, fastapi=app, routes=hot)
     origins = [o.strip() for o in settings.api_cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
@@ -126,87 +128,6 @@ def load_keys(settings: Settings) -> KeyRing:
         raise ConfigError(f"OFFERFLOW_API_KEYS_FILE {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise ConfigError(f"OFFERFLOW_API_KEYS_FILE {path}: {exc}") from None
-
-
-class BodyLimit:
-    """Refuse a body larger than ``limit`` bytes with 413, by its Content-Length or, when
-    it is sent in chunks, as soon as the bytes read pass the limit."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:  # the server reads no more than the length declared
-            if not declared.isdigit() or int(declared) > self.limit:
-                return await self._refuse(send)
-            return await self.app(scope, receive, send)
-        seen = 0
-
-        async def counted() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Any) -> None:
-        await Json({"error": f"body larger than {self.limit} bytes"}, 413)(
-            {"type": "http"}, None, send
-        )
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class Timed:
-    """Latency by route template and status (never the raw path: it holds user ids)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start = time.perf_counter()
-        status = [500]
-
-        async def sent(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sent)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.LATENCY.labels(path, scope["method"], str(status[0])).observe(
-                time.perf_counter() - start
-            )
-
-
-async def _http_error(_request: Request, exc: Exception) -> Json:
-    assert isinstance(exc, HTTPException)
-    return Json({"error": exc.detail}, exc.status_code, headers=exc.headers)
-
-
-async def _invalid(_request: Request, exc: Exception) -> Json:
-    assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"] if p != "body")
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return Json({"error": "; ".join(problems)}, 422)
 
 
 async def _crash(request: Request, exc: Exception) -> Json:
