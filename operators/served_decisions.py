@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -133,9 +134,11 @@ def choose(
     if campaign.policy == "thompson" and fallback is None:
         arms = (doc or {}).get("arms", {})
         prior = {"alpha": 1.0, "beta": 1.0}
-        posteriors = [(arms.get(o, prior)["alpha"], arms.get(o, prior)["beta"]) for o in offers]
-        index, propensity = thompson.choose(posteriors, seed)
-        offer_id = offers[index]
+        posteriors = tuple(
+            (arms.get(o, prior)["alpha"], arms.get(o, prior)["beta"]) for o in offers
+        )
+        index = thompson.draw(posteriors, seed) if len(offers) > 1 else 0
+        offer_id, propensity = offers[index], _win_probability(posteriors, index)
     else:
         offer_id, propensity = random.Random(seed).choice(offers), 1.0 / len(offers)
     offer = campaign.offer(offer_id)
@@ -151,6 +154,13 @@ def choose(
         "propensity": round(propensity, 6),
         "model_version": f"{campaign.id}@{campaign.version}:{updates}",
     }, fallback
+
+
+# The API decides from a published copy of the posteriors, which changes at the flow's pace,
+# not per decision: the same propensity integral is asked for again and again.
+@functools.lru_cache(maxsize=4096)
+def _win_probability(posteriors: tuple[tuple[float, float], ...], arm: int) -> float:
+    return thompson.win_probability(posteriors, arm) if len(posteriors) > 1 else 1.0
 
 
 def recorded(record: dict[str, Any], plan: Plan) -> dict[str, Any]:

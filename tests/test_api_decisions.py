@@ -3,13 +3,17 @@ the user's ledger, also when their feedback arrives before the ``recorded`` mess
 
 from __future__ import annotations
 
+import random
+
 import orjson
 
+from models import thompson
 from operators.feedback import Feedback
 from operators.served_decisions import Seen, choose, recorded, screened
 from schemas.event import EventType
 from schemas.rejection import Reason
 from state.campaign_file import parse_campaigns
+from state.policy import seed_of
 from tests.test_decision_step import CAMPAIGNS, T0, consented
 
 CATALOG = parse_campaigns(CAMPAIGNS)
@@ -43,6 +47,25 @@ def test_choice_propensity_and_fallbacks() -> None:
     assert (record["propensity"], record["policy"], fallback) == (0.5, "random", "stale_posteriors")
     unseen, _ = choose(candidate, None, T0, 60_000)  # nothing learned yet: the priors
     assert unseen["policy"] == "thompson" and 0 < unseen["propensity"] <= 1
+
+
+def test_api_choice_is_the_flows_thompson_choice() -> None:
+    """Offer and propensity as :func:`models.thompson.choose` gives them, also when the
+    propensity is remembered from an earlier decision on the same posteriors."""
+    candidate = screened(CATALOG, "u", Seen.read(PROFILE, {}), "web", T0, "r1", "7d").candidate
+    assert len(candidate.offers) > 1
+    rng = random.Random(4)
+    for n in range(40):
+        arms = {o: {"alpha": rng.uniform(1, 60), "beta": rng.uniform(1, 900)}
+                for o in candidate.offers}  # fmt: skip
+        doc = {"arms": arms, "updated_ms": T0}
+        posteriors = [(arms[o]["alpha"], arms[o]["beta"]) for o in candidate.offers]
+        for request in (f"r{n}", f"s{n}", f"r{n}"):
+            plan = screened(CATALOG, "u", Seen.read(PROFILE, {}), "web", T0, request, "7d")
+            record, _ = choose(plan.candidate, doc, T0, 60_000)
+            index, propensity = thompson.choose(posteriors, seed_of(record["decision_id"]))
+            assert record["offer_id"] == candidate.offers[index]
+            assert record["propensity"] == round(propensity, 6)
 
 
 def test_feedback_before_the_recorded_message_waits_for_it() -> None:
