@@ -1,12 +1,17 @@
-"""The API's pure parts: keys, rate limits and the mapping of Segment's calls."""
+"""The API's parts that need no server: keys, rate limits, the mapping of Segment's calls, and
+the producer's failure count."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import pytest
 
 from offerflow.api.envelope import to_envelope
 from offerflow.api.keys import KeyRing, new_key
 from offerflow.api.limits import RateLimiter
+from offerflow.api.producer import AsyncProducer, Record
 
 
 def test_keys_file_problems_are_one_line_each() -> None:
@@ -74,3 +79,19 @@ def test_segment_calls_map_onto_the_envelope() -> None:
     unknown = to_envelope({"type": "track", "event": "Signed Up", "userId": "u"}, 0)
     assert unknown.event["type"] == "Signed Up"  # the gate refuses it with its reason
     assert to_envelope([1], 0).event == [1]
+
+
+def test_a_producer_reporting_errors_only_still_counts_a_failed_delivery() -> None:
+    async def post_to_nowhere() -> int:
+        producer = AsyncProducer({"bootstrap.servers": "127.0.0.1:1"}, 300, errors_only=True)
+        producer.start()
+        producer.post([Record("t", None, b"x")])
+        with pytest.raises(TypeError, match="cannot send"):
+            await producer.send([Record("t", None, b"y")])
+        deadline = time.monotonic() + 10
+        while producer.failures == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await producer.close(0.1)
+        return producer.failures
+
+    assert asyncio.run(post_to_nowhere()) == 1

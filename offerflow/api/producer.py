@@ -49,6 +49,10 @@ class AsyncProducer:
     linger_ms
         How long a message may wait for others to share its request to the broker: more
         means fewer, larger requests (the broker's CPU), and a later acknowledgement.
+    errors_only
+        Report only failed deliveries (librdkafka's ``delivery.report.only.error``): a
+        producer used only to :meth:`post` then runs no Python callback per message. Such a
+        producer cannot :meth:`send`, which waits for each acknowledgement.
 
     """
 
@@ -58,8 +62,10 @@ class AsyncProducer:
         delivery_timeout_ms: int,
         max_queued: int = 100_000,
         linger_ms: int = 2,
+        errors_only: bool = False,
     ) -> None:
         self.max_queued = max_queued
+        self.errors_only = errors_only
         self.failures = 0  # posted messages the broker did not take
         self._awaited = 0  # deliveries a request is waiting for
         self._producer: Any = Producer(
@@ -69,6 +75,7 @@ class AsyncProducer:
                 "linger.ms": linger_ms,
                 "message.timeout.ms": delivery_timeout_ms,
                 "queue.buffering.max.messages": max_queued,
+                "delivery.report.only.error": errors_only,
             }
         )
         self._poller: asyncio.Task | None = None
@@ -85,6 +92,8 @@ class AsyncProducer:
         """Queue ``records`` and wait for each one's acknowledgement: ``None`` when it is
         on the topic, else the error. Raises :class:`QueueFull` (nothing queued) when the
         local queue cannot take them all."""
+        if self.errors_only:
+            raise TypeError("this producer reports failed deliveries only: it cannot send()")
         self._check_room(len(records))
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in records]

@@ -62,7 +62,9 @@ class Service:
             settings,
             keys,
             AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms),
-            AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms, linger_ms=20),
+            AsyncProducer(
+                settings.kafka(), settings.api_delivery_timeout_ms, linger_ms=20, errors_only=True
+            ),
             aioredis.Redis.from_url(
                 settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
             ),
