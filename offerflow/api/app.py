@@ -11,6 +11,7 @@ so they load where browsers cannot reach a CDN).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import socket
 import threading
@@ -44,6 +45,10 @@ def create_app(settings: Settings, keys: KeyRing) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = Service.start(settings, keys)
         await app.state.service.warm()
+        # What exists now lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it (up to 90 ms with every request waiting, without).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
