@@ -3,8 +3,8 @@ Redis running beside it on the same machine.
 
 On fresh run-scoped topics it starts the main flow (one process, tailing) and ``offerflow
 serve``, introduces ``users`` app users through the API (consent and a page view each, so
-decisions have profiles to screen), then runs Locust headless (FastHttpUser, a constant
-arrival rate per Locust user) once per route: ``/v1/decide`` at each ``--decide-rates``,
+decisions have profiles to screen), then runs Locust headless (FastHttpUser, Poisson arrivals
+at the asked rate: see the Locust file) once per route: ``/v1/decide`` at each ``--decide-rates``,
 ``/v1/events`` in batches of ``batch`` at ``events_rate`` events/s, and profile reads. Per
 route it reports requests/s achieved, p50/p95/p99 as Locust measured them (whole
 milliseconds), errors, and the CPU each process used (the load generator's own included), and
@@ -240,7 +240,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         f"--read-rate {args.read_rate:g} --users {args.users} --workers {args.workers}` on "
         f"{time.strftime('%Y-%m-%d')}: `offerflow serve` ({args.workers} uvicorn process(es)) "
         "with the main flow (one process, tailing), the local broker and Redis on the same "
-        f"{os.cpu_count()}-core machine, and Locust (FastHttpUser, constant arrival rate) as the "
+        f"{os.cpu_count()}-core machine, and Locust (FastHttpUser, Poisson arrivals) as the "
         "load generator, also on it. Latencies are Locust's, client side, in whole "
         "milliseconds; CPU is cores used over the route's run. Rates of `/v1/events` count "
         f"events ({args.batch} per request).",
