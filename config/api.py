@@ -53,6 +53,15 @@ VARIABLES: tuple[Variable, ...] = (
         duration,
     ),
     Variable(
+        "API_DECISIONS_LINGER",
+        "100ms",
+        "How long a decision the API made may wait for others to share its request to the "
+        "broker (the answer never waits for it): longer means fewer, larger requests, and the "
+        "decision and its `recorded` message reach their topics that much later.",
+        API,
+        duration,
+    ),
+    Variable(
         "SHARED_SLOTS",
         "true",
         "Frequency-cap and send-budget slots kept in Redis and taken by the flow and the API "

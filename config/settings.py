@@ -128,6 +128,7 @@ class Settings:
     api_max_batch: int
     api_cors_origins: str
     api_delivery_timeout_ms: int
+    api_decisions_linger_ms: int
     api_redis_timeout_ms: int
     shared_slots: bool
     api_posterior_max_age_ms: int

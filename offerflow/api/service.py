@@ -65,7 +65,10 @@ class Service:
             keys,
             AsyncProducer(settings.kafka(), settings.api_delivery_timeout_ms),
             AsyncProducer(
-                settings.kafka(), settings.api_delivery_timeout_ms, linger_ms=20, errors_only=True
+                settings.kafka(),
+                settings.api_delivery_timeout_ms,
+                linger_ms=settings.api_decisions_linger_ms,
+                errors_only=True,
             ),
             aioredis.Redis.from_url(
                 settings.redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
