@@ -95,18 +95,18 @@ def win_probability(posteriors: Sequence[tuple[float, float]], arm: int) -> floa
         means.append(alpha / n)
         devs.append(math.sqrt(alpha * beta / (n * n * (n + 1.0))))
     alpha, beta = posteriors[arm]
+    # log B(alpha, beta) by math.lgamma: a scalar scipy call costs more than the sum
+    log_norm = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
 
     def density(x: np.ndarray) -> np.ndarray:
-        log = (alpha - 1.0) * np.log(x) + (beta - 1.0) * np.log1p(-x)
-        return np.exp(log - special.betaln(alpha, beta))
+        return np.exp((alpha - 1.0) * np.log(x) + (beta - 1.0) * np.log1p(-x) - log_norm)
 
     def cdfs(live: list[int], x: np.ndarray) -> np.ndarray:
-        a = np.array([posteriors[j][0] for j in live])[:, None]
-        b = np.array([posteriors[j][1] for j in live])[:, None]
-        return special.betainc(a, b, x)
+        a, b = zip(*[posteriors[j] for j in live], strict=True)
+        return special.betainc(np.array(a)[:, None], np.array(b)[:, None], x)
 
     def above(top: float) -> float:
-        return 1.0 - float(special.betainc(alpha, beta, top))
+        return 1.0 - special.betainc(alpha, beta, top)
 
     return _race(means, devs, arm, (0.0, 1.0), density, cdfs, above)
 
@@ -165,18 +165,20 @@ def _race(
     (``cdfs`` of the listed arms at the points), by the quadrature the module describes;
     ``above(t)``: ``arm``'s mass above ``t``; ranges of ``width`` deviations."""
     floor, ceiling = support
-    lows = [m - width * s for m, s in zip(means, devs, strict=True)]
-    lows = [low if low > floor else floor for low in lows]
-    highs = [m + width * s for m, s in zip(means, devs, strict=True)]
-    highs = [high if high < ceiling else ceiling for high in highs]
-    others = [j for j in range(len(means)) if j != arm]
-    if not others:
+    lows, highs = [], []
+    for m, s in zip(means, devs, strict=True):
+        low, high = m - width * s, m + width * s
+        lows.append(low if low > floor else floor)
+        highs.append(high if high < ceiling else ceiling)
+    if len(means) < 2:
         return 1.0
-    start = max(lows[arm], max(lows[j] for j in others))
+    others = list(range(len(means)))
+    del others[arm]
+    start = max(lows)  # the arm's own low among them: the integrand is 0 below each
     top = max(highs[j] for j in others)
     end = min(highs[arm], top)
     # Above every competitor's range the integrand is the density alone: its mass is exact.
-    tail = above(top) if top < highs[arm] else 0.0
+    tail = float(above(top)) if top < highs[arm] else 0.0
     if end <= start:
         return max(tail, FLOOR)
     live = [j for j in others if highs[j] > start]
