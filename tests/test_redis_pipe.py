@@ -4,6 +4,8 @@ that never answer or are not there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import uuid
 
 import pytest
@@ -87,9 +89,52 @@ def test_a_silent_server_times_out_every_waiting_command_and_the_next_one_reconn
     assert names == ["TimeoutError"] * 3 + ["2"] and took < 1.0
 
 
-def test_no_server_is_a_connection_error() -> None:
-    async def go() -> None:
+def test_a_server_that_is_not_redis_is_a_connection_error() -> None:
+    async def go() -> str:
+        async def web(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(100)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            await writer.drain()
+
+        server = await asyncio.start_server(web, "127.0.0.1", 0)
+        pipe = RedisPipe(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0", 1.0)
+        try:
+            await pipe.call("PING")
+        except exceptions.ConnectionError as exc:
+            return str(exc)
+        finally:
+            server.close()
+        return "answered"
+
+    assert asyncio.run(go()).startswith("not a Redis answer")
+
+
+def test_no_server_is_a_connection_error_that_queued_commands_share() -> None:
+    full = socket.socket()  # listens, never accepts: once its backlog is full, connects hang
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        with contextlib.suppress(OSError):
+            fillers.append(socket.create_connection(("127.0.0.1", port), timeout=0.2))
+
+    async def go() -> tuple[list[str], float]:
+        pipe = RedisPipe(f"redis://127.0.0.1:{port}/0", 0.2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes = await asyncio.gather(*(pipe.call("PING") for _ in range(20)),
+                                        return_exceptions=True)  # fmt: skip
+        return [str(o) for o in outcomes], loop.time() - started
+
+    outcomes, took = asyncio.run(go())
+    for sock in (full, *fillers):
+        sock.close()
+    assert all(o.startswith("cannot reach Redis") for o in outcomes), outcomes
+    assert took < 1.0  # one attempt's timeout, not twenty in turn
+
+    async def refused() -> None:
         await RedisPipe("redis://127.0.0.1:1/0", 0.5).call("PING")
 
     with pytest.raises(exceptions.ConnectionError, match="cannot reach Redis"):
-        asyncio.run(go())
+        asyncio.run(refused())

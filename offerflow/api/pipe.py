@@ -11,7 +11,9 @@ Errors are redis-py's exception classes, so callers handle both clients alike.
 
 A command that gets no reply in ``timeout_s`` fails with :class:`TimeoutError`, and so does
 every command behind it: the connection is closed (a late reply would otherwise go to the
-wrong command) and the next command opens a new one.
+wrong command) and the next command opens a new one. A failed attempt to connect stands for
+``timeout_s``: the commands that queued behind it fail at once instead of each trying again in
+turn.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RedisPipe:
         self.timeout_s = timeout_s
         self._link: _Link | None = None
         self._opening = asyncio.Lock()
+        self._failed: tuple[float, str] = (-float("inf"), "")  # the last failed attempt
 
     async def call(self, *args: Any) -> Any:
         """Send one command and return its reply (raises what redis-py would)."""
@@ -53,6 +56,9 @@ class RedisPipe:
             if self._link is not None and not self._link.closed:
                 return self._link
             loop = asyncio.get_running_loop()
+            failed_at, why = self._failed
+            if loop.time() - failed_at < self.timeout_s:
+                raise exceptions.ConnectionError(why)
             options = self.options
             try:
                 async with asyncio.timeout(self.timeout_s):
@@ -64,7 +70,8 @@ class RedisPipe:
                         context = ssl.create_default_context() if tls else None
                         _, link = await loop.create_connection(_Link, host, port, ssl=context)
             except (OSError, TimeoutError) as exc:
-                raise exceptions.ConnectionError(f"cannot reach Redis: {exc}") from None
+                self._failed = (loop.time(), f"cannot reach Redis: {exc}")
+                raise exceptions.ConnectionError(self._failed[1]) from None
             if options.get("password") is not None:
                 user = options.get("username")
                 await link.call(("AUTH", *([user] if user else []), options["password"]), 5)
@@ -114,10 +121,13 @@ class _Link(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
-        while (reply := self.reader.gets()) is not False:
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(reply)
+        try:
+            while (reply := self.reader.gets()) is not False:
+                future = self.waiting.popleft()
+                if not future.done():
+                    future.set_result(reply)
+        except (hiredis.ProtocolError, IndexError) as exc:  # not Redis, or a reply unasked for
+            self.close(exceptions.ConnectionError(f"not a Redis answer: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close(exceptions.ConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
