@@ -137,7 +137,7 @@ def choose(
         posteriors = tuple(
             (arms.get(o, prior)["alpha"], arms.get(o, prior)["beta"]) for o in offers
         )
-        index = thompson.draw(posteriors, seed) if len(offers) > 1 else 0
+        index = thompson.draw(posteriors, seed)
         offer_id, propensity = offers[index], _win_probability(posteriors, index)
     else:
         offer_id, propensity = random.Random(seed).choice(offers), 1.0 / len(offers)
@@ -160,7 +160,7 @@ def choose(
 # not per decision: the same propensity integral is asked for again and again.
 @functools.lru_cache(maxsize=4096)
 def _win_probability(posteriors: tuple[tuple[float, float], ...], arm: int) -> float:
-    return thompson.win_probability(posteriors, arm) if len(posteriors) > 1 else 1.0
+    return thompson.win_probability(posteriors, arm)
 
 
 def recorded(record: dict[str, Any], plan: Plan) -> dict[str, Any]:
