@@ -213,33 +213,33 @@ def _locust(
 
 def _accepted(url: str) -> int:
     """Events the API answered as accepted, from its metrics."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if (
-                sample.name == "offerflow_api_events_total"
-                and sample.labels["outcome"] == "accepted"
-            ):
-                return int(sample.value)
+    for labels, value in _samples(url, "offerflow_api_events_total"):
+        if labels["outcome"] == "accepted":
+            return int(value)
     return 0
 
 
 def _served(url: str, route: str) -> tuple[float, float]:
     """Requests to ``route`` the API answered within 10 ms by its own clock (its latency
     histogram, from arrival to answer), and all of them."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
     within = total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if (
-                sample.name == "offerflow_api_request_seconds_bucket"
-                and sample.labels["route"] == route
-            ):
-                if sample.labels["le"] == "0.01":
-                    within += sample.value
-                elif sample.labels["le"] == "+Inf":
-                    total += sample.value
+    for labels, value in _samples(url, "offerflow_api_request_seconds_bucket"):
+        if labels["route"] == route and labels["le"] == "0.01":
+            within += value
+        elif labels["route"] == route and labels["le"] == "+Inf":
+            total += value
     return within, total
+
+
+def _samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The API's samples of the metric ``name``: labels and value."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
 
 
 def _tree(pid: int) -> list[int | None]:
