@@ -64,6 +64,19 @@ def test_errors_are_redis_py_exceptions_and_the_connection_goes_on(live_stack: N
     assert asyncio.run(go()) == ["NoScriptError", "ResponseError", "still here", "reconnected"]
 
 
+def test_a_refused_handshake_closes_its_connection(live_stack: None) -> None:
+    async def go() -> str:
+        pipe = RedisPipe(f"{_url().rsplit('/', 1)[0]}/99999", 2.0)  # no such database
+        with pytest.raises(exceptions.ResponseError) as refused:
+            await pipe.call("PING")
+        await asyncio.sleep(0.1)  # Redis sees the close
+        return str(refused.value)
+
+    assert "DB index" in asyncio.run(go())
+    clients = redis.Redis.from_url(_url()).client_list()
+    assert not [c for c in clients if c["cmd"] == "select"], clients
+
+
 def test_a_silent_server_times_out_every_waiting_command_and_the_next_one_reconnects() -> None:
     async def go() -> tuple[list[str], float]:
         accepted = []

@@ -72,11 +72,15 @@ class RedisPipe:
             except (OSError, TimeoutError) as exc:
                 self._failed = (loop.time(), f"cannot reach Redis: {exc}")
                 raise exceptions.ConnectionError(self._failed[1]) from None
-            if options.get("password") is not None:
-                user = options.get("username")
-                await link.call(("AUTH", *([user] if user else []), options["password"]), 5)
-            if options.get("db"):
-                await link.call(("SELECT", options["db"]), self.timeout_s)
+            try:
+                if options.get("password") is not None:
+                    user = options.get("username")
+                    await link.call(("AUTH", *([user] if user else []), options["password"]), 5)
+                if options.get("db"):
+                    await link.call(("SELECT", options["db"]), self.timeout_s)
+            except BaseException as exc:  # refused or cancelled: the socket is not kept open
+                link.close(exceptions.ConnectionError(f"Redis refused the connection: {exc}"))
+                raise
             self._link = link
             return link
 
