@@ -46,39 +46,21 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from models.decay import DecayedFeatures
-from models.item_features import ItemFeatures
+from models.item_features import Item, ItemFeatures
 from models.item_rows import ItemRows, largest
 from models.taste import REPEATS, Ask, History, LegacyUser, Taste, from_tables, scaled
 from schemas.units import DAY_MS
 
 #: A part of the blend: item numbers (:class:`~models.item_rows.ItemRows`) and their values.
 Part = tuple[np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Item:
-    """Catalog metadata of one product."""
-
-    id: str
-    category: str = ""
-    price: float | None = None
-    tags: tuple[str, ...] = ()
-    in_stock: bool = True
-
-    @functools.cached_property
-    def features(self) -> tuple[str, ...]:
-        """``cat:<category>`` and ``tag:<tag>``: what affinity is kept on."""
-        category = (f"cat:{self.category}",) if self.category else ()
-        return (*category, *(f"tag:{t}" for t in self.tags))
 
 
 _User = LegacyUser  # the name snapshots taken before tastes were kept apart use
@@ -124,6 +106,7 @@ class ItemModel:
         self.learned = 0
         self._trending: dict[str, tuple[int, Part]] = {}
         self._by_feature_top: dict[str, tuple[int, np.ndarray]] = {}
+        self._last_collaborative: tuple[tuple | None, Part | None] = (None, None)
 
     # -- learning ------------------------------------------------------------------------
 
@@ -163,6 +146,7 @@ class ItemModel:
 
     def __setstate__(self, state: dict) -> None:
         """Read snapshots of every version (see :meth:`Recommender.__setstate__` too)."""
+        self._last_collaborative = (None, None)
         self.__dict__.update(state)
         if "rows" not in state:  # no array mirrors yet: build them
             self.rows, self.pop_epoch = ItemRows(), None
@@ -177,16 +161,23 @@ class ItemModel:
 
     # -- ranking -------------------------------------------------------------------------
 
-    def rank(self, ask: Ask, k: int = 10, segment: str | None = None, now: int | None = None
-             ) -> list[str]:  # fmt: skip
+    def rank(
+        self,
+        ask: Ask,
+        k: int = 10,
+        segment: str | None = None,
+        now: int | None = None,
+        weights: tuple[float, float, float, float] | None = None,
+    ) -> list[str]:
         """The top ``k`` items for a user's ``ask`` (:meth:`Taste.ask <models.taste.Taste.ask>`;
-        :meth:`Ask.stranger <models.taste.Ask.stranger>` for a user with none)."""
+        :meth:`Ask.stranger <models.taste.Ask.stranger>` for a user with none); ``weights``
+        overrides the blend's (e.g. to rank by one part)."""
         now = self.now if now is None else now
         recent, banned = list(ask.recent), ask.banned
         # a user's interest may name products the model left out (past its cap): those are
         # neither numbered nor recommended
         personal = {item: v for item, v in ask.personal.items() if item in self.items}
-        w_collab, w_personal, w_content, w_popular = self.weights
+        w_collab, w_personal, w_content, w_popular = weights or self.weights
         # Scores by item number, parts added in the blend's order; one weighted 0 is neither
         # computed nor a source of candidates.
         scores = np.zeros(len(self.rows.names))
@@ -223,14 +214,19 @@ class ItemModel:
         its cooccurrence, divided by the popularities of both ends (cosine-like)."""
         # Popularities share one epoch: their raw sums are the decayed values times one
         # common factor, which the final scaling cancels.
+        key = (tuple(recent[-5:]), now, self.learned)
+        if self._last_collaborative[0] == key:  # two rankings of one moment (e.g. blends)
+            return self._last_collaborative[1]
         popularity = self._decayed(self.popularity, "").sums
         weighted = []
-        for rank, item in enumerate(reversed(recent[-5:])):
+        for rank, item in enumerate(reversed(key[0])):
             neighbours = self.cooc.get(item)
             if neighbours is not None:
                 scale = 0.8**rank / math.sqrt(popularity.get(item, (1.0,))[0])
                 weighted.append((item, scale * neighbours.factor(now)))
-        return self.rows.cosine_top(weighted, 50)
+        part = self.rows.cosine_top(weighted, 50)
+        self._last_collaborative = (key, part)
+        return part
 
     def _popular(self, segment: str, now: int, n: int = 50) -> Part:
         """Trending items (in ``segment``, or overall when it has none), recomputed after a
@@ -373,15 +369,17 @@ class Recommender(ItemModel):
         now: int | None = None,
         history: Iterable[str] | None = None,
         repeat: str | None = None,
+        weights: tuple[float, float, float, float] | None = None,
     ) -> list[str]:
         """The top ``k`` items for ``user`` (``history`` overrides theirs, for evaluation;
-        ``repeat`` overrides the recommender's policy, e.g. a campaign's)."""
+        ``repeat`` overrides the recommender's policy, e.g. a campaign's; ``weights`` the
+        blend's)."""
         now = self.now if now is None else now
         taste = self.tastes.get(user)
         ask = taste.ask(now, repeat or self.repeat, exclude) if taste else Ask.stranger(exclude)
         if history is not None:
             ask = replace(ask, recent=tuple(history))
-        return self.rank(ask, k, segment, now)
+        return self.rank(ask, k, segment, now, weights)
 
     def forget(self, user: str) -> None:
         """Erase a user's taste (their past contributions to co-occurrence and popularity

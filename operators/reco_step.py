@@ -47,7 +47,8 @@ import csv
 from dataclasses import dataclass
 from typing import Any
 
-from models.recommender import Item, ItemModel
+from models.item_features import Item
+from models.recommender import ItemModel
 from models.taste import Ask
 from operators import metrics
 from operators.taste_step import Fill, Forgotten, Learned

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models.recommender import Item
+from models.item_features import Item
 from models.taste import Ask, Taste
 from operators import metrics
 from schemas.units import DAY_MS, MINUTE_MS

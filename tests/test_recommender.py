@@ -12,7 +12,7 @@ import pytest
 
 from models.recommender import Recommender
 from models.taste import EVENT_WEIGHTS
-from offerflow.lab.reco_eval import Interaction, Score, evaluate, read_interactions
+from offerflow.lab.reco_eval import MODELS, Interaction, Score, evaluate, read_interactions
 from offerflow.lab.reco_sim import Catalog, interactions
 
 
@@ -199,3 +199,15 @@ def test_evaluate_learns_every_row_scores_the_filtered_ones_and_reports_json(
     assert "look like seconds" in captured.err and "--seconds" in captured.err
     assert main(["recommend", "evaluate", str(path), "--models", "popularity", "--seconds"]) == 0
     assert "seconds" not in capsys.readouterr().err.replace("interactions/s", "")
+
+
+def test_shared_blends_and_processes_side_by_side_change_no_figure() -> None:
+    # The blends share one recommender, and jobs=2 replays in two processes: each model
+    # must score exactly as it does evaluated alone in one.
+    log = interactions(Catalog.planted(seed=4), users=150, count=1_500, seed=4)
+    together = evaluate(log, MODELS, k=10, repeat="never", jobs=2)
+    for model in MODELS:
+        alone = evaluate(log, [model], k=10, repeat="never")[model]
+        mine = together[model]
+        assert (mine.hits, mine.ndcg, mine.shown) == (alone.hits, alone.ndcg, alone.shown), model
+        assert mine.hits > 0

@@ -100,6 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what a top-k may repeat of the user's past (default: OFFERFLOW_RECO_REPEAT, the "
         "live configuration; never for one-off consumption such as films)",
     )
+    p.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
+                   help="processes replaying the log side by side, each for some of the "
+                   "models (default: the CPUs this may use)")  # fmt: skip
     p.add_argument("--users", type=positive_int, default=2_000, help="simulated users (2000)")
     p.add_argument("--interactions", type=positive_int, default=30_000, help="simulated (30000)")
     p.add_argument("--seed", type=int, default=7)
@@ -274,7 +277,7 @@ def _recommend(args: argparse.Namespace) -> int:
     half_life = args.half_life or live.reco_half_life_ms
     scores = reco_eval.evaluate(
         rows, models, args.k, progress=True, total=len(rows), per_category=args.per_category,
-        repeat=repeat, min_weight=args.min_weight, half_life_ms=half_life,
+        repeat=repeat, min_weight=args.min_weight, half_life_ms=half_life, jobs=args.jobs,
     )  # fmt: skip
     catalog = len({r.item for r in rows})
     print(reco_eval.render(scores, len(rows), catalog, args.k, repeat, half_life, args.format))

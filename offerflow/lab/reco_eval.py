@@ -44,41 +44,29 @@ Examples
 from __future__ import annotations
 
 import csv
-import itertools
+import functools
 import math
+import multiprocessing as mp
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
 import orjson
 
-from models.decay import DecayedFeatures
-from models.recommender import Recommender
 from models.taste import EVENT_WEIGHTS, REPEATS
+from offerflow.lab import reco_runners
+from offerflow.lab.reco_runners import MODELS, Interaction, groups
 from offerflow.progress import progress as with_progress
 from schemas.units import DAY_MS
 
-MODELS = ("hybrid", "cooccurrence", "funk_mf", "popularity")
 #: What each repeat policy leaves out of a user's top-k, as reports say it.
 REPEAT_MEANING = {
     "never": "items the user interacted with are left out",
     "purchased": "items the user bought are left out",
     "allow": "nothing is left out",
 }
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """One line of the log."""
-
-    user: str
-    item: str
-    ts: int
-    weight: float = 1.0
-    category: str = ""
-    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -153,15 +141,62 @@ def evaluate(
     repeat: str = "purchased",
     min_weight: float | None = None,
     half_life_ms: int = 7 * DAY_MS,
+    jobs: int = 1,
 ) -> dict[str, Score]:
     """Prequential HitRate@k, NDCG@k, coverage and repeat share of each model over
     ``interactions``, every model under the ``repeat`` policy; ``per_category`` applies the
     flow's diversity rule (default: off, to measure ranking). Every row is learned; with
     ``min_weight`` only rows of at least that weight are scored (e.g. ratings of 4 and 5).
-    ``half_life_ms`` is the decay of the hybrid's parts and of popularity."""
+    ``half_life_ms`` is the decay of the hybrid's parts and of popularity. Up to ``jobs``
+    processes replay the log side by side, each for its share of the models that learn
+    apart (:func:`~offerflow.lab.reco_runners.groups`); the figures do not depend on it."""
     if repeat not in REPEATS:
         raise ValueError(f"repeat must be one of {', '.join(REPEATS)}")
-    runners = {name: _model(name, per_category or k, half_life_ms) for name in models}
+    names = list(models)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown models {unknown} (choose from {', '.join(MODELS)})")
+    replay = functools.partial(
+        _replay, k=k, per_category=per_category or k, repeat=repeat, min_weight=min_weight,
+        half_life_ms=half_life_ms,
+    )  # fmt: skip
+    shares = _shares(groups(names), jobs)
+    if len(shares) == 1:
+        return replay(interactions, shares[0], progress=progress, total=total)
+    rows = list(interactions)
+    # fork: the children start from this process's imports instead of importing again
+    with ProcessPoolExecutor(len(shares) - 1, mp_context=mp.get_context("fork")) as pool:
+        others = [pool.submit(replay, rows, share) for share in shares[1:]]
+        scores = replay(rows, shares[0], progress=progress, total=len(rows))
+        for other in others:
+            scores.update(other.result())
+    return {name: scores[name] for name in names}
+
+
+def _shares(grouped: list[list[str]], jobs: int) -> list[list[str]]:
+    """The models of each of at most ``jobs`` processes: the first group (the heaviest)
+    alone in the first, the others dealt round the rest."""
+    if jobs <= 1 or len(grouped) == 1:
+        return [[name for group in grouped for name in group]]
+    shares: list[list[str]] = [grouped[0]] + [[] for _ in range(min(jobs, len(grouped)) - 1)]
+    for n, group in enumerate(grouped[1:]):
+        shares[1 + n % (len(shares) - 1)] += group
+    return shares
+
+
+def _replay(
+    interactions: Iterable[Interaction],
+    models: list[str],
+    k: int,
+    per_category: int,
+    repeat: str,
+    min_weight: float | None,
+    half_life_ms: int,
+    progress: bool = False,
+    total: int | None = None,
+) -> dict[str, Score]:
+    """One process's share of :func:`evaluate`."""
+    runners = reco_runners.runners(models, per_category, half_life_ms)
     scores = {name: Score() for name in runners}
     seen: dict[str, set[str]] = {}
     bought: dict[str, set[str]] = {}
@@ -172,10 +207,14 @@ def evaluate(
         banned = had if repeat == "never" else bought.get(row.user, set())
         banned = banned if repeat != "allow" else set()
         scored = min_weight is None or row.weight >= min_weight
+        # every model recommends before any learns: models may share what they learn
+        for name, model in runners.items():
+            if scored:
+                started = time.perf_counter()
+                scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
+                scores[name].seconds += time.perf_counter() - started
         for name, model in runners.items():
             started = time.perf_counter()
-            if scored:
-                scores[name].add(model.recommend(row.user, k, row.ts, banned), row.item, had)
             model.learn(row)
             scores[name].seconds += time.perf_counter() - started
         had.add(row.item)
@@ -232,102 +271,6 @@ def render(
         f"popularity: {measured['popularity']}",
     ]
     return "\n".join(lines)
-
-
-class _Ours:
-    def __init__(self, weights: tuple[float, ...], per_category: int, half_life_ms: int) -> None:
-        self.reco = Recommender(
-            half_life_ms, weights=weights, per_category=per_category, repeat="allow"
-        )
-
-    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
-        return self.reco.recommend(user, k, exclude=banned, now=ts)
-
-    def learn(self, row: Interaction) -> None:
-        if row.item not in self.reco.items and (row.category or row.tags):
-            self.reco.register(row.item, category=row.category, tags=row.tags)
-        self.reco.learn(row.user, row.item, row.weight, row.ts)
-
-
-class _Popularity:
-    """Time-decayed interaction counts over everybody, ranked exactly at every call: decay
-    scales every count by one factor, so the order of the epoch-scaled sums
-    (:class:`~models.decay.DecayedFeatures`) is the order now, kept by moving the item just
-    learned up the list (ties by item id)."""
-
-    def __init__(self, half_life_ms: int = 7 * DAY_MS) -> None:
-        self.sums = DecayedFeatures(half_lives_ms=(half_life_ms,))
-        self.order: list[str] = []
-        self.place: dict[str, int] = {}
-
-    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
-        return list(itertools.islice((i for i in self.order if i not in banned), k))
-
-    def learn(self, row: Interaction) -> None:
-        self.sums.add(row.item, row.weight, row.ts)
-        order, place, sums = self.order, self.place, self.sums.sums
-        at = place.get(row.item)
-        if at is None:
-            at = place[row.item] = len(order)
-            order.append(row.item)
-        key = (-sums[row.item][0], row.item)
-        while at > 0 and (-sums[order[at - 1]][0], order[at - 1]) > key:
-            order[at] = order[at - 1]
-            place[order[at]] = at
-            at -= 1
-        order[at] = row.item
-        place[row.item] = at
-
-
-class _FunkMF:
-    """River's online matrix factorization, ranking every item seen so far. River's ``rank``
-    predicts item by item; the same scores (the user's latent vector dotted with each item's,
-    its public ``u_latents`` and ``i_latents``) come from one matrix product here, with the
-    items' vectors kept as rows of an array updated as they learn (about 40 times faster
-    with 1,682 items)."""
-
-    def __init__(self) -> None:
-        from river import optim, reco
-
-        self.model = reco.FunkMF(n_factors=16, optimizer=optim.SGD(0.05), seed=0)
-        self.items: list[str] = []
-        self.row: dict[str, int] = {}
-        self.latents = np.zeros((0, 16))
-
-    def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
-        if not self.items:
-            return []
-        scores = self.latents[: len(self.items)] @ self.model.u_latents[user]
-        ranked = np.argsort(-scores, kind="stable")  # best first, ties in first-seen order
-        out: list[str] = []
-        for index in ranked:
-            item = self.items[index]
-            if item not in banned:
-                out.append(item)
-                if len(out) == k:
-                    break
-        return out
-
-    def learn(self, row: Interaction) -> None:
-        at = self.row.get(row.item)
-        if at is None:
-            at = self.row[row.item] = len(self.items)
-            self.items.append(row.item)
-            if at >= len(self.latents):
-                self.latents = np.resize(self.latents, (max(64, 2 * at), 16))
-        self.model.learn_one(row.user, row.item, row.weight)
-        self.latents[at] = self.model.i_latents[row.item]
-
-
-def _model(name: str, per_category: int, half_life_ms: int):
-    if name == "funk_mf":
-        return _FunkMF()
-    if name == "popularity":
-        return _Popularity(half_life_ms)
-    weights = {"hybrid": (1.0, 1.0, 0.3, 0.1), "cooccurrence": (1.0, 0.0, 0.0, 0.0)}.get(name)
-    if weights is None:
-        raise ValueError(f"unknown model {name!r} (one of {', '.join(MODELS)})")
-    return _Ours(weights, per_category, half_life_ms)
 
 
 def _interaction(row: dict, line: int) -> Interaction:
