@@ -115,7 +115,7 @@ class ItemRows:
         at, by = np.concatenate(ids), np.concatenate(values)
         if len(self.names) <= DENSE_UP_TO:  # a dense sum beats sorting the few hundred ids
             dense = np.bincount(at, weights=by, minlength=len(self.names))
-            present = np.flatnonzero(dense)
+            present = dense.nonzero()[0]
             return present, dense[present]
         present, where = np.unique(at, return_inverse=True)
         return present, np.bincount(where, weights=by)
@@ -131,7 +131,7 @@ class ItemRows:
             return ids, sums
         sums /= np.sqrt(np.frombuffer(self.norms)[ids])
         if ids.size > n:
-            top = np.argpartition(sums, -n)[-n:]
+            top = sums.argpartition(-n)[-n:]
             ids, sums = ids[top], sums[top]
         best = sums.max()
         if best <= 0:

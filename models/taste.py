@@ -111,14 +111,14 @@ class Taste:
     def ask(self, now: int, repeat: str, exclude: Iterable[str] = ()) -> Ask:
         """What a ranking at ``now`` needs, under the ``repeat`` policy, leaving ``exclude``
         out too."""
-        banned = set(exclude)
-        if repeat != "allow":
-            banned |= self.seen if repeat == "never" else self.purchased
+        had = () if repeat == "allow" else self.seen if repeat == "never" else self.purchased
+        # one copy at most: a heavy user's items are hundreds
+        banned = frozenset(exclude).union(had) if had else frozenset(exclude)
         content = scaled(self.affinity.first(now)) if self.affinity.sums else None
         allowed = [item for item in self.interest.sums if item not in banned]
         personal = scaled(self.interest.first(now, allowed)) if allowed else {}
         recent = tuple(item for item, _ts, _w in self.history)
-        return Ask(recent, frozenset(banned), content, personal)
+        return Ask(recent, banned, content, personal)
 
 
 def scaled(scores: Mapping[str, float]) -> dict[str, float]:
