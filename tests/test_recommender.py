@@ -202,12 +202,14 @@ def test_evaluate_learns_every_row_scores_the_filtered_ones_and_reports_json(
 
 
 def test_shared_blends_and_processes_side_by_side_change_no_figure() -> None:
-    # The blends share one recommender, and jobs=2 replays in two processes: each model
-    # must score exactly as it does evaluated alone in one.
+    # In one process the blends share one recommender; jobs=2 replays in two processes:
+    # either way each model must score exactly as it does evaluated alone.
     log = interactions(Catalog.planted(seed=4), users=150, count=1_500, seed=4)
-    together = evaluate(log, MODELS, k=10, repeat="never", jobs=2)
-    for model in MODELS:
-        alone = evaluate(log, [model], k=10, repeat="never")[model]
-        mine = together[model]
-        assert (mine.hits, mine.ndcg, mine.shown) == (alone.hits, alone.ndcg, alone.shown), model
-        assert mine.hits > 0
+    alone = {m: evaluate(log, [m], k=10, repeat="never")[m] for m in MODELS}
+    for jobs in (1, 2):
+        together = evaluate(log, MODELS, k=10, repeat="never", jobs=jobs)
+        for model, mine in together.items():
+            figures = (mine.hits, mine.ndcg, mine.shown, mine.interactions)
+            assert figures == (alone[model].hits, alone[model].ndcg, alone[model].shown,
+                               alone[model].interactions), (jobs, model)  # fmt: skip
+            assert mine.hits > 0

@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what a top-k may repeat of the user's past (default: OFFERFLOW_RECO_REPEAT, the "
         "live configuration; never for one-off consumption such as films)",
     )
-    p.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    p.add_argument("--jobs", type=positive_int, default=usable or 1,
                    help="processes replaying the log side by side, each for some of the "
                    "models (default: the CPUs this may use)")  # fmt: skip
     p.add_argument("--users", type=positive_int, default=2_000, help="simulated users (2000)")

@@ -57,7 +57,7 @@ import orjson
 
 from models.taste import EVENT_WEIGHTS, REPEATS
 from offerflow.lab import reco_runners
-from offerflow.lab.reco_runners import MODELS, Interaction, groups
+from offerflow.lab.reco_runners import MODELS, Interaction, shares
 from offerflow.progress import progress as with_progress
 from schemas.units import DAY_MS
 
@@ -148,8 +148,8 @@ def evaluate(
     flow's diversity rule (default: off, to measure ranking). Every row is learned; with
     ``min_weight`` only rows of at least that weight are scored (e.g. ratings of 4 and 5).
     ``half_life_ms`` is the decay of the hybrid's parts and of popularity. Up to ``jobs``
-    processes replay the log side by side, each for its share of the models that learn
-    apart (:func:`~offerflow.lab.reco_runners.groups`); the figures do not depend on it."""
+    processes replay the log side by side, each for its share of the models
+    (:func:`~offerflow.lab.reco_runners.shares`); the figures do not depend on it."""
     if repeat not in REPEATS:
         raise ValueError(f"repeat must be one of {', '.join(REPEATS)}")
     names = list(models)
@@ -160,28 +160,17 @@ def evaluate(
         _replay, k=k, per_category=per_category or k, repeat=repeat, min_weight=min_weight,
         half_life_ms=half_life_ms,
     )  # fmt: skip
-    shares = _shares(groups(names), jobs)
-    if len(shares) == 1:
-        return replay(interactions, shares[0], progress=progress, total=total)
+    dealt = shares(names, jobs)
+    if len(dealt) == 1:
+        return replay(interactions, dealt[0], progress=progress, total=total)
     rows = list(interactions)
     # fork: the children start from this process's imports instead of importing again
-    with ProcessPoolExecutor(len(shares) - 1, mp_context=mp.get_context("fork")) as pool:
-        others = [pool.submit(replay, rows, share) for share in shares[1:]]
-        scores = replay(rows, shares[0], progress=progress, total=len(rows))
+    with ProcessPoolExecutor(len(dealt) - 1, mp_context=mp.get_context("fork")) as pool:
+        others = [pool.submit(replay, rows, share) for share in dealt[1:]]
+        scores = replay(rows, dealt[0], progress=progress, total=len(rows))
         for other in others:
             scores.update(other.result())
     return {name: scores[name] for name in names}
-
-
-def _shares(grouped: list[list[str]], jobs: int) -> list[list[str]]:
-    """The models of each of at most ``jobs`` processes: the first group (the heaviest)
-    alone in the first, the others dealt round the rest."""
-    if jobs <= 1 or len(grouped) == 1:
-        return [[name for group in grouped for name in group]]
-    shares: list[list[str]] = [grouped[0]] + [[] for _ in range(min(jobs, len(grouped)) - 1)]
-    for n, group in enumerate(grouped[1:]):
-        shares[1 + n % (len(shares) - 1)] += group
-    return shares
 
 
 def _replay(

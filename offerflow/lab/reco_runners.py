@@ -1,15 +1,18 @@
 """The recommenders ``offerflow recommend evaluate`` compares (see :mod:`offerflow.lab.reco_eval`),
 each as a runner with ``recommend(user, k, ts, banned)`` and ``learn(row)``.
 
-Runners that share what they learn form a group, evaluated in one process: the blends of
-:class:`~models.recommender.Recommender` learn alike, so they share one recommender (and
-its collaborative part, computed once per moment), and only ranking is charged to each.
+Runners in one process share what they can: the blends of
+:class:`~models.recommender.Recommender` learn alike, so they share one recommender (and its
+collaborative part, computed once per moment), and only ranking is charged to the second.
+:func:`shares` keeps them in one process when it deals the models out to several.
 
 Examples
 --------
 
->>> [sorted(group) for group in groups(["popularity", "cooccurrence", "hybrid"])]
-[['cooccurrence', 'hybrid'], ['popularity']]
+>>> shares(["popularity", "cooccurrence", "hybrid", "funk_mf"], jobs=1)
+[['popularity', 'cooccurrence', 'hybrid', 'funk_mf']]
+>>> shares(["popularity", "cooccurrence", "hybrid", "funk_mf"], jobs=2)
+[['cooccurrence', 'hybrid'], ['popularity', 'funk_mf']]
 
 """
 
@@ -22,6 +25,7 @@ import numpy as np
 
 from models.decay import DecayedFeatures
 from models.recommender import Recommender
+from models.taste import Ask
 from schemas.units import DAY_MS
 
 MODELS = ("hybrid", "cooccurrence", "funk_mf", "popularity")
@@ -41,31 +45,44 @@ class Interaction:
     tags: tuple[str, ...] = ()
 
 
-def groups(names: list[str]) -> list[list[str]]:
-    """``names`` as groups that learn apart: the blends together, every other alone (the
-    blends first: the heaviest)."""
-    blends = [n for n in names if n in BLENDS]
-    return ([blends] if blends else []) + [[n] for n in names if n not in BLENDS]
+def shares(names: list[str], jobs: int) -> list[list[str]]:
+    """The models each of at most ``jobs`` processes replays: all in one for one job, else
+    the blends together in the first (they share, and weigh most) and the others dealt
+    round the rest. (Apart, the blends learned twice: 1.5 times the CPU, slower overall.)"""
+    blends = [name for name in names if name in BLENDS]
+    units = ([blends] if blends else []) + [[name] for name in names if name not in BLENDS]
+    if jobs <= 1 or len(units) == 1:
+        return [names]
+    dealt: list[list[str]] = [units[0]] + [[] for _ in range(min(jobs, len(units)) - 1)]
+    for n, unit in enumerate(units[1:]):
+        dealt[1 + n % (len(dealt) - 1)] += unit
+    return dealt
 
 
 class Blend:
-    """The recommender with one blend's ``weights``; given the ``reco`` of another blend
-    (the same learning), it ranks from that one and learns nothing itself."""
+    """The recommender with one blend's ``weights``; given another blend (``shared``), it
+    ranks from that one's recommender, and the user's :class:`~models.taste.Ask` of that
+    moment, and learns nothing itself."""
 
     def __init__(
         self,
         weights: tuple[float, float, float, float],
         per_category: int,
         half_life_ms: int,
-        reco: Recommender | None = None,
+        shared: Blend | None = None,
     ) -> None:
-        self.weights, self.learns = weights, reco is None
-        self.reco = reco or Recommender(
+        self.weights, self.learns = weights, shared is None
+        self.reco = shared.reco if shared else Recommender(
             half_life_ms, weights=weights, per_category=per_category, repeat="allow"
-        )
+        )  # fmt: skip
+        self.asked: list = shared.asked if shared else [None, None]  # the last key and ask
 
     def recommend(self, user: str, k: int, ts: int, banned: set[str]) -> list[str]:
-        return self.reco.recommend(user, k, exclude=banned, now=ts, weights=self.weights)
+        key = (user, ts, self.reco.learned)  # the blends ask in turn at each row
+        if self.asked[0] != key:
+            taste = self.reco.tastes.get(user)
+            self.asked[:] = key, taste.ask(ts, "allow", banned) if taste else Ask.stranger(banned)
+        return self.reco.rank(self.asked[1], k, now=ts, weights=self.weights)
 
     def learn(self, row: Interaction) -> None:
         if not self.learns:
@@ -148,7 +165,7 @@ class FunkMF:
 def runners(names: list[str], per_category: int, half_life_ms: int) -> dict:
     """A runner per model name; the blends share one recommender, since they learn alike."""
     runners: dict = {}
-    shared: Recommender | None = None
+    shared: Blend | None = None
     for name in names:
         if name == "funk_mf":
             runners[name] = FunkMF()
@@ -156,7 +173,7 @@ def runners(names: list[str], per_category: int, half_life_ms: int) -> dict:
             runners[name] = Popularity(half_life_ms)
         elif name in BLENDS:
             runners[name] = Blend(BLENDS[name], per_category, half_life_ms, shared)
-            shared = runners[name].reco
+            shared = shared or runners[name]
         else:
             raise ValueError(f"unknown model {name!r} (one of {', '.join(MODELS)})")
     return runners
