@@ -259,6 +259,9 @@ def render(
         "each model spent recommending and learning",
         f"popularity: {measured['popularity']}",
     ]
+    if {"hybrid", "cooccurrence"} <= set(scores):
+        lines.append("cooccurrence ranks from the hybrid's recommender (they learn alike): "
+                     "its seconds are ranking only")  # fmt: skip
     return "\n".join(lines)
 
 
