@@ -8,7 +8,8 @@ from pathlib import Path
 
 from config.settings import Settings
 from offerflow.api.keys import SCOPES, new_key
-from offerflow.cli.common import UsageError, positive_int
+from offerflow.cli.common import UsageError
+from offerflow.flags import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,13 +7,8 @@ import argparse
 import os
 
 from config.settings import Settings
-from offerflow.cli.common import (
-    UsageError,
-    check_readable,
-    columns,
-    positive_float,
-    positive_int,
-)
+from offerflow.cli.common import UsageError, check_readable, columns
+from offerflow.flags import positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:

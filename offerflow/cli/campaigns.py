@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from config.settings import Settings
-from offerflow.cli.common import UsageError, positive_float, positive_int, read_text, share
+from offerflow.cli.common import UsageError, read_text
+from offerflow.flags import positive_float, positive_int, share
 
 
 def register(sub: argparse._SubParsersAction) -> None:

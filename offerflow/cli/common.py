@@ -1,9 +1,8 @@
-"""What the command modules share: the usage-error type, file checks and flag types."""
+"""What the command modules share: the usage-error type and file checks (flag types are in
+:mod:`offerflow.flags`, which the dev tooling uses too)."""
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 from datetime import date
 
@@ -33,61 +32,6 @@ def read_text(path: str, what: str = "file") -> str:
         raise UsageError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number above 0 (argparse turns the error into exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0."""
-    value = _number(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """An argparse type: a finite number, 0 or above."""
-    value = _number(text)
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or above")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def share(text: str) -> float:
-    """An argparse type: a share or probability strictly between 0 and 1."""
-    value = positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1, e.g. 0.95")
-    return value
-
-
-def duration_ms(text: str) -> int:
-    """An argparse type: a duration such as ``90s``, ``30m``, ``6h`` or ``2d``, in ms."""
-    from schemas.units import parse_duration
-
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be longer than 0")
-    return value
 
 
 def columns(text: str, count: int = 3) -> tuple[str, ...]:

@@ -10,18 +10,8 @@ import sys
 
 from config.settings import Settings
 from models.bandits import KINDS
-from offerflow.cli.common import (
-    UsageError,
-    check_readable,
-    columns,
-    duration_ms,
-    iso_date,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    read_text,
-    share,
-)
+from offerflow.cli.common import UsageError, check_readable, columns, iso_date, read_text
+from offerflow.flags import duration_ms, nonnegative_float, positive_float, positive_int, share
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -33,6 +33,7 @@ from config.settings import Settings
 from offerflow import runner
 from offerflow.api.keys import SCOPES, new_key
 from offerflow.devstack import bench_report, stack
+from offerflow.flags import positive_float, positive_int
 from offerflow.kafka_io import read_to_end
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -40,17 +41,23 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds per route (30)")
+    parser.add_argument(
+        "--duration", type=positive_float, default=30.0, help="seconds per route (30)"
+    )
     parser.add_argument(
         "--decide-rates", default="1000", help="requests/s, comma-separated: a row each (1000)"
     )
-    parser.add_argument("--events-rate", type=float, default=5000.0, help="events/s (5,000)")
-    parser.add_argument("--batch", type=int, default=100, help="events per request (100)")
-    parser.add_argument("--read-rate", type=float, default=1000.0, help="profile reads/s (1,000)")
     parser.add_argument(
-        "--users", type=int, default=10_000, help="app users per decide run (10,000)"
+        "--events-rate", type=positive_float, default=5000.0, help="events/s (5,000)"
     )
-    parser.add_argument("--workers", type=int, default=1, help="API processes (1)")
+    parser.add_argument("--batch", type=positive_int, default=100, help="events per request (100)")
+    parser.add_argument(
+        "--read-rate", type=positive_float, default=1000.0, help="profile reads/s (1,000)"
+    )
+    parser.add_argument(
+        "--users", type=positive_int, default=10_000, help="app users per decide run (10,000)"
+    )
+    parser.add_argument("--workers", type=positive_int, default=1, help="API processes (1)")
     parser.add_argument(
         "--routes", default="decide,events,profile", help="which routes (default: all three)"
     )
@@ -60,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         args.decide_rates = [float(r) for r in args.decide_rates.split(",")]
     except ValueError:
         parser.error("--decide-rates: numbers separated by commas, like 250,500,1000")
-    if min(args.duration, *args.decide_rates, args.events_rate, args.read_rate) <= 0:
-        parser.error("durations and rates must be positive")
-    if args.batch < 1 or args.users < 1 or args.workers < 1:
-        parser.error("--batch, --users and --workers must be at least 1")
+    if min(args.decide_rates) <= 0:
+        parser.error("--decide-rates must be positive")
     if not set(args.routes.split(",")) <= {"decide", "events", "profile"}:
         parser.error("--routes: a comma-separated list of decide, events, profile")
     rows = measure(args)

@@ -22,6 +22,7 @@ from config.settings import Settings
 from offerflow import runner
 from offerflow.devstack import stack
 from offerflow.devstack.replay import DATA_DIR, MAX_AGE_S, purchase_of
+from offerflow.flags import positive_int
 from offerflow.kafka_io import produce
 from offerflow.lab.datasets import cdnow
 from offerflow.lab.predict_eval import Cohort, read_log
@@ -97,13 +98,11 @@ def render(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stride", type=int, default=1,
+    parser.add_argument("--stride", type=positive_int, default=1,
                         help="replay every STRIDE-th customer (1: all 23,570)")  # fmt: skip
     parser.add_argument("--model", choices=("mbgnbd", "bgnbd"), default="mbgnbd")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if args.stride < 1:
-        parser.error("--stride must be at least 1")
     result = check(args.stride, args.model)
     print(orjson.dumps(result).decode() if args.json else render(result))
     return 0

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from statistics import mean
 
+from offerflow.flags import nonnegative_float, nonnegative_int, positive_int
 from offerflow.lab.policy_sim import CHECKPOINTS, Result, compare
 from offerflow.lab.traits import TraitEffects
 from operators.campaign_book import default_campaigns_text
@@ -130,11 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench_policies", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--decisions", type=int, default=200_000, help="requests per run")
+    parser.add_argument("--decisions", type=positive_int, default=200_000, help="requests per run")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
-    parser.add_argument("--strength", type=float, default=1.0, help="traits' effect (1)")
-    parser.add_argument("--delay", type=int, default=500, help="decisions before a miss lands")
-    parser.add_argument("--click-delay", type=int, help="decisions before a click lands")
+    parser.add_argument(
+        "--strength", type=nonnegative_float, default=1.0, help="traits' effect (1)"
+    )
+    parser.add_argument(
+        "--delay", type=nonnegative_int, default=500, help="decisions before a miss lands"
+    )
+    parser.add_argument(
+        "--click-delay", type=nonnegative_int, help="decisions before a click lands"
+    )
     parser.add_argument("--provisional", action=argparse.BooleanOptionalAction, default=True,
                         help="the flow's policies count provisional misses (on)")  # fmt: skip
     parser.add_argument("--out", help="also write the tables to this Markdown file")
@@ -143,10 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
         seeds = []
+    if not seeds:
+        parser.error("--seeds must list whole numbers, like 1,2,3")
     click = args.click_delay
-    if not seeds or min(args.decisions - 1, args.strength, args.delay, click or 0) < 0:
-        print("bench_policies: --seeds must list numbers; counts must be positive", file=sys.stderr)
-        return 2
     delays = (args.delay, click)
     tables = {
         "Segment-only population (traits in the context, no effect)": run(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 
 from models.bandits import KINDS
+from offerflow.flags import positive_int
 from operators.campaign_book import default_campaigns_text
 from state.campaign_file import parse_campaigns
 from state.policy import PolicyState
@@ -71,16 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         description="Microseconds per policy decision and per learned reward, in process.",
     )
     parser.add_argument("--kinds", default="thompson", help="comma-separated policy kinds")
-    parser.add_argument("--trained", type=int, default=20_000, help="rewards learned first")
-    parser.add_argument("--calls", type=int, default=5_000, help="calls per round (5000)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best counts (3)")
+    parser.add_argument(
+        "--trained", type=positive_int, default=20_000, help="rewards learned first"
+    )
+    parser.add_argument("--calls", type=positive_int, default=5_000, help="calls per round (5000)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="rounds; the best counts (3)"
+    )
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = [k for k in kinds if k not in KINDS]
-    if unknown or min(args.trained, args.calls, args.repeat) < 1:
-        what = f"unknown kind {unknown[0]!r}" if unknown else "counts must be positive"
-        print(f"bench_policy: {what}", file=sys.stderr)
-        return 2
+    if unknown:
+        parser.error(f"unknown kind {unknown[0]!r} (one of {', '.join(KINDS)})")
     for kind in kinds:
         cost = measure(kind, args.trained, args.calls, args.repeat)
         print(

@@ -23,6 +23,7 @@ import orjson
 from config.settings import Settings
 from flows.profiles import step_config
 from offerflow.devstack.sample import generate
+from offerflow.flags import positive_int
 from operators.attribution_totals import add_record
 from operators.markov_step import MarkovStep, run_paths
 from operators.profile_step import ProfileLogic
@@ -89,8 +90,8 @@ def measure_drift(rewards: int, on: bool) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000, help="events (100,000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (3)")
+    parser.add_argument("--events", type=positive_int, default=100_000, help="events (100,000)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="runs of each variant (3)")
     parser.add_argument("--feature", choices=sorted(FEATURES), default="attribution")
     args = parser.parse_args(argv)
     if args.feature == "drift":
