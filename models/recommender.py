@@ -296,7 +296,8 @@ class ItemModel:
         epoch = neighbours.epoch
         neighbours.add(other, weight, ts)
         if len(neighbours.sums) > 2 * self.neighbours:  # keep the strongest
-            ranked = sorted(neighbours.first(ts).items(), key=lambda kv: kv[1])
+            # one epoch, one decay factor: the raw sums are in the decayed values' order
+            ranked = sorted(neighbours.sums.items(), key=lambda kv: kv[1][0])
             neighbours.remove(name for name, _ in ranked[: len(ranked) - self.neighbours])
         elif epoch == neighbours.epoch or epoch is None:
             self.rows.set(item, other, neighbours.sums[other][0])
