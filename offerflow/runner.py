@@ -43,7 +43,7 @@ def commands(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: int = 10,
+    snapshot_s: int = 30,
     member: tuple[int, str] | None = None,
 ) -> list[list[str]]:
     """The command line of each local process: ``python -m flows.process`` with
@@ -75,7 +75,7 @@ def start(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: int = 10,
+    snapshot_s: int = 30,
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
     log_path: str = "",

@@ -188,4 +188,4 @@ def test_default_recovery_arguments_are_accepted_by_bytewax() -> None:
 
     snapshot = Settings.from_env({"OFFERFLOW_ID_KEY": SECRET}).snapshot_s
     cmd = runner.commands("profiles", recovery_dir="/tmp/r", snapshot_s=snapshot)[0]
-    assert cmd[cmd.index("-s") + 1] == "10" and cmd[cmd.index("-b") + 1] == "30"
+    assert cmd[cmd.index("-s") + 1] == "30" and cmd[cmd.index("-b") + 1] == "90"

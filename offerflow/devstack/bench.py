@@ -295,7 +295,8 @@ def _timed_run(
         started = time.monotonic()
         before = (runner.cpu_seconds(broker), runner.machine_cpu_seconds())
         timeout_s = max(RUN_TIMEOUT_S, len(samples) / 500)
-        procs = runner.start("profiles", env=env, recovery_dir=recovery, processes=processes)
+        procs = runner.start("profiles", env=env, recovery_dir=recovery, processes=processes,
+                             snapshot_s=settings.snapshot_s)  # fmt: skip
         peaks = {p.pid: 0.0 for p in procs}
         cpu = {p.pid: 0.0 for p in procs}  # the last reading before each process exits
         while any(p.poll() is None for p in procs):
