@@ -6,6 +6,8 @@ from config.values import at_least, duration, text
 from config.variable import Variable
 
 OPERATIONS = "Operations"
+#: ``OFFERFLOW_SNAPSHOT_S``'s default, also the process runner's when a caller gives none.
+SNAPSHOT_S = 30
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
@@ -19,7 +21,7 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "SNAPSHOT_S",
-        "30",
+        str(SNAPSHOT_S),
         "Whole seconds between recovery snapshots. After each one Bytewax clears old snapshots "
         "with a query over every key's, so short intervals slow a flow that holds many users "
         "(at 630,000 users, 10 s cost a quarter of its speed); a restart replays at most one "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from config.operations import SNAPSHOT_S
 from flows.ops import PROCESS_ID_VAR
 from flows.process import SUMMARY_FILE_VAR
 
@@ -43,7 +44,7 @@ def commands(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: int = 30,
+    snapshot_s: int = SNAPSHOT_S,
     member: tuple[int, str] | None = None,
 ) -> list[list[str]]:
     """The command line of each local process: ``python -m flows.process`` with
@@ -75,7 +76,7 @@ def start(
     processes: int = 1,
     workers: int = 1,
     recovery_dir: str = "",
-    snapshot_s: int = 30,
+    snapshot_s: int = SNAPSHOT_S,
     recovery_partitions: int = 8,
     member: tuple[int, str] | None = None,
     log_path: str = "",
