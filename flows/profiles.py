@@ -38,7 +38,15 @@ from flows.experiments import measure
 from flows.placement import MODEL_KEYS
 from flows.predictions import predict
 from flows.statistics import count_segments
-from flows.wiring import consume, ingest, origin, publish, publish_dead_letters, stateful_map
+from flows.wiring import (
+    consume,
+    ingest,
+    origin,
+    packed_stateful,
+    publish,
+    publish_dead_letters,
+    stateful_map,
+)
 from operators.campaign_book import CampaignBook
 from operators.dead_letter import DeadLetter
 from operators.feedback import Feedback, decode_feedback
@@ -65,7 +73,7 @@ def build(settings: Settings) -> Dataflow:
     by_user = op.key_on("key_by_user", updates, _target)
     book = campaign_book(settings)
     step = step_config(settings, book)
-    changes = op.stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
+    changes = packed_stateful("profile", by_user, lambda resume: ProfileLogic(step, resume))
 
     documents = op.flat_map("profile_documents", changes, lambda kv: _documents(settings, kv))
     op.output(

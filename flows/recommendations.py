@@ -16,7 +16,7 @@ from bytewax.dataflow import Stream
 
 from config.settings import Settings
 from flows.placement import MODEL_KEYS
-from flows.wiring import keyed_outputs, stateful_map
+from flows.wiring import keyed_outputs, packed_map
 from operators.campaign_book import CampaignBook
 from operators.reco_step import RecoStep, catalog_features
 from operators.redis_mirror import RedisMirrorSink
@@ -55,7 +55,7 @@ def recommend(
         catalog=catalog_features(settings.catalog_file) if settings.catalog_file else None,
         excluded=excluded,
     )
-    messages = op.filter_map("reco_messages", stateful_map("reco_users", by_user, tastes),
+    messages = op.filter_map("reco_messages", packed_map("reco_users", by_user, tastes),
                              lambda kv: kv[1])  # fmt: skip
     keyed = op.key_on("key_reco", messages, lambda _message: MODEL_KEYS["reco"])
     step = RecoStep(

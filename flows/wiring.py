@@ -10,12 +10,14 @@ import logging
 from bytewax import operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
-from bytewax.dataflow import Dataflow, Stream
+from bytewax.dataflow import Dataflow, Stream, operator
+from bytewax.operators import KeyedStream
 
 from config.settings import Settings
 from operators import metrics
 from operators.dead_letter import DeadLetter, Origin
 from operators.ingest import Ingestor
+from operators.packed_state import PackedLogic
 from operators.pickled_state import PickledFoldLogic, PickledMapLogic
 from operators.pseudonymize import Pseudonymizer
 from schemas import codec, registry
@@ -144,6 +146,20 @@ def stateful_map(step_id: str, keyed: Stream, mapper, at_end=None) -> Stream:
     (:mod:`operators.pickled_state`): ``(key, output)`` for each item, and once more per key
     when the input ends if ``at_end(state) -> (state, output)`` is given."""
     return op.stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume, at_end))
+
+
+@operator
+def packed_stateful(step_id: str, up: KeyedStream, builder) -> KeyedStream:
+    """``op.stateful`` for per-user steps: each key rests as its snapshot between epochs
+    (:mod:`operators.packed_state`). Its inner step id is ``op.stateful``'s, so a recovery
+    store written by either reads in the other."""
+    return op.stateful_batch("stateful_batch", up, lambda resume: PackedLogic(builder, resume))
+
+
+def packed_map(step_id: str, keyed: Stream, mapper) -> Stream:
+    """:func:`stateful_map` for per-user steps, whose keys rest as their pickle between
+    epochs (:func:`packed_stateful`)."""
+    return packed_stateful(step_id, keyed, lambda resume: PickledMapLogic(mapper, resume))
 
 
 def stateful_fold(step_id: str, keyed: Stream, fold, summary) -> Stream:
