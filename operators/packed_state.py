@@ -58,14 +58,14 @@ class PackedLogic(StatefulBatchLogic[V, W, bytes], Generic[V, W]):
 
     def __init__(self, build: Callable[[bytes | None], StatefulLogic], resume: bytes | None):
         self.build = build
-        #: The live state, or ``None`` while the key rests as ``packed``.
+        #: The live state, or ``None`` while the key rests as ``packed`` (only one is held).
         self.live: StatefulLogic | None = build(None) if resume is None else None
         self.packed = resume
         self.due: datetime | None = None
 
     def _wake(self) -> StatefulLogic:
-        if self.live is None:
-            self.live = self.build(self.packed)
+        if self.live is None:  # the bytes go with waking: the live state will change
+            self.live, self.packed = self.build(self.packed), None
         return self.live
 
     def on_batch(self, values: list[V]) -> tuple[list[W], bool]:
@@ -78,13 +78,10 @@ class PackedLogic(StatefulBatchLogic[V, W, bytes], Generic[V, W]):
             out.extend(items)
             if discard:
                 logic = self.live = None
-        self.packed = None  # changed: the next snapshot is new
         return out, logic is None
 
     def on_notify(self) -> tuple[list[W], bool]:
-        logic = self._wake()
-        self.packed = None
-        return logic.on_notify()
+        return self._wake().on_notify()
 
     def on_eof(self) -> tuple[list[W], bool]:
         return ([], self.RETAIN) if self.live is None else self.live.on_eof()
